@@ -1,0 +1,71 @@
+"""Elementwise activations: the function, its derivative in closed form, and the
+initialisation gain that suits it.
+
+``derivative(a, y)`` receives the pre-activation ``a`` and the output ``y = f(a)``
+so that functions whose derivative is cheapest from the output (tanh, sigmoid)
+need not keep ``a`` around. ``needs_pre`` says whether ``a`` must be kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .registry import Registry
+
+LEAKY_SLOPE = 0.01
+_SQRT_HALF = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    derivative: Callable[[torch.Tensor | None, torch.Tensor], torch.Tensor]
+    needs_pre: bool
+    #: weight initialisation: "xavier" (Glorot uniform with ``gain``) or "kaiming" (He uniform)
+    init: str
+    gain: float
+
+
+activations: Registry[Activation] = Registry("activation")
+
+
+def _add(a: Activation) -> None:
+    activations.register(a.name)(a)
+
+
+def _gelu_derivative(a, y):
+    cdf = 0.5 * (1.0 + torch.erf(a * _SQRT_HALF))
+    pdf = torch.exp(-0.5 * a * a) * _INV_SQRT_2PI
+    return cdf + a * pdf
+
+
+_add(Activation("identity", lambda a: a, lambda a, y: torch.ones_like(y), False, "xavier", 1.0))
+_add(Activation("tanh", torch.tanh, lambda a, y: 1.0 - y * y, False, "xavier", 5.0 / 3.0))
+_add(Activation("sigmoid", torch.sigmoid, lambda a, y: y * (1.0 - y), False, "xavier", 1.0))
+_add(Activation("relu", torch.relu, lambda a, y: (y > 0).to(y.dtype), False, "kaiming", math.sqrt(2.0)))
+_add(Activation("hardtanh", F.hardtanh, lambda a, y: ((a > -1.0) & (a < 1.0)).to(y.dtype), True, "xavier", 1.0))
+_add(
+    Activation(
+        "leaky_relu",
+        lambda a: F.leaky_relu(a, LEAKY_SLOPE),
+        lambda a, y: torch.where(a > 0, torch.ones_like(a), torch.full_like(a, LEAKY_SLOPE)),
+        True,
+        "kaiming",
+        math.sqrt(2.0 / (1 + LEAKY_SLOPE**2)),
+    )
+)
+_add(Activation("gelu", F.gelu, _gelu_derivative, True, "kaiming", math.sqrt(2.0)))
+_add(Activation("softplus", F.softplus, lambda a, y: torch.sigmoid(a), True, "kaiming", math.sqrt(2.0)))
+
+ACTIVATION_NAMES = tuple(activations.names())
+
+
+def get(name: str) -> Activation:
+    return activations.get(name)

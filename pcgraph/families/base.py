@@ -1,0 +1,164 @@
+"""The distribution-family interface.
+
+A node of the graph holds the parameters phi of a distribution X(phi); its parents
+predict X^(mu). A family says
+
+* ``param_shape``: the shape of phi (and mu) given the node's declared shape;
+* how a state starts from a prediction (forward initialisation) and from data (clamping);
+* ``mean``: the mean parameters of X(phi) (probabilities for categorical, phi itself
+  for a Gaussian); ``visible``: what children see;
+* ``energy``: its term E_i under F_KL (``kl=True``) or under standard PC (``kl=False``);
+* optional prior terms.
+
+Closed-form gradients (``grad_mu``, ``grad_state``, ``grad_params``) are optional:
+the defaults here differentiate ``energy`` and ``visible`` with autograd, so a new
+family only has to write its energy. Every closed form is tested against them.
+
+Shapes: states carry a leading batch axis; ``energy`` returns one value per sample.
+Clamped states may use a compact form (class indices for a categorical target).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+
+class FamilyOptions(BaseModel):
+    """Options of a family; every family's Options subclass adds ``type: Literal[name]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def per_sample(t: torch.Tensor) -> torch.Tensor:
+    """Sum every axis but the batch axis."""
+    return t.reshape(t.shape[0], -1).sum(1)
+
+
+class Family:
+    name: ClassVar[str]
+    Options: ClassVar[type[FamilyOptions]]
+    #: a family that only has an F_KL form (the spec is rejected under ``energy: gaussian``)
+    needs_kl: ClassVar[bool] = False
+    #: whether ``prior:`` is meaningful on a node of this family
+    supports_prior: ClassVar[bool] = False
+    #: whether the family offers the natural (mirror-descent) state update
+    has_natural_update: ClassVar[bool] = False
+    #: whether children see random samples (noise drawn when the state is initialised)
+    samples: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        options: FamilyOptions,
+        shape: tuple[int, ...],
+        *,
+        kl: bool = True,
+        natural: bool = False,
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.options = options
+        self.dtype = dtype
+        self.shape = tuple(shape)
+        self.param_shape = self.param_shape_for(self.shape)
+        self.kl = kl
+        self.natural = natural and self.has_natural_update and kl
+
+    # ----------------------------------------------------------------- shapes
+    @classmethod
+    def param_shape_for(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(shape)
+
+    @classmethod
+    def check_options(cls, options: FamilyOptions, shape: tuple[int, ...]) -> list[tuple[tuple, str]]:
+        """Problems with the options given the node shape, as (relative path, message)."""
+        return []
+
+    @classmethod
+    def node_param_shapes(cls, options: FamilyOptions, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """Trainable parameters the node itself owns (e.g. a learned variance)."""
+        return {}
+
+    def init_params(self, params: dict[str, torch.Tensor]) -> None:
+        for p in params.values():
+            torch.nn.init.zeros_(p)
+
+    # ---------------------------------------------------------------- states
+    def from_prediction(self, mu: torch.Tensor) -> torch.Tensor:
+        """The state a forward pass puts in the node (zero energy)."""
+        return mu.clone()
+
+    def from_data(self, value: torch.Tensor) -> torch.Tensor:
+        """A clamped state from a data field."""
+        return value.to(self.dtype)
+
+    def mean(self, state: torch.Tensor, clamped: bool) -> torch.Tensor:
+        return state
+
+    def visible(self, state: torch.Tensor, mean: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        return mean
+
+    def prediction_value(self, mu: torch.Tensor) -> torch.Tensor:
+        """The mean parameters of X^(mu): what ``Program.predict`` reports."""
+        return mu
+
+    def sample_noise(self, batch: int, like: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def from_prior(self, prior, batch: int, dtype, device) -> torch.Tensor:
+        """The forward-pass state of a root node that only has a prior."""
+        raise NotImplementedError(f"family '{self.name}' has no prior")
+
+    def check_data(self, value: torch.Tensor) -> str | None:
+        """Why a data tensor cannot be clamped to this node, or None."""
+        if tuple(value.shape[1:]) == self.param_shape:
+            return None
+        return f"expected per-sample shape {list(self.param_shape)}, got {list(value.shape[1:])}"
+
+    # ---------------------------------------------------------------- energy
+    def energy(self, state, mean, mu, params, clamped: bool) -> torch.Tensor:
+        raise NotImplementedError
+
+    def prior_energy(self, state, mean, prior, params) -> torch.Tensor:
+        raise NotImplementedError(f"family '{self.name}' has no prior term")
+
+    # ------------------------------------------------- gradients (autograd defaults)
+    def grad_mu(self, state, mean, mu, params, clamped: bool) -> torch.Tensor:
+        """dE/dmu for the per-sample energy."""
+        with torch.enable_grad():
+            m = mu.detach().requires_grad_(True)
+            e = self.energy(state, mean, m, params, clamped).sum()
+            return torch.autograd.grad(e, m)[0]
+
+    def grad_state(self, state, mu, params, g_vis, noise, prior=None) -> torch.Tensor:
+        """The update direction of a free state: d/dstate of (own energy + prior +
+        <visible, g_vis>), or for natural updates the same gradient taken with
+        respect to the mean parameters."""
+        with torch.enable_grad():
+            x = state.detach().requires_grad_(True)
+            m = self.mean(x, False)
+            if self.natural:
+                m = m.detach().requires_grad_(True)
+            total = 0.0
+            if mu is not None:
+                total = self.energy(x, m, mu.detach(), params, False).sum()
+            if prior is not None:
+                total = total + self.prior_energy(x, m, prior, params).sum()
+            if g_vis is not None:
+                total = total + (self.visible(x, m, noise) * g_vis).sum()
+            wrt = m if self.natural else x
+            if not torch.is_tensor(total) or not total.requires_grad:
+                return torch.zeros_like(x)
+            return torch.autograd.grad(total, wrt)[0]
+
+    def grad_params(self, state, mean, mu, params, clamped: bool) -> dict[str, torch.Tensor]:
+        """d/dparams of the batch-summed energy."""
+        if not params:
+            return {}
+        with torch.enable_grad():
+            leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+            e = self.energy(state, mean, mu, leaves, clamped).sum()
+            grads = torch.autograd.grad(e, list(leaves.values()), allow_unused=True)
+        return {k: (torch.zeros_like(v) if g is None else g) for (k, v), g in zip(leaves.items(), grads)}
+

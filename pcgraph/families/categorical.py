@@ -1,0 +1,107 @@
+"""Categorical nodes: a softmax over the last axis.
+
+F_KL (state phi = logits, p = softmax(phi), q = softmax(mu); paper eq. (10)):
+    E = sum p ln p - sum p . log_softmax(mu) = KL[p || q]
+A clamped target holds class indices (or probability rows); then E is the cross-entropy.
+
+Standard PC (F): the node holds a free value v and E = 1/2 || v - softmax(mu) ||^2;
+children see v.
+
+Inference update (``update``): ``natural`` (default) steps the logits by the gradient
+with respect to the probabilities (mirror descent with the entropy map: the natural
+gradient of the exponential family); ``gradient`` steps them by the plain gradient
+with respect to the logits.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import torch
+import torch.nn.functional as F
+
+from . import register
+from .base import Family, FamilyOptions, per_sample
+
+
+class CategoricalOptions(FamilyOptions):
+    type: Literal["categorical"] = "categorical"
+    update: Optional[Literal["natural", "gradient"]] = None  # None: train.inference.update
+
+
+def _is_index(state: torch.Tensor) -> bool:
+    return not state.is_floating_point()
+
+
+@register
+class Categorical(Family):
+    name = "categorical"
+    Options = CategoricalOptions
+    has_natural_update = True
+
+    def from_prediction(self, mu):
+        return mu.clone() if self.kl else torch.softmax(mu, -1)
+
+    def from_data(self, value):
+        if _is_index(value):
+            return value.long()
+        return value.to(self.dtype)
+
+    def check_data(self, value):
+        if _is_index(value) and tuple(value.shape[1:]) == self.shape[:-1]:
+            return None
+        return super().check_data(value)
+
+    def _onehot(self, idx, like):
+        return F.one_hot(idx, self.shape[-1]).to(like.dtype)
+
+    def mean(self, state, clamped):
+        if clamped:
+            return F.one_hot(state, self.shape[-1]).to(self.dtype) if _is_index(state) else state
+        return torch.softmax(state, -1) if self.kl else state
+
+    def prediction_value(self, mu):
+        return torch.softmax(mu, -1)
+
+    def energy(self, state, mean, mu, params, clamped):
+        if self.kl:
+            logq = torch.log_softmax(mu, -1)
+            if clamped:
+                if _is_index(state):
+                    return -per_sample(logq.gather(-1, state.unsqueeze(-1)))
+                return per_sample(torch.xlogy(mean, mean) - mean * logq)
+            return per_sample(mean * (torch.log_softmax(state, -1) - logq))
+        s = torch.softmax(mu, -1)
+        d = (self._onehot(state, s) if _is_index(state) else mean) - s
+        return 0.5 * per_sample(d * d)
+
+    def _minus_target(self, s, state):
+        """s - target for a clamped target in either representation."""
+        if _is_index(state):
+            return s.scatter_add(-1, state.unsqueeze(-1), -torch.ones_like(s[..., :1]))
+        return s - state
+
+    def grad_mu(self, state, mean, mu, params, clamped):
+        s = torch.softmax(mu, -1)
+        if self.kl:
+            if clamped:
+                # d/dmu of -sum p log softmax(mu) = s * sum(p) - p
+                if _is_index(state):
+                    return self._minus_target(s, state)
+                return s * state.sum(-1, keepdim=True) - state
+            return s - mean
+        e = (self._onehot(state, s) if _is_index(state) else state) - s  # v - s
+        return -s * (e - (s * e).sum(-1, keepdim=True))
+
+    def grad_state(self, state, mu, params, g_vis, noise, prior=None):
+        if not self.kl:
+            g = torch.zeros_like(state) if mu is None else state - torch.softmax(mu, -1)
+            return g if g_vis is None else g + g_vis
+        logp = torch.log_softmax(state, -1)
+        h = torch.zeros_like(state) if mu is None else logp - torch.log_softmax(mu, -1)
+        if g_vis is not None:
+            h = h + g_vis
+        if self.natural:
+            return h
+        p = torch.exp(logp)
+        return p * (h - (p * h).sum(-1, keepdim=True))

@@ -1,0 +1,107 @@
+"""Gaussian nodes: the state is the mean; fixed or learned per-unit variance.
+
+E = 1/2 sum (phi - mu)^2 / s2            (fixed variance s2)
+E = 1/2 sum [(phi - mu)^2 / s2 + ln s2]  (learned: s2 = exp(logvar), a node parameter)
+
+This is both the F_KL term (KL of two Gaussians of equal variance, up to the
+learned-variance normaliser) and the standard-PC term. ``output`` puts an
+activation on what children see: they get output(phi) (mu = W . f(x) form).
+A Gaussian prior N(m, v) adds 1/2 sum (phi - m)^2 / v.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+import torch
+from pydantic import PositiveFloat
+
+from .. import activations
+from . import register
+from .base import Family, FamilyOptions, per_sample
+
+
+class GaussianOptions(FamilyOptions):
+    type: Literal["gaussian"] = "gaussian"
+    variance: Union[PositiveFloat, Literal["learned"]] = 1.0
+    output: Literal[activations.ACTIVATION_NAMES] = "identity"  # type: ignore[valid-type]
+
+
+def prior_moments(prior) -> tuple[float, float]:
+    if prior.type == "standard_normal":
+        return 0.0, 1.0
+    return float(prior.mean), float(prior.variance)
+
+
+@register
+class Gaussian(Family):
+    name = "gaussian"
+    Options = GaussianOptions
+    supports_prior = True
+
+    def __init__(self, options, shape, **kw):
+        super().__init__(options, shape, **kw)
+        self.learned = options.variance == "learned"
+        self.variance = None if self.learned else float(options.variance)
+        self.out = activations.get(options.output)
+
+    @classmethod
+    def node_param_shapes(cls, options, shape):
+        return {"logvar": tuple(shape)} if options.variance == "learned" else {}
+
+    def from_data(self, value):
+        # class indices clamped to a Gaussian vector node become one-hot rows
+        if not value.is_floating_point() and value.dim() == len(self.shape) and self.shape:
+            return torch.nn.functional.one_hot(value.long(), self.shape[-1]).to(self.dtype)
+        return super().from_data(value)
+
+    def check_data(self, value):
+        if not value.is_floating_point() and tuple(value.shape[1:]) == self.shape[:-1]:
+            return None
+        return super().check_data(value)
+
+    def visible(self, state, mean, noise):
+        return self.out.fn(mean)
+
+    def _inv_var(self, params):
+        return torch.exp(-params["logvar"]) if self.learned else 1.0 / self.variance
+
+    def energy(self, state, mean, mu, params, clamped):
+        eps = state - mu
+        if self.learned:
+            lv = params["logvar"]
+            return 0.5 * per_sample(eps * eps * torch.exp(-lv) + lv)
+        return per_sample(eps * eps) * (0.5 / self.variance)
+
+    def from_prior(self, prior, batch, dtype, device):
+        m, _ = prior_moments(prior)
+        return torch.full((batch,) + self.param_shape, m, dtype=dtype, device=device)
+
+    def prior_energy(self, state, mean, prior, params):
+        m, v = prior_moments(prior)
+        d = state - m
+        return per_sample(d * d) * (0.5 / v)
+
+    # closed forms ------------------------------------------------------
+    def grad_mu(self, state, mean, mu, params, clamped):
+        return (mu - state) * self._inv_var(params)
+
+    def grad_state(self, state, mu, params, g_vis, noise, prior=None):
+        g = torch.zeros_like(state) if mu is None else (state - mu) * self._inv_var(params)
+        if prior is not None:
+            m, v = prior_moments(prior)
+            g = g + (state - m) / v
+        if g_vis is not None:
+            if self.out.name == "identity":
+                g = g + g_vis
+            else:
+                g = g + g_vis * self.out.derivative(state, self.out.fn(state))
+        return g
+
+    def grad_params(self, state, mean, mu, params, clamped):
+        if not self.learned:
+            return {}
+        eps = state - mu
+        g = 0.5 * (1.0 - eps * eps * torch.exp(-params["logvar"]))
+        return {"logvar": g.reshape(-1, *self.shape).sum(0)}
+

@@ -1,0 +1,95 @@
+"""Gaussian nodes that carry their own variance (the VAE bottleneck).
+
+The state holds (u, s) along the last axis, s = log-variance, so phi and mu have
+twice the node's units: first half mean, second half log-variance. Children see a
+reparametrised sample u + eps * exp(s / 2), eps ~ N(0, 1) drawn once per sample when
+the state is initialised.
+
+F_KL:  E = KL[N(u, e^s) || N(u^, e^s^)] = 1/2 sum [e^(s - s^) + (u - u^)^2 e^(-s^) - 1 + s^ - s]
+Prior N(m, v): 1/2 sum [e^s / v + (u - m)^2 / v - 1 + ln v - s]  (the VAE's KL term)
+There is no standard-PC form: a point estimate cannot carry an input-dependent variance.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+
+from . import register
+from .base import Family, FamilyOptions, per_sample
+from .gaussian import prior_moments
+
+
+class GaussianMeanVarOptions(FamilyOptions):
+    type: Literal["gaussian_meanvar"] = "gaussian_meanvar"
+
+
+def _split(t):
+    n = t.shape[-1] // 2
+    return t[..., :n], t[..., n:]
+
+
+@register
+class GaussianMeanVar(Family):
+    name = "gaussian_meanvar"
+    Options = GaussianMeanVarOptions
+    needs_kl = True
+    supports_prior = True
+    samples = True
+
+    @classmethod
+    def param_shape_for(cls, shape):
+        return tuple(shape[:-1]) + (2 * shape[-1],)
+
+    def sample_noise(self, batch, like):
+        return torch.randn((batch,) + self.shape, dtype=like.dtype, device=like.device)
+
+    def visible(self, state, mean, noise):
+        u, s = _split(mean)
+        if noise is None:
+            return u
+        return u + noise * torch.exp(0.5 * s)
+
+    def from_prior(self, prior, batch, dtype, device):
+        m, v = prior_moments(prior)
+        u = torch.full((batch,) + self.shape, m, dtype=dtype, device=device)
+        return torch.cat([u, torch.full_like(u, math.log(v))], -1)
+
+    def energy(self, state, mean, mu, params, clamped):
+        u, s = _split(state)
+        mu_u, mu_s = _split(mu)
+        d = u - mu_u
+        return 0.5 * per_sample(torch.exp(s - mu_s) + d * d * torch.exp(-mu_s) - 1.0 + mu_s - s)
+
+    def prior_energy(self, state, mean, prior, params):
+        m, v = prior_moments(prior)
+        u, s = _split(state)
+        d = u - m
+        return 0.5 * per_sample(torch.exp(s) / v + d * d / v - 1.0 + math.log(v) - s)
+
+    def grad_mu(self, state, mean, mu, params, clamped):
+        u, s = _split(state)
+        mu_u, mu_s = _split(mu)
+        d = u - mu_u
+        inv = torch.exp(-mu_s)
+        return torch.cat([-d * inv, 0.5 * (1.0 - torch.exp(s - mu_s) - d * d * inv)], -1)
+
+    def grad_state(self, state, mu, params, g_vis, noise, prior=None):
+        u, s = _split(state)
+        gu = torch.zeros_like(u)
+        gs = torch.zeros_like(s)
+        if mu is not None:
+            mu_u, mu_s = _split(mu)
+            gu = gu + (u - mu_u) * torch.exp(-mu_s)
+            gs = gs + 0.5 * (torch.exp(s - mu_s) - 1.0)
+        if prior is not None:
+            m, v = prior_moments(prior)
+            gu = gu + (u - m) / v
+            gs = gs + 0.5 * (torch.exp(s) / v - 1.0)
+        if g_vis is not None:
+            gu = gu + g_vis
+            if noise is not None:
+                gs = gs + g_vis * noise * 0.5 * torch.exp(0.5 * s)
+        return torch.cat([gu, gs], -1)

@@ -1,0 +1,100 @@
+"""Readable views of a PCGraph: a text table, JSON, Graphviz dot and Mermaid."""
+
+from __future__ import annotations
+
+import json
+
+from .graph import PCGraph
+
+# one colour per family (and for clamped inputs), shared by dot and mermaid
+FAMILY_STYLE = {
+    None: ("#d9d9d9", "box"),
+    "gaussian": ("#9ecae1", "ellipse"),
+    "categorical": ("#fdae6b", "hexagon"),
+    "bernoulli": ("#a1d99b", "octagon"),
+    "gaussian_meanvar": ("#bcbddc", "doubleoctagon"),
+}
+
+
+def _style(family):
+    return FAMILY_STYLE.get(family, ("#fff7bc", "ellipse"))
+
+
+def _shape(s) -> str:
+    return "[" + ", ".join(str(x) for x in s) + "]"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+    return [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def as_table(g: PCGraph) -> str:
+    out = [f"{g.name}: {len(g.nodes)} nodes, {len(g.edges)} edges, {g.params_total:,} parameters", ""]
+    rows = []
+    for n in g.nodes.values():
+        fam = n.family or "-"
+        if n.prior is not None:
+            fam += f" + prior {n.prior.type}"
+        extra = f" (+{n.params:,} params)" if n.params else ""
+        rows.append([n.name, n.role + (f" <- {n.bind}" if n.bind else ""), fam, _shape(n.shape), _shape(n.param_shape) + extra])
+    out += _table(rows, ["node", "role", "family", "shape", "param shape"])
+    out.append("")
+    rows = []
+    for e in g.edges:
+        share = f" (shares {e.share})" if e.share else ""
+        rows.append([e.name, f"{', '.join(e.sources)} -> {e.target}", e.transform + share, e.activation, f"{e.params:,}"])
+    out += _table(rows, ["edge", "from -> to", "transform", "activation", "params"])
+    out.append("")
+    n_edge = sum(e.params for e in g.edges)
+    n_node = sum(n.params for n in g.nodes.values())
+    out.append(f"parameters: {g.params_total:,} total ({n_edge:,} on edges, {n_node:,} on nodes)")
+    if g.generations:
+        out.append("generations: " + " | ".join(", ".join(x) for x in g.generations))
+    return "\n".join(out)
+
+
+def as_json(g: PCGraph) -> str:
+    return json.dumps(g.summary(), indent=2)
+
+
+def as_dot(g: PCGraph) -> str:
+    lines = [f'digraph "{g.name}" {{', "  rankdir=LR;", '  node [style=filled, fontname="Helvetica"];']
+    for n in g.nodes.values():
+        color, shape = _style(n.family)
+        label = f"{n.name}\\n{n.family or n.role} {_shape(n.shape)}"
+        border = ', peripheries=2' if n.role == "target" else ""
+        lines.append(f'  "{n.name}" [label="{label}", fillcolor="{color}", shape={shape}{border}];')
+    for e in g.edges:
+        label = e.transform + ("" if e.activation == "identity" else f" + {e.activation}")
+        for i, s in enumerate(e.sources):
+            arg = f" [{i}]" if len(e.sources) > 1 else ""
+            lines.append(f'  "{s}" -> "{e.target}" [label="{label}{arg}"];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def as_mermaid(g: PCGraph) -> str:
+    lines = ["flowchart LR"]
+    for n in g.nodes.values():
+        text = f"{n.name}<br/>{n.family or n.role} {_shape(n.shape)}"
+        if n.role == "input":
+            lines.append(f'  {n.name}[/"{text}"/]')
+        elif n.family == "categorical":
+            lines.append(f'  {n.name}{{{{"{text}"}}}}')
+        else:
+            lines.append(f'  {n.name}(["{text}"])')
+    for e in g.edges:
+        label = e.transform + ("" if e.activation == "identity" else f" + {e.activation}")
+        for s in e.sources:
+            lines.append(f"  {s} -->|{label}| {e.target}")
+    for fam in sorted({n.family or "input" for n in g.nodes.values()}):
+        color, _ = _style(None if fam == "input" else fam)
+        members = [n.name for n in g.nodes.values() if (n.family or "input") == fam]
+        lines.append(f"  classDef {fam} fill:{color}")
+        lines.append(f"  class {','.join(members)} {fam}")
+    return "\n".join(lines)
+
+
+FORMATS = {"table": as_table, "json": as_json, "dot": as_dot, "mermaid": as_mermaid}

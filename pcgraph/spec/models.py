@@ -1,0 +1,178 @@
+"""Pydantic models of the spec language (``extra="forbid"`` everywhere).
+
+Families and transforms are discriminated unions built from their registries, so a
+new family or transform module appears here (and in the JSON Schema) by itself.
+A family or transform may be written as a bare name (``linear``) or as a mapping
+with ``type`` and options (``{type: linear, bias: false}``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Dict, List, Literal, Optional, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+)
+
+from .. import activations
+from ..families import families
+from ..transforms import transforms
+
+NAME_PATTERN = r"^[a-z0-9_-]+$"
+NODE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _shorthand(value: Any) -> Any:
+    """``"linear"`` -> ``{"type": "linear"}``."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+def _tagged_union(members: list[type[BaseModel]]):
+    union = Union[tuple(members)] if len(members) > 1 else members[0]
+    names = tuple(m.model_fields["type"].default for m in members)
+    shorthand = Literal[names]  # type: ignore[valid-type]
+    return Annotated[
+        Annotated[union, Field(discriminator="type")] if len(members) > 1 else union,
+        BeforeValidator(_shorthand, json_schema_input_type=Union[shorthand, union]),
+    ]
+
+
+FamilySpec = _tagged_union([cls.Options for _, cls in families.items()])
+TransformSpec = _tagged_union([cls.Options for _, cls in transforms.items()])
+
+
+# ----------------------------------------------------------------------- priors
+class StandardNormalPrior(Strict):
+    type: Literal["standard_normal"] = "standard_normal"
+
+
+class GaussianPrior(Strict):
+    type: Literal["gaussian"] = "gaussian"
+    mean: float = 0.0
+    variance: PositiveFloat = 1.0
+
+
+PriorSpec = _tagged_union([StandardNormalPrior, GaussianPrior])
+
+
+# ------------------------------------------------------------------------ nodes
+class NodeSpec(Strict):
+    """A node: its per-sample shape, role, data binding and distribution family."""
+
+    shape: List[PositiveInt] = Field(min_length=1, description="per-sample shape (batch axis implicit)")
+    role: Literal["latent", "input", "target"] = "latent"
+    bind: Optional[str] = Field(None, description="data field of a clamped (input/target) node")
+    dtype: Literal["float", "long"] = "float"
+    family: Optional[FamilySpec] = None  # type: ignore[valid-type]
+    prior: Optional[PriorSpec] = None  # type: ignore[valid-type]
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class EdgeSpec(Strict):
+    """An edge: a transform of one or more source nodes, summed into the target's prediction."""
+
+    from_: Annotated[
+        List[Annotated[str, Field(min_length=1)]],
+        Field(alias="from", min_length=1),
+        BeforeValidator(_listify, json_schema_input_type=Union[str, List[str]]),
+    ]
+    to: str
+    transform: TransformSpec = Field(default_factory=lambda: transforms.get("linear").Options())  # type: ignore[valid-type]
+    activation: Literal[activations.ACTIVATION_NAMES] = "identity"  # type: ignore[valid-type]
+    name: Optional[str] = Field(None, pattern=NODE_PATTERN)
+    share: Optional[str] = Field(None, description="name of an edge whose parameters this edge reuses")
+
+
+# ------------------------------------------------------------------------- data
+class DataSpec(Strict):
+    dataset: str
+    batch_size: PositiveInt = 64
+    eval_batch_size: Optional[PositiveInt] = None
+    fields: Dict[str, str] = Field(default_factory=dict, description="spec field -> dataset field")
+    options: Dict[str, Any] = Field(default_factory=dict, description="dataset-specific options")
+
+
+# ------------------------------------------------------------------------ train
+class OptimizerSpec(Strict):
+    type: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: PositiveFloat = 0.1
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    nesterov: bool = False
+    betas: tuple[Annotated[float, Field(ge=0.0, lt=1.0)], Annotated[float, Field(ge=0.0, lt=1.0)]] = (0.9, 0.999)
+    eps: PositiveFloat = 1e-8
+    weight_decay: NonNegativeFloat = 0.0
+
+
+class InferenceSpec(Strict):
+    steps: NonNegativeInt = Field(32, description="T: inference steps per batch")
+    optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec(type="sgd", lr=0.1))
+    schedule: Literal["sync", "sweep", "incremental"] = "sync"
+    init: Literal["forward", "zeros", "normal"] = "forward"
+    update: Literal["natural", "gradient"] = Field(
+        "natural", description="state update of categorical/bernoulli nodes: natural (mirror descent) or plain gradient"
+    )
+    eval_steps: Optional[NonNegativeInt] = Field(
+        None, description="inference steps used to predict on graphs without a forward pass (cyclic); default: steps"
+    )
+
+
+class WeightsSpec(Strict):
+    optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec(type="adam", lr=1e-4))
+    updates: PositiveInt = 1
+    grad_clip: Optional[PositiveFloat] = None
+
+
+class TrainSpec(Strict):
+    method: Literal["pc", "bp"] = "pc"
+    energy: Literal["kl", "gaussian"] = "kl"
+    epochs: NonNegativeInt = 10
+    seed: int = 0
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+    dtype: Literal["float32", "float64"] = "float32"
+    topology: Literal["dag", "cyclic"] = "dag"
+    inference: InferenceSpec = Field(default_factory=InferenceSpec)
+    weights: WeightsSpec = Field(default_factory=WeightsSpec)
+    compile: bool = False
+    checkpoint_every: PositiveInt = Field(1, description="epochs between checkpoints")
+    log_every: PositiveInt = Field(1, description="batches between progress updates")
+    max_batches: Optional[PositiveInt] = Field(None, description="cap on training batches per epoch (quick runs)")
+
+
+# ------------------------------------------------------------------------- spec
+class Spec(Strict):
+    """A predictive-coding network: nodes, edges, data and training."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, title="pcgraph spec")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: Optional[str] = None
+    data: Optional[DataSpec] = None
+    nodes: Dict[Annotated[str, Field(pattern=NODE_PATTERN)], NodeSpec] = Field(min_length=1)
+    edges: List[EdgeSpec] = Field(default_factory=list)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+
+    _source: Any = PrivateAttr(default=None)
+
+    @property
+    def source(self):
+        """The SourceMap the spec came from (file positions for error messages)."""
+        return self._source
+
+    def to_data(self) -> dict:
+        """Plain data (YAML-ready), with the spec's own key names."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)

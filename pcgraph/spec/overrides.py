@@ -1,0 +1,155 @@
+"""``--set dotted.path=value`` overrides, checked against the spec models."""
+
+from __future__ import annotations
+
+import copy
+import typing
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from ..errors import Issue, Location, SpecError
+from ..registry import suggest
+from .source import SourceMap
+from .validate import _field, _unwrap
+
+_FREE_DICTS = {"options", "fields"}  # mappings whose keys the user invents
+
+
+def _member(tp, tag):
+    for member in typing.get_args(tp):
+        m = _unwrap(member)
+        if isinstance(m, type) and issubclass(m, BaseModel) and m.model_fields.get("type") and m.model_fields["type"].default == tag:
+            return m
+    return None
+
+
+def parse_value(text: str):
+    try:
+        return yaml.safe_load(text) if text.strip() != "" else ""
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: Any, smap: SourceMap, overrides: list[str], root: type[BaseModel]) -> Any:
+    """Return a copy of ``data`` with each ``path=value`` applied; raise SpecError
+    naming every path that does not exist in the spec language."""
+    data = copy.deepcopy(data) if data is not None else {}
+    issues: list[Issue] = []
+    for text in overrides:
+        where = Location(f"--set {text}")
+        if "=" not in text:
+            issues.append(Issue((text,), "an override reads dotted.path=value", where))
+            continue
+        path_text, value_text = text.split("=", 1)
+        parts = [p for p in path_text.strip().split(".")]
+        if not path_text.strip() or any(p == "" for p in parts):
+            issues.append(Issue((path_text,), "empty key in the dotted path", where))
+            continue
+        value = parse_value(value_text)
+        problem = _assign(data, parts, value, root)
+        if problem:
+            bad_path, msg = problem
+            issues.append(Issue(tuple(bad_path), msg, where))
+        else:
+            smap.overrides[tuple(_spec_path(data, parts))] = text
+    if issues:
+        raise SpecError(issues)
+    return data
+
+
+def _spec_path(data, parts):
+    out: list = []
+    cur = data
+    for p in parts:
+        if isinstance(cur, list):
+            idx = _index(cur, p)
+            out.append(idx)
+            cur = cur[idx] if idx is not None and idx < len(cur) else None
+        else:
+            out.append(p)
+            cur = cur.get(p) if isinstance(cur, dict) else None
+    return out
+
+
+def _index(items: list, part: str):
+    if part.lstrip("-").isdigit():
+        i = int(part)
+        return i if 0 <= i < len(items) else None
+    for i, item in enumerate(items):  # edges may be addressed by name
+        if isinstance(item, dict) and item.get("name") == part:
+            return i
+    return None
+
+
+def _assign(data, parts, value, root):
+    """Walk model and data together; set the value; return (path, message) on error."""
+    tp: Any = root
+    cur = data
+    done: list = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        tp = _unwrap(tp)
+        origin = typing.get_origin(tp)
+        if origin is typing.Union:  # family / transform / prior: pick the member by its type
+            tag = cur.get("type") if isinstance(cur, dict) else None
+            member = _member(tp, tag)
+            if member is None:
+                return done, f"set '{'.'.join(map(str, done))}' to a mapping with a known 'type' first"
+            tp = member
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            sub = _field(tp, part)
+            if sub is None:
+                names = [f.alias or n for n, f in tp.model_fields.items()]
+                return done + [part], f"unknown key '{part}'{suggest(part, names)} in {'.'.join(map(str, done)) or 'the spec'}"
+            nxt_tp = sub
+            if not isinstance(cur, dict):
+                return done, "cannot set a key inside a non-mapping value"
+            if last:
+                cur[part] = value
+                return None
+            nxt = cur.get(part)
+            if isinstance(nxt, str) and typing.get_origin(_unwrap(sub)) is typing.Union:
+                nxt = {"type": nxt}  # shorthand family/transform -> mapping, to set an option
+                cur[part] = nxt
+            elif nxt is None:
+                nxt = {} if not _is_list(sub) else []
+                cur[part] = nxt
+            cur, tp = nxt, nxt_tp
+        elif origin is dict:
+            if not isinstance(cur, dict):
+                return done, "cannot set a key inside a non-mapping value"
+            if part not in cur and (not done or done[-1] not in _FREE_DICTS):
+                return done + [part], f"no '{part}' in {'.'.join(map(str, done))}{suggest(part, list(cur))}"
+            if last:
+                cur[part] = value
+                return None
+            cur = cur.setdefault(part, {})
+            tp = typing.get_args(tp)[1]
+        elif origin in (list, tuple):
+            if not isinstance(cur, list):
+                return done, "cannot index a non-list value"
+            idx = _index(cur, part)
+            if idx is None:
+                return done + [part], f"no item '{part}' in {'.'.join(map(str, done))} ({len(cur)} items; use an index or an edge name)"
+            if last:
+                cur[idx] = value
+                return None
+            cur = cur[idx]
+            tp = typing.get_args(tp)[0]
+            part = idx
+        else:
+            if tp is Any and isinstance(cur, dict):
+                if last:
+                    cur[part] = value
+                    return None
+                cur = cur.setdefault(part, {})
+            else:
+                return done + [part], f"'{'.'.join(map(str, done))}' has no sub-keys"
+        done.append(part)
+    return None
+
+
+def _is_list(tp) -> bool:
+    return typing.get_origin(_unwrap(tp)) in (list, tuple)

@@ -1,0 +1,111 @@
+"""The edge-transform interface.
+
+A transform is an ``nn.Module`` built from its options, its input shapes and the
+target node's parameter shape (widths are never repeated in a spec: they are read
+off the target). It declares
+
+* ``param_shapes``: the shape rule -- check the shapes, return the parameter shapes;
+* ``reset_parameters``: initialisation suited to the edge's activation;
+* ``forward(*inputs)``: batched inputs -> batched output;
+* optionally the closed-form vector-Jacobian products ``vjp`` used by the fast
+  inference path; the default here differentiates ``forward`` with autograd.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Sequence
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from ..activations import Activation
+
+
+class TransformOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ShapeError(ValueError):
+    """The transform cannot map these input shapes to the target shape."""
+
+
+Shape = tuple[int, ...]
+
+
+def fmt(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(int(s)) for s in shape) + "]"
+
+
+class Transform(nn.Module):
+    name: ClassVar[str]
+    Options: ClassVar[type[TransformOptions]]
+    #: number of source nodes; None means one or more, concatenated along the last axis
+    arity: ClassVar[int | None] = 1
+    #: dtype each input must have: "float" or "long"
+    input_dtype: ClassVar[str] = "float"
+    #: True when ``vjp`` is written in closed form (no autograd in the inference loop)
+    closed_form: ClassVar[bool] = False
+
+    def __init__(self, options: TransformOptions, in_shapes: Sequence[Shape], out_shape: Shape, activation: Activation):
+        super().__init__()
+        self.options = options
+        self.in_shapes = [tuple(s) for s in in_shapes]
+        self.out_shape = tuple(out_shape)
+        self.activation = activation
+        for pname, shape in self.param_shapes(options, self.in_shapes, self.out_shape).items():
+            self.register_parameter(pname, nn.Parameter(torch.empty(shape)))
+        self.reset_parameters()
+
+    # -- shape rule ------------------------------------------------------
+    @classmethod
+    def param_shapes(cls, options, in_shapes: list[Shape], out_shape: Shape) -> dict[str, Shape]:
+        raise NotImplementedError
+
+    @classmethod
+    def param_count(cls, options, in_shapes, out_shape) -> int:
+        return sum(math.prod(s) for s in cls.param_shapes(options, in_shapes, out_shape).values())
+
+    # -- numerics ----------------------------------------------------------
+    def reset_parameters(self) -> None:
+        for p in self.parameters(recurse=False):
+            nn.init.zeros_(p)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def vjp(self, inputs: Sequence[torch.Tensor], grad_out: torch.Tensor, need_inputs: Sequence[bool], need_params: bool):
+        """(input grads or None, {param name: grad of the batch sum} or None)."""
+        with torch.enable_grad():
+            ins = [x.detach().requires_grad_(bool(n)) if x.is_floating_point() else x for x, n in zip(inputs, need_inputs)]
+            out = self.forward(*ins)
+            wrt = [x for x, n in zip(ins, need_inputs) if n]
+            named = list(self.named_parameters()) if need_params else []
+            wrt_all = wrt + [p for _, p in named]
+            if not wrt_all:
+                return [None] * len(ins), {}
+            grads = torch.autograd.grad(out, wrt_all, grad_out, allow_unused=True)
+        it = iter(grads[: len(wrt)])
+        gin = [next(it) if n else None for n in need_inputs]
+        gin = [torch.zeros_like(x) if (n and g is None) else g for x, n, g in zip(inputs, need_inputs, gin)]
+        gp = {}
+        for (k, p), g in zip(named, grads[len(wrt) :]):
+            gp[k] = torch.zeros_like(p) if g is None else g
+        return gin, gp
+
+    def describe(self, args: Sequence[str]) -> str:
+        """A readable expression of this transform applied to ``args``."""
+        return f"{self.name}({', '.join(args)})"
+
+
+def init_weight(w: torch.Tensor, activation: Activation, fan_in: int | None = None) -> None:
+    """Glorot-uniform with the activation's gain for saturating activations (tanh,
+    sigmoid, identity, hardtanh); He-uniform for rectifiers (relu, leaky_relu, gelu,
+    softplus)."""
+    if activation.init == "kaiming":
+        fan = fan_in if fan_in is not None else nn.init._calculate_fan_in_and_fan_out(w)[0]
+        bound = activation.gain * math.sqrt(3.0 / fan)
+        nn.init.uniform_(w, -bound, bound)
+    else:
+        nn.init.xavier_uniform_(w, gain=activation.gain)

@@ -1,0 +1,86 @@
+"""linear: W . concat(inputs) + b on the last axis (several sources are concatenated).
+
+Init: Glorot-uniform scaled by the activation's gain (tanh 5/3, sigmoid/identity 1),
+He-uniform for rectifiers; bias zero.
+"""
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from . import register
+from .base import ShapeError, Transform, TransformOptions, fmt, init_weight
+
+
+class LinearOptions(TransformOptions):
+    type: Literal["linear"] = "linear"
+    bias: bool = True
+
+
+def check_last_axis(name, in_shapes, out_shape):
+    lead = tuple(out_shape[:-1])
+    for s in in_shapes:
+        if tuple(s[:-1]) != lead:
+            shapes = ", ".join(fmt(s) for s in in_shapes)
+            raise ShapeError(
+                f"{name} acts on the last axis, so the other axes must agree: {shapes} -> {fmt(out_shape)}"
+                + (" (use a flatten edge first)" if len(s) > len(out_shape) else "")
+            )
+    return sum(s[-1] for s in in_shapes)
+
+
+@register
+class Linear(Transform):
+    name = "linear"
+    Options = LinearOptions
+    arity = None
+    closed_form = True
+
+    @classmethod
+    def param_shapes(cls, options, in_shapes, out_shape):
+        n_in = check_last_axis("linear", in_shapes, out_shape)
+        shapes = {"weight": (out_shape[-1], n_in)}
+        if options.bias:
+            shapes["bias"] = (out_shape[-1],)
+        return shapes
+
+    def __init__(self, options, in_shapes, out_shape, activation):
+        super().__init__(options, in_shapes, out_shape, activation)
+        self.splits = [s[-1] for s in self.in_shapes]
+
+    def reset_parameters(self):
+        init_weight(self.weight, self.activation)
+        if getattr(self, "bias", None) is not None:
+            torch.nn.init.zeros_(self.bias)
+
+    def _weights(self):
+        if len(self.splits) == 1:
+            return [self.weight]
+        return list(torch.split(self.weight, self.splits, dim=1))
+
+    def forward(self, *xs):
+        b = getattr(self, "bias", None)
+        if len(xs) == 1:
+            return F.linear(xs[0], self.weight, b)
+        out = None
+        for x, w in zip(xs, self._weights()):
+            y = F.linear(x, w)
+            out = y if out is None else out + y
+        return out if b is None else out + b
+
+    def vjp(self, inputs, grad_out, need_inputs, need_params):
+        ws = self._weights()
+        gin = [grad_out @ w if need else None for w, need in zip(ws, need_inputs)]
+        gp = None
+        if need_params:
+            g2 = grad_out.reshape(-1, grad_out.shape[-1])
+            x2 = inputs[0] if len(inputs) == 1 else torch.cat(inputs, -1)
+            gp = {"weight": g2.t() @ x2.reshape(-1, x2.shape[-1])}
+            if getattr(self, "bias", None) is not None:
+                gp["bias"] = g2.sum(0)
+        return gin, gp
+
+    def describe(self, args):
+        x = args[0] if len(args) == 1 else "concat(" + ", ".join(args) + ")"
+        return f"W·{x}" + (" + b" if getattr(self, "bias", None) is not None else "")
