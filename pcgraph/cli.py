@@ -84,5 +84,24 @@ def schema():
     click.echo(schema_json())
 
 
+@main.command("compile")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--energy", type=click.Choice(["kl", "gaussian"]), default=None, help="default: the spec's train.energy")
+@click.option("--print", "show", is_flag=True, help="print the program: per node its prediction and energy term")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE")
+@reports_errors
+def compile_cmd(spec, energy, show, device, overrides):
+    """Compile SPEC to a program and (with --print) show it."""
+    from .compile import compile as build
+
+    prog = build(_load(spec, overrides), energy=energy, device=device)
+    if show:
+        click.echo(prog.listing())
+    else:
+        n = sum(p.numel() for p in prog.parameters())
+        click.echo(f"{spec}: compiled {prog.graph.name} (energy {prog.energy_kind}, {n:,} parameters on {prog.device})")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

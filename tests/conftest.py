@@ -20,3 +20,10 @@ def write(tmp_path):
         return p
 
     return _write
+
+
+_MUTATION = os.environ.get("PCGRAPH_MUTATION")
+if _MUTATION:  # planted defect, see tests/mutations.py
+    from tests.mutations import apply
+
+    apply(_MUTATION)

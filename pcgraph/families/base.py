@@ -49,6 +49,10 @@ class Family:
     #: whether children see random samples (noise drawn when the state is initialised)
     samples: ClassVar[bool] = False
 
+    #: boolean mask of the entries the node's distribution may use (set by the compiler
+    #: from the incoming edges, e.g. causal attention); None means every entry
+    support: torch.Tensor | None = None
+
     def __init__(
         self,
         options: FamilyOptions,
@@ -116,12 +120,21 @@ class Family:
             return None
         return f"expected per-sample shape {list(self.param_shape)}, got {list(value.shape[1:])}"
 
+    def describe(self, x: str, mu: str, clamped: bool) -> str:
+        """The energy term as a formula, for ``pcgraph compile --print``."""
+        return f"E({x}, {mu})"
+
     # ---------------------------------------------------------------- energy
     def energy(self, state, mean, mu, params, clamped: bool) -> torch.Tensor:
         raise NotImplementedError
 
     def prior_energy(self, state, mean, prior, params) -> torch.Tensor:
         raise NotImplementedError(f"family '{self.name}' has no prior term")
+
+    def project(self, direction: torch.Tensor) -> torch.Tensor:
+        """Restrict an update direction to the coordinates that matter (identity here;
+        a masked categorical drops the entries outside its support)."""
+        return direction
 
     # ------------------------------------------------- gradients (autograd defaults)
     def grad_mu(self, state, mean, mu, params, clamped: bool) -> torch.Tensor:
@@ -150,7 +163,7 @@ class Family:
             wrt = m if self.natural else x
             if not torch.is_tensor(total) or not total.requires_grad:
                 return torch.zeros_like(x)
-            return torch.autograd.grad(total, wrt)[0]
+            return self.project(torch.autograd.grad(total, wrt)[0])
 
     def grad_params(self, state, mean, mu, params, clamped: bool) -> dict[str, torch.Tensor]:
         """d/dparams of the batch-summed energy."""

@@ -52,6 +52,12 @@ class Bernoulli(Family):
         d = mean - torch.sigmoid(mu)
         return 0.5 * per_sample(d * d)
 
+    def describe(self, x, mu, clamped):
+        if self.kl:
+            p = x if clamped else f"σ({x})"
+            return f"KL[Bern({p}) ‖ Bern(σ({mu}))]"
+        return f"½·‖{x} − σ({mu})‖²"
+
     def grad_mu(self, state, mean, mu, params, clamped):
         q = torch.sigmoid(mu)
         if self.kl:

@@ -9,8 +9,13 @@ children see v.
 
 Inference update (``update``): ``natural`` (default) steps the logits by the gradient
 with respect to the probabilities (mirror descent with the entropy map: the natural
-gradient of the exponential family); ``gradient`` steps them by the plain gradient
-with respect to the logits.
+gradient of the exponential family), centred per row -- softmax ignores a constant
+shift, so this is the minimum-norm natural step and keeps logits from drifting;
+``gradient`` steps them by the plain gradient with respect to the logits.
+
+Under causal attention a node's prediction is masked; the state then lives on the
+prediction's support (``support``, set by the compiler): masked entries carry no
+probability and are never updated.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Literal, Optional
 import torch
 import torch.nn.functional as F
 
+from ..constants import MASK
 from . import register
 from .base import Family, FamilyOptions, per_sample
 
@@ -55,10 +61,33 @@ class Categorical(Family):
     def _onehot(self, idx, like):
         return F.one_hot(idx, self.shape[-1]).to(like.dtype)
 
+    def _logits(self, state):
+        """The state's logits, with entries outside the support pinned to MASK."""
+        return state if self.support is None else state.masked_fill(~self.support, MASK)
+
     def mean(self, state, clamped):
+        # a clamped target keeps its compact form (indices); ``visible`` expands it
         if clamped:
-            return F.one_hot(state, self.shape[-1]).to(self.dtype) if _is_index(state) else state
-        return torch.softmax(state, -1) if self.kl else state
+            return state
+        if not self.kl:
+            return state if self.support is None else state.masked_fill(~self.support, 0.0)
+        return torch.softmax(self._logits(state), -1)
+
+    def project(self, direction):
+        """Drop entries outside the support; for the natural (F_KL) update also remove
+        the per-row constant, which softmax ignores (the minimum-norm natural step)."""
+        if self.support is not None:
+            direction = direction.masked_fill(~self.support, 0.0)
+        if self.kl and self.natural:
+            if self.support is None:
+                direction = direction - direction.mean(-1, keepdim=True)
+            else:
+                count = self.support.sum(-1, keepdim=True).to(direction.dtype)
+                direction = (direction - direction.sum(-1, keepdim=True) / count).masked_fill(~self.support, 0.0)
+        return direction
+
+    def visible(self, state, mean, noise):
+        return F.one_hot(mean, self.shape[-1]).to(self.dtype) if _is_index(mean) else mean
 
     def prediction_value(self, mu):
         return torch.softmax(mu, -1)
@@ -69,11 +98,18 @@ class Categorical(Family):
             if clamped:
                 if _is_index(state):
                     return -per_sample(logq.gather(-1, state.unsqueeze(-1)))
-                return per_sample(torch.xlogy(mean, mean) - mean * logq)
-            return per_sample(mean * (torch.log_softmax(state, -1) - logq))
+                return per_sample(torch.xlogy(state, state) - state * logq)
+            return per_sample(mean * (torch.log_softmax(self._logits(state), -1) - logq))
         s = torch.softmax(mu, -1)
         d = (self._onehot(state, s) if _is_index(state) else mean) - s
         return 0.5 * per_sample(d * d)
+
+    def describe(self, x, mu, clamped):
+        if self.kl:
+            if clamped:
+                return f"−Σ p·log_softmax({mu})   (cross-entropy, p = clamped {x})"
+            return f"KL[softmax({x}) ‖ softmax({mu})]   ({'natural' if self.natural else 'gradient'} update)"
+        return f"½·‖{x} − softmax({mu})‖²"
 
     def _minus_target(self, s, state):
         """s - target for a clamped target in either representation."""
@@ -90,18 +126,18 @@ class Categorical(Family):
                     return self._minus_target(s, state)
                 return s * state.sum(-1, keepdim=True) - state
             return s - mean
-        e = (self._onehot(state, s) if _is_index(state) else state) - s  # v - s
+        e = (self._onehot(state, s) if _is_index(state) else mean) - s  # v - s
         return -s * (e - (s * e).sum(-1, keepdim=True))
 
     def grad_state(self, state, mu, params, g_vis, noise, prior=None):
         if not self.kl:
-            g = torch.zeros_like(state) if mu is None else state - torch.softmax(mu, -1)
-            return g if g_vis is None else g + g_vis
-        logp = torch.log_softmax(state, -1)
+            g = torch.zeros_like(state) if mu is None else self.mean(state, False) - torch.softmax(mu, -1)
+            return self.project(g if g_vis is None else g + g_vis)
+        logp = torch.log_softmax(self._logits(state), -1)
         h = torch.zeros_like(state) if mu is None else logp - torch.log_softmax(mu, -1)
         if g_vis is not None:
             h = h + g_vis
         if self.natural:
-            return h
+            return self.project(h)
         p = torch.exp(logp)
         return p * (h - (p * h).sum(-1, keepdim=True))

@@ -63,6 +63,12 @@ class Gaussian(Family):
     def visible(self, state, mean, noise):
         return self.out.fn(mean)
 
+    def describe(self, x, mu, clamped):
+        if self.learned:
+            return f"½·Σ[({x} − {mu})²·exp(−s) + s]   (s: learned log-variance)"
+        scale = "" if self.variance == 1.0 else f"/{self.variance:g}"
+        return f"½·‖{x} − {mu}‖²{scale}"
+
     def _inv_var(self, params):
         return torch.exp(-params["logvar"]) if self.learned else 1.0 / self.variance
 

@@ -57,6 +57,9 @@ class GaussianMeanVar(Family):
         u = torch.full((batch,) + self.shape, m, dtype=dtype, device=device)
         return torch.cat([u, torch.full_like(u, math.log(v))], -1)
 
+    def describe(self, x, mu, clamped):
+        return f"KL[N(u, e^s) ‖ N(û, e^ŝ)]   ((u, s) = {x}, (û, ŝ) = {mu}; children see u + ε·e^(s/2))"
+
     def energy(self, state, mean, mu, params, clamped):
         u, s = _split(state)
         mu_u, mu_s = _split(mu)

@@ -15,9 +15,7 @@ import torch
 from . import register
 from .base import ShapeError, Transform, TransformOptions, fmt
 
-#: logit given to masked positions: exp(MASK - anything reasonable) is exactly 0 in
-#: float32 and float64, and MASK - MASK stays exact (no inf - inf = nan).
-MASK = -1.0e4
+from ..constants import MASK
 
 
 class ScoresOptions(TransformOptions):
@@ -48,6 +46,10 @@ class AttentionScores(Transform):
         if options.causal:
             n = out_shape[0]
             self.register_buffer("future", torch.ones(n, n, dtype=torch.bool).triu(1), persistent=False)
+
+    def support(self):
+        """Where the output can put probability: on or before the diagonal if causal."""
+        return ~self.future if self.options.causal else None
 
     def forward(self, q, k):
         s = torch.matmul(q, k.transpose(-1, -2)) * self.scale

@@ -94,6 +94,11 @@ class Transform(nn.Module):
             gp[k] = torch.zeros_like(p) if g is None else g
         return gin, gp
 
+    def support(self) -> torch.Tensor | None:
+        """Boolean mask of the output entries that can be finite logits (None: all).
+        A categorical node fed only by masked edges keeps its states on this support."""
+        return None
+
     def describe(self, args: Sequence[str]) -> str:
         """A readable expression of this transform applied to ``args``."""
         return f"{self.name}({', '.join(args)})"

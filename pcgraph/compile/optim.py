@@ -1,0 +1,79 @@
+"""Optimisers for node states: plain elementwise updates on per-sample gradients.
+
+A state's gradient is the gradient of its own sample's energy, so the batch size
+never rescales the state learning rate. Buffers live for one ``infer`` call. The step
+counter is shared by all nodes, so a node skipped while its gradient is known to be
+zero ends up exactly where a zero-gradient update would have left it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class StateOptimizer:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.lr = float(cfg.lr)
+        self.t = 0
+
+    def begin_step(self) -> None:
+        self.t += 1
+
+    def update(self, name: str, x: torch.Tensor, d: torch.Tensor) -> None:  # in place
+        raise NotImplementedError
+
+
+class StateSGD(StateOptimizer):
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.momentum = float(cfg.momentum)
+        self.nesterov = bool(getattr(cfg, "nesterov", False))
+        self.wd = float(cfg.weight_decay)
+        self.buf: dict[str, torch.Tensor] = {}
+
+    def update(self, name, x, d):
+        if self.wd:
+            d = d + self.wd * x
+        if self.momentum:
+            b = self.buf.get(name)
+            if b is None:
+                b = self.buf[name] = d.clone()
+            else:
+                b.mul_(self.momentum).add_(d)
+            d = d + self.momentum * b if self.nesterov else b
+        x.sub_(d, alpha=self.lr)
+
+
+class StateAdam(StateOptimizer):
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.b1, self.b2 = (float(b) for b in cfg.betas)
+        self.eps = float(cfg.eps)
+        self.wd = float(cfg.weight_decay)
+        self.m: dict[str, torch.Tensor] = {}
+        self.v: dict[str, torch.Tensor] = {}
+
+    def update(self, name, x, d):
+        if self.wd:
+            d = d + self.wd * x
+        m = self.m.get(name)
+        if m is None:
+            m = self.m[name] = torch.zeros_like(x)
+            self.v[name] = torch.zeros_like(x)
+        v = self.v[name]
+        m.mul_(self.b1).add_(d, alpha=1 - self.b1)
+        v.mul_(self.b2).addcmul_(d, d, value=1 - self.b2)
+        c1 = 1 - self.b1**self.t
+        c2 = 1 - self.b2**self.t
+        denom = (v / c2).sqrt_().add_(self.eps)
+        x.addcdiv_(m, denom, value=-self.lr / c1)
+
+
+def make_state_optimizer(cfg) -> StateOptimizer:
+    kind = cfg.type
+    if kind == "sgd":
+        return StateSGD(cfg)
+    if kind in ("adam", "adamw"):
+        return StateAdam(cfg)
+    raise ValueError(f"unknown state optimizer '{kind}'")

@@ -1,0 +1,503 @@
+"""Program: a compiled PCGraph -- parameters, node states, energies, inference."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from .. import activations
+from ..errors import CompileError, DataError, Issue
+from ..graph import EdgeInfo, PCGraph
+from ..spec.models import OptimizerSpec
+from .optim import make_state_optimizer
+from .state import State
+
+
+def _as_opt(cfg) -> OptimizerSpec:
+    if cfg is None or isinstance(cfg, OptimizerSpec):
+        return cfg
+    if isinstance(cfg, Mapping):
+        return OptimizerSpec.model_validate(dict(cfg))
+    raise TypeError(f"optimizer must be a mapping like {{'type': 'sgd', 'lr': 0.1}}, got {cfg!r}")
+
+
+class Program(nn.Module):
+    """The compiled network. Parameters, states and batches live on one device.
+
+    Energies are per sample and summed over a node's units; ``energy`` averages over
+    the batch (the weights' objective), while inference steps each sample's state
+    along the gradient of its own energy.
+    """
+
+    def __init__(self, graph: PCGraph, energy: str = "kl", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+        super().__init__()
+        if energy not in ("kl", "gaussian"):
+            raise CompileError(Issue(("train", "energy"), f"energy must be 'kl' or 'gaussian', got {energy!r}"))
+        self.graph = graph
+        self.energy_kind = energy
+        self.kl = energy == "kl"
+        self.train_cfg = graph.spec.train
+        self.dtype = dtype
+        self.device_ = torch.device(device)
+        #: use the closed-form fast path for inference and weight gradients
+        self.fast = True
+
+        issues = []
+        for n in graph.nodes.values():
+            if n.family_cls is not None and n.family_cls.needs_kl and not self.kl:
+                issues.append(
+                    Issue(("nodes", n.name, "family"), f"family '{n.family}' on node '{n.name}' has no standard-PC form: compile it with energy='kl'", n.location)
+                )
+        if issues:
+            raise CompileError(issues)
+
+        update = self.train_cfg.inference.update
+        self.families = {}
+        for n in graph.nodes.values():
+            if n.family_cls is None:
+                continue
+            choice = getattr(n.options, "update", None) or update
+            self.families[n.name] = n.family_cls(n.options, n.shape, kl=self.kl, natural=choice == "natural", dtype=dtype)
+
+        self.edge_modules = nn.ModuleDict()
+        self.acts: dict[str, activations.Activation] = {}
+        for e in graph.edges:
+            act = activations.get(e.activation)
+            self.acts[e.name] = act
+            self.edge_modules[e.name] = e.transform_cls(e.options, e.in_shapes, e.out_shape, act)
+        for e in graph.edges:
+            if e.share:
+                root = self.edge_modules[e.share]
+                for pname in e.shared_names:
+                    setattr(self.edge_modules[e.name], pname, getattr(root, pname))
+
+        self.node_params = nn.ModuleDict()
+        for n in graph.nodes.values():
+            if n.node_params:
+                pd = nn.ParameterDict({k: nn.Parameter(torch.empty(s)) for k, s in n.node_params.items()})
+                self.families[n.name].init_params(dict(pd.items()))
+                self.node_params[n.name] = pd
+
+        self.to(device=self.device_, dtype=dtype)
+        for n, fam in self.families.items():
+            masks = [self.edge_modules[e.name].support() for e in graph.in_edges(n)]
+            if masks and all(m is not None for m in masks):
+                support = masks[0]
+                for m in masks[1:]:
+                    support = support | m
+                fam.support = support.to(self.device_)
+
+        self.nodes = graph.nodes
+        self.edges: list[EdgeInfo] = list(graph.edges)
+        self.order = graph.order if graph.order is not None else list(graph.nodes)
+        self.in_edges = {n: [e for e in self.edges if e.target == n] for n in self.nodes}
+        self.out_edges = {n: [e for e in self.edges if n in e.sources] for n in self.nodes}
+        self.inputs = [n for n in self.order if self.nodes[n].role == "input"]
+        self.targets = [n for n in self.order if self.nodes[n].role == "target"]
+        self.energy_nodes = [n for n in self.order if self.nodes[n].role != "input"]
+        self.sampling = [n for n in self.order if n in self.families and self.families[n].samples]
+        # generations of free nodes, for the sweep schedule (reverse topological order)
+        gens = graph.generations or [self.order]
+        self.generations = [[n for n in g if self.nodes[n].role != "input"] for g in gens]
+        self._weight_optimizer = None
+
+    # ------------------------------------------------------------------ info
+    @property
+    def device(self) -> torch.device:
+        return self.device_
+
+    def params_of(self, node: str) -> dict[str, torch.Tensor]:
+        return dict(self.node_params[node].items()) if node in self.node_params else {}
+
+    def where(self, what: str) -> str:
+        return self.graph.where(what)
+
+    # ------------------------------------------------------------------ data
+    def _clamp(self, name: str, value: Any, batch_size: int | None) -> torch.Tensor:
+        info = self.nodes[name]
+        where = f"nodes.{name}"
+        if not torch.is_tensor(value):
+            try:
+                value = torch.as_tensor(value)
+            except Exception as e:  # noqa: BLE001 - reported as a data error
+                raise DataError(Issue(("nodes", name, "bind"), f"data field '{info.bind}' for node '{name}' is not array-like: {e}", info.location)) from None
+        value = value.to(self.device_, non_blocking=True)
+        if batch_size is not None and value.shape[:1] != (batch_size,):
+            raise DataError(
+                Issue(("nodes", name, "bind"), f"data field '{info.bind}' has batch size {value.shape[0] if value.dim() else 0}, other fields have {batch_size}", info.location)
+            )
+        per = tuple(value.shape[1:])
+        if info.role == "input":
+            if info.dtype == "long":
+                if value.is_floating_point() or value.is_complex():
+                    raise DataError(Issue(("nodes", name, "bind"), f"data field '{info.bind}' holds {value.dtype} but node '{name}' takes integer tokens (dtype long)", info.location))
+                value = value.long()
+            else:
+                value = value.to(self.dtype)
+            if per != info.shape:
+                if value[0].numel() == _prod(info.shape):
+                    value = value.reshape((value.shape[0],) + info.shape)
+                else:
+                    raise DataError(
+                        Issue(("nodes", name, "bind"), f"data field '{info.bind}' has per-sample shape {list(per)}, node '{name}' has shape {list(info.shape)}", info.location)
+                    )
+            return value
+        fam = self.families[name]
+        problem = fam.check_data(value)
+        if problem is not None and value.is_floating_point() and value[0].numel() == _prod(info.param_shape):
+            value = value.reshape((value.shape[0],) + info.param_shape)
+            problem = fam.check_data(value)
+        if problem is not None:
+            raise DataError(Issue(("nodes", name, "bind"), f"data field '{info.bind}' does not fit {info.family} node '{name}': {problem} (dtype {value.dtype})", info.location))
+        return fam.from_data(value)
+
+    def _clamped_from_batch(self, batch: Mapping[str, Any], *, targets: bool = True) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        size = None
+        for n in self.inputs + (self.targets if targets else []):
+            info = self.nodes[n]
+            if info.bind not in batch:
+                if info.role == "input":
+                    raise DataError(Issue(("nodes", n, "bind"), f"the batch has no field '{info.bind}' for input node '{n}' (fields: {', '.join(batch)})", info.location))
+                continue
+            out[n] = self._clamp(n, batch[info.bind], size)
+            size = out[n].shape[0]
+        if size is None:
+            raise DataError(Issue(("<spec>",), "the batch binds no node"))
+        return out
+
+    def _draw_noise(self, batch_size: int, noise: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+        out = {}
+        like = torch.empty(0, dtype=self.dtype, device=self.device_)
+        for n in self.sampling:
+            if noise is not None and n in noise:
+                out[n] = noise[n].to(self.device_, self.dtype)
+            else:
+                out[n] = self.families[n].sample_noise(batch_size, like)
+        return out
+
+    # ------------------------------------------------------------- forward pass
+    def _edge_forward(self, e: EdgeInfo, vis: Mapping[str, torch.Tensor]):
+        """(output after activation, pre-activation) of one edge."""
+        try:
+            a = self.edge_modules[e.name](*[vis[s] for s in e.sources])
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise CompileError(Issue(("edges", e.index), f"edge {' + '.join(e.sources)} -> {e.target} ({e.transform}) failed: {exc}", e.location)) from exc
+        act = self.acts[e.name]
+        return (a if act.name == "identity" else act.fn(a)), a
+
+    def _predict(self, n: str, vis, out=None, pre=None) -> torch.Tensor:
+        mu = None
+        for e in self.in_edges[n]:
+            y, a = self._edge_forward(e, vis)
+            if out is not None:
+                out[e.name] = y
+                pre[e.name] = a
+            mu = y if mu is None else mu + y
+        return mu
+
+    def _forward(self, clamped: dict, noise: dict, batch_size: int):
+        """The forward pass: every free node takes its prediction (zero energy)."""
+        values, vis, mean, mu, out, pre = {}, {}, {}, {}, {}, {}
+        for n in self.order:
+            info = self.nodes[n]
+            if info.role != "input" and self.in_edges[n]:
+                mu[n] = self._predict(n, vis, out, pre)
+            if n in clamped:
+                x = clamped[n]
+            elif info.role == "input":
+                raise DataError(Issue(("nodes", n), f"input node '{n}' has no data", info.location))
+            elif n in mu:
+                x = self.families[n].from_prediction(mu[n])
+            else:
+                x = self.families[n].from_prior(info.prior, batch_size, self.dtype, self.device_)
+            values[n] = x
+            if info.role == "input":
+                vis[n] = x
+            else:
+                fam = self.families[n]
+                mean[n] = fam.mean(x, n in clamped)
+                if self.out_edges[n]:
+                    vis[n] = fam.visible(x, mean[n], noise.get(n))
+        return values, vis, mean, mu, out, pre
+
+    # ------------------------------------------------------------------ states
+    def init_state(self, batch: Mapping[str, Any], init: str = "forward", noise: Mapping[str, torch.Tensor] | None = None) -> State:
+        """A State for ``batch`` (bind name -> tensor). Inputs are clamped, and targets
+        too when the batch has their field. ``init``: forward | zeros | normal."""
+        clamped = self._clamped_from_batch(batch)
+        B = next(iter(clamped.values())).shape[0]
+        nz = self._draw_noise(B, noise)
+        from .engine import Engine
+
+        with torch.no_grad():
+            if init == "forward":
+                if not self.graph.is_dag:
+                    raise CompileError(Issue(("train", "inference", "init"), "a cyclic graph has no forward pass: use init='zeros' or 'normal'"))
+                values, vis, mean, mu, out, pre = self._forward(clamped, nz, B)
+                state = State(values, nz, frozenset(clamped))
+                state._engine = Engine(self, state, vis, mean, mu, out, pre, fresh=True)
+                return state
+            if init not in ("zeros", "normal"):
+                raise ValueError(f"init must be forward, zeros or normal, got {init!r}")
+            values = {}
+            for n in self.order:
+                if n in clamped:
+                    values[n] = clamped[n]
+                else:
+                    shape = (B,) + self.nodes[n].param_shape
+                    values[n] = (torch.zeros if init == "zeros" else torch.randn)(shape, dtype=self.dtype, device=self.device_)
+            state = State(values, nz, frozenset(clamped))
+            state._engine = Engine.from_state(self, state)
+            return state
+
+    # ------------------------------------------------------------------ energies
+    def _terms(self, state: Mapping[str, torch.Tensor], noise: Mapping, clamped: frozenset, natural_leaves: dict | None = None):
+        """Per-node energies [B] computed from scratch (differentiable)."""
+        vis, mean = {}, {}
+        for n in self.order:
+            x = state[n]
+            if self.nodes[n].role == "input":
+                vis[n] = x
+                continue
+            fam = self.families[n]
+            m = fam.mean(x, n in clamped)
+            if natural_leaves is not None and n in natural_leaves:
+                m = natural_leaves[n] = m if m.requires_grad else m.detach().requires_grad_(True)
+            mean[n] = m
+            if self.out_edges[n]:
+                vis[n] = fam.visible(x, m, noise.get(n))
+        energies, mus = {}, {}
+        for n in self.energy_nodes:
+            fam = self.families[n]
+            x = state[n]
+            e = None
+            if self.in_edges[n]:
+                mus[n] = self._predict(n, vis)
+                e = fam.energy(x, mean[n], mus[n], self.params_of(n), n in clamped)
+            prior = self.nodes[n].prior
+            if prior is not None and n not in clamped:
+                p = fam.prior_energy(x, mean[n], prior, self.params_of(n))
+                e = p if e is None else e + p
+            energies[n] = e
+        return energies, mus
+
+    def node_energies(self, state: State) -> dict[str, torch.Tensor]:
+        """{node: energy per sample [B]} for every non-input node, prior terms included."""
+        return self._terms(state, state.noise, state.clamped)[0]
+
+    def energy(self, state: State) -> torch.Tensor:
+        """Batch mean of the per-sample total energy (differentiable)."""
+        terms = self.node_energies(state)
+        return torch.stack(list(terms.values())).sum(0).mean()
+
+    def predictions(self, state: State) -> dict[str, torch.Tensor]:
+        """{node: mu [B, *param_shape]}: the prediction from the parents' current
+        states, before the family's link (logits for categorical)."""
+        return self._terms(state, state.noise, state.clamped)[1]
+
+    def loss_bp(self, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The backprop loss: batch mean of the target nodes' energies plus the prior
+        terms, under the plain forward pass (differentiable w.r.t. parameters)."""
+        if not self.graph.is_dag:
+            raise CompileError(Issue(("train", "method"), "backprop needs a forward pass; this graph is cyclic"))
+        clamped = self._clamped_from_batch(batch)
+        missing = [t for t in self.targets if t not in clamped]
+        if missing:
+            info = self.nodes[missing[0]]
+            raise DataError(Issue(("nodes", missing[0], "bind"), f"the batch has no field '{info.bind}' for target node '{missing[0]}'", info.location))
+        B = next(iter(clamped.values())).shape[0]
+        nz = self._draw_noise(B, noise)
+        values, vis, mean, mu, _, _ = self._forward(clamped, nz, B)
+        total = None
+        for n in self.energy_nodes:
+            fam = self.families[n]
+            e = None
+            if n in clamped:
+                e = fam.energy(values[n], mean[n], mu[n], self.params_of(n), True)
+            prior = self.nodes[n].prior
+            if prior is not None and n not in clamped:
+                p = fam.prior_energy(values[n], mean[n], prior, self.params_of(n))
+                e = p if e is None else e + p
+            if e is not None:
+                total = e if total is None else total + e
+        return total.mean()
+
+    @torch.no_grad()
+    def predict(self, batch: Mapping[str, Any], steps: int | None = None) -> dict[str, torch.Tensor]:
+        """The forward-pass values of the target nodes: the mean parameters of the
+        predicted distribution (probabilities for categorical and bernoulli, the mean
+        for Gaussians). Cyclic graphs run inference with the targets free instead."""
+        clamped = self._clamped_from_batch(batch, targets=False)
+        B = next(iter(clamped.values())).shape[0]
+        nz = self._draw_noise(B, None)
+        if self.graph.is_dag:
+            _, _, _, mu, _, _ = self._forward(clamped, nz, B)
+        else:
+            inputs_only = {self.nodes[n].bind: batch[self.nodes[n].bind] for n in self.inputs}
+            state = self.init_state(inputs_only, init=self.train_cfg.inference.init)
+            cfg = self.train_cfg.inference
+            self.infer(state, steps=cfg.eval_steps if steps is None and cfg.eval_steps is not None else steps)
+            mu = self.predictions(state)
+        return {t: self.families[t].prediction_value(mu[t]) for t in self.targets}
+
+    # ------------------------------------------------------------------ inference
+    def infer(self, state: State, steps: int | None = None, optimizer=None, schedule: str | None = None, *, fast: bool | None = None, weight_step=None) -> State:
+        """Run ``steps`` local inference updates on the free states, in place.
+
+        ``optimizer`` is a mapping like ``{"type": "sgd", "lr": 0.1}``; ``schedule`` is
+        sync (all free nodes at once), sweep (by topological generation, from the
+        targets back to the inputs) or incremental (a weight step after every
+        inference step, using ``weight_step`` or the program's weight optimizer)."""
+        cfg = self.train_cfg.inference
+        T = cfg.steps if steps is None else int(steps)
+        opt = make_state_optimizer(_as_opt(optimizer) or cfg.optimizer)
+        schedule = schedule or cfg.schedule
+        if schedule not in ("sync", "sweep", "incremental"):
+            raise ValueError(f"schedule must be sync, sweep or incremental, got {schedule!r}")
+        if schedule == "incremental" and weight_step is None:
+            weight_step = self._default_weight_step
+        fast = self.fast if fast is None else fast
+        with torch.no_grad():
+            if fast:
+                from .engine import Engine
+
+                if state._engine is None or state._engine.prog is not self:
+                    state._engine = Engine.from_state(self, state)
+                state._engine.infer(T, opt, schedule, weight_step)
+            else:
+                self._infer_reference(state, T, opt, schedule, weight_step)
+        return state
+
+    def _free_groups(self, state: State, schedule: str) -> list[list[str]]:
+        free = [n for n in self.order if n not in state.clamped and self.nodes[n].role != "input"]
+        if schedule != "sweep":
+            return [free]
+        return [[n for n in g if n in free] for g in reversed(self.generations) if any(n in free for n in g)]
+
+    def _infer_reference(self, state: State, T: int, opt, schedule: str, weight_step) -> None:
+        """Plain autograd on the total energy: the definition the fast path must match."""
+        natural = {n for n in state.free if self.families[n].natural}
+        params = [p for p in self.parameters()]
+        for _ in range(T):
+            opt.begin_step()
+            for group in self._free_groups(state, schedule):
+                with torch.enable_grad():
+                    values = {n: (state[n].detach().requires_grad_(n in group and n not in natural)) for n in state}
+                    leaves: dict = {n: None for n in group if n in natural}
+                    terms, _ = self._terms(values, state.noise, state.clamped, natural_leaves=leaves)
+                    per_sample = torch.stack(list(terms.values())).sum(0)
+                    wrt = [leaves[n] if n in natural else values[n] for n in group]
+                    want_w = schedule == "incremental"
+                    grads = torch.autograd.grad(
+                        per_sample.sum(), wrt + (params if want_w else []), allow_unused=True
+                    )
+                if want_w:
+                    B = per_sample.shape[0]
+                    for p, g in zip(params, grads[len(wrt) :]):
+                        p.grad = torch.zeros_like(p) if g is None else g / B
+                for n, g in zip(group, grads[: len(wrt)]):
+                    if g is not None:
+                        opt.update(n, state[n], self.families[n].project(g))
+                if want_w:
+                    weight_step()
+
+    # ------------------------------------------------------------------ weights
+    def weight_grads(self, state: State, *, fast: bool | None = None) -> dict[str, torch.Tensor]:
+        """Set ``.grad`` of every parameter to the gradient of ``energy(state)`` (the
+        batch mean); return the per-node energies [B] at this state."""
+        fast = self.fast if fast is None else fast
+        if fast:
+            from .engine import Engine
+
+            with torch.no_grad():
+                if state._engine is None or state._engine.prog is not self:
+                    state._engine = Engine.from_state(self, state)
+                return state._engine.weight_grads()
+        params = list(self.parameters())
+        with torch.enable_grad():
+            terms = self.node_energies(state)
+            total = torch.stack(list(terms.values())).sum(0).mean()
+            grads = torch.autograd.grad(total, params, allow_unused=True)
+        for p, g in zip(params, grads):
+            p.grad = torch.zeros_like(p) if g is None else g
+        return {k: v.detach() for k, v in terms.items()}
+
+    @property
+    def weight_optimizer(self) -> torch.optim.Optimizer:
+        """The weights' optimiser, built from ``train.weights.optimizer``."""
+        if self._weight_optimizer is None:
+            self._weight_optimizer = make_weight_optimizer(self.parameters(), self.train_cfg.weights.optimizer)
+        return self._weight_optimizer
+
+    def _default_weight_step(self) -> None:
+        clip = self.train_cfg.weights.grad_clip
+        if clip:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), clip)
+        self.weight_optimizer.step()
+
+    # ------------------------------------------------------------------ steps
+    def pc_step(self, batch: Mapping[str, Any], *, steps: int | None = None, schedule: str | None = None) -> dict[str, torch.Tensor]:
+        """One PC training step: forward init, T inference steps, then
+        ``weights.updates`` weight steps. Returns the per-node energies [B] (no sync)."""
+        cfg = self.train_cfg
+        schedule = schedule or cfg.inference.schedule
+        state = self.init_state(batch, init=cfg.inference.init)
+        self.infer(state, steps=steps, schedule=schedule)
+        if schedule == "incremental":
+            with torch.no_grad():
+                return self.node_energies(state)
+        terms = None
+        for _ in range(cfg.weights.updates):
+            terms = self.weight_grads(state)
+            self._default_weight_step()
+            if state._engine is not None:
+                state._engine.weights_changed()
+        return terms
+
+    def bp_step(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """One backprop step on the same graph: loss_bp, backward, weight step."""
+        opt = self.weight_optimizer
+        opt.zero_grad(set_to_none=True)
+        loss = self.loss_bp(batch)
+        loss.backward()
+        self._default_weight_step()
+        return loss.detach()
+
+    def step_fn(self, method: str | None = None, compile: bool | None = None, backend: str = "inductor"):
+        """The training step for ``method`` (pc or bp): batch -> per-node energies (pc)
+        or the loss (bp), parameters updated. With ``compile`` the whole step runs under
+        ``torch.compile`` (same numbers; the first call pays the compile time)."""
+        method = method or self.train_cfg.method
+        fn = self.pc_step if method == "pc" else self.bp_step
+        compile = self.train_cfg.compile if compile is None else compile
+        if compile:
+            _ = self.weight_optimizer  # built eagerly, outside the compiled region
+            return torch.compile(fn, backend=backend)
+        return fn
+
+    # ------------------------------------------------------------------ listing
+    def listing(self) -> str:
+        from .printer import listing
+
+        return listing(self)
+
+
+def _prod(shape) -> int:
+    out = 1
+    for s in shape:
+        out *= int(s)
+    return out
+
+
+def make_weight_optimizer(params, cfg) -> torch.optim.Optimizer:
+    params = list(params)
+    if cfg.type == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0, weight_decay=cfg.weight_decay)
+    if cfg.type == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.type == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.type!r}")

@@ -1,0 +1,132 @@
+"""Compile-stage behaviour: errors that name the node or edge and its spec line, the
+readable listing, device residency without host syncs, hoisting, torch.compile."""
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import pcgraph
+from pcgraph.cli import main
+from pcgraph.compile import compile
+from pcgraph.errors import CompileError, DataError
+from tests.conftest import SPECS
+from tests.numerics.graphs import DAG, M3, TRANSFORMER, VAE, D, batch_for, program
+
+
+def test_meanvar_under_energy_f_is_a_compile_error_naming_the_node():
+    spec = pcgraph.loads_spec(VAE, "vae.yaml")
+    with pytest.raises(CompileError) as info:
+        compile(pcgraph.build_graph(spec), energy="gaussian")
+    (line,) = info.value.lines
+    assert line.startswith("vae.yaml:6:3: nodes.z.family:") and "energy='kl'" in line
+
+
+def test_runtime_failure_names_the_edge_and_its_line():
+    prog = program(TRANSFORMER)
+    batch = batch_for(prog)
+    batch["tokens"][0, 0] = 99  # outside the vocabulary
+    with pytest.raises(CompileError) as info:
+        prog.init_state(batch)
+    line = info.value.lines[0]
+    assert line.startswith("test.yaml:15:5: edges.0:") and "tokens -> x (embedding)" in line
+
+
+def test_data_that_does_not_fit_names_field_and_node():
+    prog = program(M3)
+    batch = batch_for(prog)
+    batch["image"] = torch.rand(4, 7, dtype=D)
+    with pytest.raises(DataError) as info:
+        prog.init_state(batch)
+    assert "data field 'image' has per-sample shape [7], node 'image' has shape [12]" in info.value.lines[0]
+    batch = batch_for(prog)
+    batch["label"] = torch.rand(4, dtype=D)
+    with pytest.raises(DataError) as info:
+        prog.init_state(batch)
+    assert "'label'" in info.value.lines[0] and "categorical" in info.value.lines[0]
+
+
+def test_listing_shows_predictions_and_energies():
+    out = CliRunner().invoke(main, ["compile", str(SPECS / "mnist-m3.yaml"), "--print"])
+    assert out.exit_code == 0, out.output
+    text = out.output
+    assert "μ_h2 = W·v_h1 + b [e1]" in text
+    assert "KL[softmax(x_h2) ‖ softmax(μ_h2)]" in text
+    assert "−Σ p·log_softmax(μ_label)" in text
+    assert "½·‖x_h1 − μ_h1‖²" in text
+    out = CliRunner().invoke(main, ["compile", str(SPECS / "mnist-m3.yaml"), "--energy", "gaussian", "--print"])
+    assert "½·‖x_h2 − softmax(μ_h2)‖²" in out.output
+    out = CliRunner().invoke(main, ["compile", str(SPECS / "mnist-vae.yaml"), "--energy", "gaussian"])
+    assert out.exit_code == 2 and "nodes.z.family" in out.output
+
+
+class NoSync(Exception):
+    pass
+
+
+def test_inference_loop_never_syncs_with_the_host(monkeypatch):
+    prog = program(M3)
+    batch = batch_for(prog)
+    state = prog.init_state(batch)
+
+    def forbid(*a, **k):
+        raise NoSync("host synchronisation inside the step")
+
+    for name in ("item", "__bool__", "tolist", "numpy", "__float__", "__int__"):
+        monkeypatch.setattr(torch.Tensor, name, forbid)
+    prog.infer(state, steps=5)
+    prog.weight_grads(state)
+    prog.infer(state, steps=2, schedule="sweep")
+
+
+def test_parameters_and_states_share_the_programs_device():
+    prog = program(DAG.replace("TARGET", "gaussian"))
+    state = prog.init_state(batch_for(prog))
+    devices = {p.device for p in prog.parameters()} | {v.device for v in state.values()}
+    assert devices == {prog.device}
+
+
+def test_edges_from_clamped_nodes_are_computed_once_per_batch():
+    prog = program(M3)
+    calls = {"e0": 0, "e1": 0}
+    for name in calls:
+        prog.edge_modules[name].register_forward_hook(lambda m, i, o, name=name: calls.__setitem__(name, calls[name] + 1))
+    state = prog.init_state(batch_for(prog))
+    prog.infer(state, steps=10)
+    prog.weight_grads(state)
+    assert calls["e0"] == 1  # image -> h1: hoisted
+    assert calls["e1"] > 1  # h1 -> h2: recomputed as h1 moves
+
+
+def test_whole_step_under_torch_compile_gives_the_same_numbers():
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    text = M3 + "train: {inference: {steps: 4}, weights: {optimizer: {type: sgd, lr: 0.1}}}\n"
+    eager, compiled = program(text), program(text)
+    compiled.load_state_dict(eager.state_dict())
+    step = compiled.step_fn("pc", compile=True, backend="aot_eager")
+    for seed in range(3):
+        batch = batch_for(eager, seed=seed)
+        e1 = eager.pc_step(batch)
+        e2 = step(batch)
+        for n in e1:
+            torch.testing.assert_close(e1[n], e2[n])
+    for p, q in zip(eager.parameters(), compiled.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+@pytest.mark.slow
+def test_whole_step_under_inductor_gives_the_same_numbers():
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    text = M3 + "train: {inference: {steps: 4}, weights: {optimizer: {type: sgd, lr: 0.1}}}\n"
+    eager, compiled = program(text), program(text)
+    compiled.load_state_dict(eager.state_dict())
+    step = compiled.step_fn("pc", compile=True)
+    for seed in range(2):
+        batch = batch_for(eager, seed=seed)
+        eager.pc_step(batch)
+        step(batch)
+    for p, q in zip(eager.parameters(), compiled.parameters()):
+        torch.testing.assert_close(p, q)
