@@ -1,14 +1,40 @@
-"""Datasets: a registry of sources that give named fields (tensors) per split."""
+"""Datasets: a registry of sources that give named fields (tensors) per split.
+
+``load_dataset(spec.data, graph)`` loads what a spec's ``data:`` section names;
+``pcgraph data fetch NAME`` (``pcgraph.data.fetch``) puts the files in place.
+"""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
 
-from .registry import Dataset, DatasetOptions, datasets, register
+from .registry import (
+    Dataset,
+    DatasetOptions,
+    datasets,
+    default_data_dir,
+    fetch_command,
+    load_dataset,
+    register,
+    resolve_data_dir,
+)
 
+# every loader module registers its datasets; fetch and cli are imported on demand
 for _m in pkgutil.iter_modules(__path__):
-    if _m.name not in ("registry",) and not _m.name.startswith("_"):
+    if _m.name not in ("registry", "fetch", "cli") and not _m.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_m.name}")
 
-__all__ = ["Dataset", "DatasetOptions", "datasets", "register"]
+from .text import text_tokenizer  # noqa: E402
+
+__all__ = [
+    "Dataset",
+    "DatasetOptions",
+    "datasets",
+    "register",
+    "load_dataset",
+    "resolve_data_dir",
+    "default_data_dir",
+    "fetch_command",
+    "text_tokenizer",
+]
