@@ -31,6 +31,16 @@ class Activation:
     #: weight initialisation: "xavier" (Glorot uniform with ``gain``) or "kaiming" (He uniform)
     init: str
     gain: float
+    #: g * f'(a) in as few passes over memory as possible (default: g * derivative)
+    fused_grad: Callable | None = None
+    #: in-place form of ``fn`` (used where the pre-activation is not kept)
+    fn_: Callable | None = None
+
+    def grad_pre(self, g: torch.Tensor, a: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor:
+        """The gradient with respect to the pre-activation, given the output's ``g``."""
+        if self.fused_grad is not None:
+            return self.fused_grad(g, a, y)
+        return g * self.derivative(a, y)
 
 
 activations: Registry[Activation] = Registry("activation")
@@ -46,10 +56,30 @@ def _gelu_derivative(a, y):
     return cdf + a * pdf
 
 
-_add(Activation("identity", lambda a: a, lambda a, y: torch.ones_like(y), False, "xavier", 1.0))
-_add(Activation("tanh", torch.tanh, lambda a, y: 1.0 - y * y, False, "xavier", 5.0 / 3.0))
-_add(Activation("sigmoid", torch.sigmoid, lambda a, y: y * (1.0 - y), False, "xavier", 1.0))
-_add(Activation("relu", torch.relu, lambda a, y: (y > 0).to(y.dtype), False, "kaiming", math.sqrt(2.0)))
+def _tanh_grad(g, a, y):
+    return torch.addcmul(g, g * y, y, value=-1.0)  # g (1 - y^2)
+
+
+def _sigmoid_grad(g, a, y):
+    t = g * y
+    return torch.addcmul(t, t, y, value=-1.0)  # g y (1 - y)
+
+
+_add(Activation("identity", lambda a: a, lambda a, y: torch.ones_like(y), False, "xavier", 1.0, lambda g, a, y: g, lambda a: a))
+_add(Activation("tanh", torch.tanh, lambda a, y: 1.0 - y * y, False, "xavier", 5.0 / 3.0, _tanh_grad, torch.tanh_))
+_add(Activation("sigmoid", torch.sigmoid, lambda a, y: y * (1.0 - y), False, "xavier", 1.0, _sigmoid_grad, torch.sigmoid_))
+_add(
+    Activation(
+        "relu",
+        torch.relu,
+        lambda a, y: (y > 0).to(y.dtype),
+        False,
+        "kaiming",
+        math.sqrt(2.0),
+        lambda g, a, y: g.masked_fill(y <= 0, 0.0),
+        torch.relu_,
+    )
+)
 _add(Activation("hardtanh", F.hardtanh, lambda a, y: ((a > -1.0) & (a < 1.0)).to(y.dtype), True, "xavier", 1.0))
 _add(
     Activation(

@@ -40,6 +40,7 @@ class Engine:
         else:
             self.active = set(prog.energy_nodes)
         self._seen = {} if torch.compiler.is_compiling() else {n: (id(t), t._version) for n, t in state.items()}
+        self.params = {n: prog.params_of(n) for n in prog.nodes}
 
     @classmethod
     def from_state(cls, prog, state):
@@ -104,64 +105,92 @@ class Engine:
             mu = None
             for e in prog.in_edges[n]:
                 if e.name in self.stale_edges:
-                    self.out[e.name], self.pre[e.name] = prog._edge_forward(e, self.vis)
+                    self.out[e.name], self.pre[e.name] = prog._edge_forward(e, self.vis, inplace=True)
                     self.stale_edges.discard(e.name)
                 y = self.out[e.name]
                 mu = y if mu is None else mu + y
             self.mu[n] = mu
             self.stale_mu.discard(n)
 
-    def _gmu(self, nodes) -> dict[str, torch.Tensor]:
+    def _errors(self, nodes):
+        """For the active nodes among ``nodes``: ({n: (g, sign)} with dE/dmu = sign * g,
+        {n: own-energy gradient} where the family gives it for free)."""
         prog = self.prog
         st = self.state
-        out = {}
+        gmu, own = {}, {}
         for n in nodes:
             if n in self.active and prog.in_edges[n]:
-                out[n] = prog.families[n].grad_mu(st[n], self.mean[n], self.mu[n], prog.params_of(n), n in st.clamped)
-        return out
-
-    def _grad_pre(self, e, gmu):
-        """dE/d(pre-activation) of an edge, from its target's dE/dmu."""
-        act = self.prog.acts[e.name]
-        g = gmu[e.target]
-        if act.name == "identity":
-            return g
-        return g * act.derivative(self.pre[e.name], self.out[e.name])
+                g, sign, o = prog.families[n].errors(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
+                gmu[n] = (g, sign)
+                if o is not None:
+                    own[n] = o
+        return gmu, own
 
     # ------------------------------------------------------------ inference
-    def _directions(self, group, gmu, param_grads: dict | None = None):
-        """Update directions for the nodes of ``group`` (and, if ``param_grads`` is a
-        dict, the weight gradients from the same errors)."""
+    def _directions(self, group, gmu, own, param_grads: dict | None = None):
+        """Update directions {node: (d, sign)} for the nodes of ``group`` (and, if
+        ``param_grads`` is a dict, the weight gradients from the same errors)."""
         prog = self.prog
         st = self.state
         in_group = set(group)
-        gvis: dict[str, torch.Tensor] = {}
-        edges = prog.edges if param_grads is not None else {e.name: e for n in group for e in prog.out_edges[n]}.values()
-        for e in edges:
-            if e.target not in gmu:
-                continue
-            need = [s in in_group for s in e.sources]
-            want_p = param_grads is not None
-            if not any(need) and not want_p:
-                continue
-            ga = self._grad_pre(e, gmu)
-            mod = prog.edge_modules[e.name]
-            gin, gp = mod.vjp([self.vis[s] for s in e.sources], ga, need, want_p)
-            for s, g in zip(e.sources, gin):
-                if g is not None:
-                    gvis[s] = g if s not in gvis else gvis[s] + g
-            if want_p:
-                for k, g in gp.items():
-                    _accumulate(param_grads, getattr(mod, k), g)
+        # dE/d(pre-activation) of every edge that carries error to where it is needed
+        ga: dict[str, tuple] = {}
+        for e in prog.edges:
+            if e.target in gmu and (param_grads is not None or any(s in in_group for s in e.sources)):
+                g, sign = gmu[e.target]
+                ga[e.name] = (prog.acts[e.name].grad_pre(g, self.pre[e.name], self.out[e.name]), sign)
+        if param_grads is not None:
+            for e in prog.edges:
+                if e.name in ga:
+                    mod = prog.edge_modules[e.name]
+                    g, sign = ga[e.name]
+                    _, gp = mod.vjp([self.vis[s] for s in e.sources], g, [False] * len(e.sources), True)
+                    for k, t in gp.items():
+                        _accumulate(param_grads, getattr(mod, k), t, sign)
+        aliased = {id(g) for g, _ in ga.values()}  # own-gradient buffers that double as an edge's ga
+
         dirs = {}
+        gin_cache: dict[str, list] = {}
         for n in group:
-            own = n in self.active and n in gmu
-            prior = prog.nodes[n].prior
-            g = gvis.get(n)
-            if not own and prior is None and g is None:
-                continue  # the gradient is exactly zero
             fam = prog.families[n]
-            dirs[n] = fam.grad_state(st[n], self.mu[n] if own else None, prog.params_of(n), g, st.noise.get(n), prior)
+            active = n in self.active and n in gmu
+            prior = prog.nodes[n].prior
+            feeding = [e for e in prog.out_edges[n] if e.name in ga]
+            if not active and prior is None and not feeding:
+                continue  # the gradient is exactly zero
+            mu = self.mu[n] if active else None
+            params = self.params[n]
+            noise = st.noise.get(n)
+            if fam.vis_is_state:
+                # children see the state itself: their gradients add to the node's own,
+                # accumulated straight into one buffer (linear edges: inside the matmul)
+                acc, acc_sign, owned = None, 1.0, False
+                if active and prior is None and n in own:
+                    acc, owned = own[n], id(own[n]) not in aliased
+                elif active or prior is not None:
+                    acc, owned = fam.grad_state(st[n], mu, params, None, noise, prior), True
+                for e in feeding:
+                    mod = prog.edge_modules[e.name]
+                    g, sign = ga[e.name]
+                    inputs = [self.vis[s] for s in e.sources]
+                    for k, s in enumerate(e.sources):
+                        if s == n:
+                            acc, acc_sign, owned = mod.vjp_into(acc, acc_sign, owned, inputs, g, sign, k)
+                dirs[n] = (fam.project(acc), acc_sign)
+                continue
+            g_vis = None
+            for e in feeding:
+                gin = gin_cache.get(e.name)
+                if gin is None:
+                    mod = prog.edge_modules[e.name]
+                    g, sign = ga[e.name]
+                    need = [s in in_group and s not in st.clamped for s in e.sources]
+                    gin, _ = mod.vjp([self.vis[s] for s in e.sources], g if sign == 1.0 else -g, need, False)
+                    gin_cache[e.name] = gin
+                for s, gs in zip(e.sources, gin):
+                    if s == n and gs is not None:
+                        g_vis = gs if g_vis is None else g_vis + gs
+            dirs[n] = (fam.grad_state(st[n], mu, params, g_vis, noise, prior), 1.0)
         return dirs
 
     def infer(self, T: int, opt, schedule: str, weight_step) -> None:
@@ -178,14 +207,14 @@ class Engine:
                 if schedule == "incremental":
                     need.update(prog.energy_nodes)
                 self._refresh(need)
-                gmu = self._gmu(need)
+                gmu, own = self._errors(need)
                 pgrads = {} if schedule == "incremental" else None
-                dirs = self._directions(group, gmu, pgrads)
+                dirs = self._directions(group, gmu, own, pgrads)
                 if pgrads is not None:
                     self._node_param_grads(pgrads)
                     self._set_grads(pgrads)
-                for n, d in dirs.items():
-                    opt.update(n, st[n], d)
+                for n, (d, sign) in dirs.items():
+                    opt.update(n, st[n], d, sign)
                     self._moved(n)
                 if schedule == "incremental":
                     weight_step()
@@ -199,24 +228,24 @@ class Engine:
             if not prog.in_edges[n]:
                 continue
             self._refresh([n])
-            grads = prog.families[n].grad_params(st[n], self.mean[n], self.mu[n], dict(pd.items()), n in st.clamped)
+            grads = prog.families[n].grad_params(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
             for k, g in grads.items():
-                _accumulate(acc, pd[k], g)
+                _accumulate(acc, pd[k], g, 1.0)
 
     def _set_grads(self, acc: dict) -> None:
         B = self.state.batch_size
         for p in self.prog.parameters():
-            g = acc.get(p)
-            p.grad = torch.zeros_like(p) if g is None else g.div_(B)
+            entry = acc.get(p)
+            p.grad = torch.zeros_like(p) if entry is None else entry[0].mul_(entry[1] / B)
 
     def weight_grads(self) -> dict[str, torch.Tensor]:
         prog = self.prog
         st = self.state
         self._check_outside_edits()
         self._refresh(prog.energy_nodes)
-        gmu = self._gmu(prog.energy_nodes)
+        gmu, own = self._errors(prog.energy_nodes)
         acc: dict = {}
-        self._directions([], gmu, acc)
+        self._directions([], gmu, own, acc)
         self._node_param_grads(acc)
         self._set_grads(acc)
         return self.energies()
@@ -240,8 +269,10 @@ class Engine:
         return out
 
 
-def _accumulate(acc: dict, p, g) -> None:
+def _accumulate(acc: dict, p, g, sign: float) -> None:
+    """acc[p] = (tensor, sign) representing the running sum of sign * g."""
     if p in acc:
-        acc[p] = acc[p] + g
+        t, s = acc[p]
+        acc[p] = (t + g * (sign * s), s)
     else:
-        acc[p] = g
+        acc[p] = (g, sign)

@@ -20,7 +20,8 @@ class StateOptimizer:
     def begin_step(self) -> None:
         self.t += 1
 
-    def update(self, name: str, x: torch.Tensor, d: torch.Tensor) -> None:  # in place
+    def update(self, name: str, x: torch.Tensor, d: torch.Tensor, sign: float = 1.0) -> None:
+        """x <- step along -(sign * d), in place."""
         raise NotImplementedError
 
 
@@ -32,17 +33,22 @@ class StateSGD(StateOptimizer):
         self.wd = float(cfg.weight_decay)
         self.buf: dict[str, torch.Tensor] = {}
 
-    def update(self, name, x, d):
+    def update(self, name, x, d, sign=1.0):
         if self.wd:
-            d = d + self.wd * x
+            d = sign * d + self.wd * x
+            sign = 1.0
         if self.momentum:
             b = self.buf.get(name)
             if b is None:
-                b = self.buf[name] = d.clone()
+                b = self.buf[name] = d.clone() if sign == 1.0 else -d
             else:
-                b.mul_(self.momentum).add_(d)
-            d = d + self.momentum * b if self.nesterov else b
-        x.sub_(d, alpha=self.lr)
+                b.mul_(self.momentum).add_(d, alpha=sign)
+            if self.nesterov:
+                x.sub_(d, alpha=self.lr * sign).sub_(b, alpha=self.lr * self.momentum)
+            else:
+                x.sub_(b, alpha=self.lr)
+            return
+        x.sub_(d, alpha=self.lr * sign)
 
 
 class StateAdam(StateOptimizer):
@@ -54,15 +60,16 @@ class StateAdam(StateOptimizer):
         self.m: dict[str, torch.Tensor] = {}
         self.v: dict[str, torch.Tensor] = {}
 
-    def update(self, name, x, d):
+    def update(self, name, x, d, sign=1.0):
         if self.wd:
-            d = d + self.wd * x
+            d = sign * d + self.wd * x
+            sign = 1.0
         m = self.m.get(name)
         if m is None:
             m = self.m[name] = torch.zeros_like(x)
             self.v[name] = torch.zeros_like(x)
         v = self.v[name]
-        m.mul_(self.b1).add_(d, alpha=1 - self.b1)
+        m.mul_(self.b1).add_(d, alpha=(1 - self.b1) * sign)
         v.mul_(self.b2).addcmul_(d, d, value=1 - self.b2)
         c1 = 1 - self.b1**self.t
         c2 = 1 - self.b2**self.t

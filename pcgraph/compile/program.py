@@ -179,14 +179,20 @@ class Program(nn.Module):
         return out
 
     # ------------------------------------------------------------- forward pass
-    def _edge_forward(self, e: EdgeInfo, vis: Mapping[str, torch.Tensor]):
-        """(output after activation, pre-activation) of one edge."""
+    def _edge_forward(self, e: EdgeInfo, vis: Mapping[str, torch.Tensor], inplace: bool = False):
+        """(output after activation, pre-activation) of one edge. ``inplace`` (no
+        autograd) applies the activation in place when the pre-activation is not
+        needed for its derivative; the pre-activation is then None."""
         try:
             a = self.edge_modules[e.name](*[vis[s] for s in e.sources])
         except (RuntimeError, ValueError, IndexError) as exc:
             raise CompileError(Issue(("edges", e.index), f"edge {' + '.join(e.sources)} -> {e.target} ({e.transform}) failed: {exc}", e.location)) from exc
         act = self.acts[e.name]
-        return (a if act.name == "identity" else act.fn(a)), a
+        if act.name == "identity":
+            return a, a
+        if inplace and not act.needs_pre and act.fn_ is not None and all(a is not vis[s] for s in e.sources):
+            return act.fn_(a), None
+        return act.fn(a), a
 
     def _predict(self, n: str, vis, out=None, pre=None) -> torch.Tensor:
         mu = None
@@ -198,8 +204,9 @@ class Program(nn.Module):
             mu = y if mu is None else mu + y
         return mu
 
-    def _forward(self, clamped: dict, noise: dict, batch_size: int):
-        """The forward pass: every free node takes its prediction (zero energy)."""
+    def _forward(self, clamped: dict, noise: dict, batch_size: int, copy: bool = True):
+        """The forward pass: every free node takes its prediction (zero energy).
+        ``copy=False`` lets states alias predictions (no in-place updates follow)."""
         values, vis, mean, mu, out, pre = {}, {}, {}, {}, {}, {}
         for n in self.order:
             info = self.nodes[n]
@@ -210,7 +217,7 @@ class Program(nn.Module):
             elif info.role == "input":
                 raise DataError(Issue(("nodes", n), f"input node '{n}' has no data", info.location))
             elif n in mu:
-                x = self.families[n].from_prediction(mu[n])
+                x = self.families[n].from_prediction(mu[n], copy)
             else:
                 x = self.families[n].from_prior(info.prior, batch_size, self.dtype, self.device_)
             values[n] = x
@@ -298,9 +305,9 @@ class Program(nn.Module):
         states, before the family's link (logits for categorical)."""
         return self._terms(state, state.noise, state.clamped)[1]
 
-    def loss_bp(self, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """The backprop loss: batch mean of the target nodes' energies plus the prior
-        terms, under the plain forward pass (differentiable w.r.t. parameters)."""
+    def loss_terms(self, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None):
+        """Under the plain forward pass: ({node: energy [B]} for the targets and the
+        prior terms, {target: prediction mu}). Differentiable w.r.t. parameters."""
         if not self.graph.is_dag:
             raise CompileError(Issue(("train", "method"), "backprop needs a forward pass; this graph is cyclic"))
         clamped = self._clamped_from_batch(batch)
@@ -310,8 +317,8 @@ class Program(nn.Module):
             raise DataError(Issue(("nodes", missing[0], "bind"), f"the batch has no field '{info.bind}' for target node '{missing[0]}'", info.location))
         B = next(iter(clamped.values())).shape[0]
         nz = self._draw_noise(B, noise)
-        values, vis, mean, mu, _, _ = self._forward(clamped, nz, B)
-        total = None
+        values, vis, mean, mu, _, _ = self._forward(clamped, nz, B, copy=False)
+        terms = {}
         for n in self.energy_nodes:
             fam = self.families[n]
             e = None
@@ -322,8 +329,31 @@ class Program(nn.Module):
                 p = fam.prior_energy(values[n], mean[n], prior, self.params_of(n))
                 e = p if e is None else e + p
             if e is not None:
-                total = e if total is None else total + e
-        return total.mean()
+                terms[n] = e
+        return terms, {t: mu[t] for t in self.targets}
+
+    def loss_bp(self, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The backprop loss: batch mean of the target nodes' energies plus the prior
+        terms, under the plain forward pass (differentiable w.r.t. parameters)."""
+        terms, _ = self.loss_terms(batch, noise)
+        return torch.stack(list(terms.values())).sum(0).mean()
+
+    @torch.no_grad()
+    def evaluate_batch(self, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None):
+        """({node: energy [B]}, {target: mu}) for evaluation: the BP loss terms under the
+        forward pass (cyclic graphs: the energies after inference with targets clamped,
+        and predictions from inference with targets free)."""
+        if self.graph.is_dag:
+            return self.loss_terms(batch, noise)
+        state = self.init_state(batch, init=self.train_cfg.inference.init, noise=noise)
+        self.infer(state)
+        terms = self.node_energies(state)
+        inputs_only = {self.nodes[n].bind: batch[self.nodes[n].bind] for n in self.inputs}
+        free = self.init_state(inputs_only, init=self.train_cfg.inference.init, noise=noise)
+        cfg = self.train_cfg.inference
+        self.infer(free, steps=cfg.eval_steps if cfg.eval_steps is not None else cfg.steps)
+        mus = self.predictions(free)
+        return terms, {t: mus[t] for t in self.targets}
 
     @torch.no_grad()
     def predict(self, batch: Mapping[str, Any], steps: int | None = None) -> dict[str, torch.Tensor]:
@@ -334,7 +364,7 @@ class Program(nn.Module):
         B = next(iter(clamped.values())).shape[0]
         nz = self._draw_noise(B, None)
         if self.graph.is_dag:
-            _, _, _, mu, _, _ = self._forward(clamped, nz, B)
+            _, _, _, mu, _, _ = self._forward(clamped, nz, B, copy=False)
         else:
             inputs_only = {self.nodes[n].bind: batch[self.nodes[n].bind] for n in self.inputs}
             state = self.init_state(inputs_only, init=self.train_cfg.inference.init)
@@ -457,14 +487,15 @@ class Program(nn.Module):
                 state._engine.weights_changed()
         return terms
 
-    def bp_step(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """One backprop step on the same graph: loss_bp, backward, weight step."""
+    def bp_step(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """One backprop step on the same graph: loss_bp, backward, weight step.
+        Returns the loss terms per node [B] (targets and priors; no sync)."""
         opt = self.weight_optimizer
         opt.zero_grad(set_to_none=True)
-        loss = self.loss_bp(batch)
-        loss.backward()
+        terms, _ = self.loss_terms(batch)
+        torch.stack(list(terms.values())).sum(0).mean().backward()
         self._default_weight_step()
-        return loss.detach()
+        return {k: v.detach() for k, v in terms.items()}
 
     def step_fn(self, method: str | None = None, compile: bool | None = None, backend: str = "inductor"):
         """The training step for ``method`` (pc or bp): batch -> per-node energies (pc)

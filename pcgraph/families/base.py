@@ -49,6 +49,12 @@ class Family:
     #: whether children see random samples (noise drawn when the state is initialised)
     samples: ClassVar[bool] = False
 
+    @property
+    def vis_is_state(self) -> bool:
+        """True when children see the state itself (visible(x) = x), so a child's
+        gradient adds to the state's gradient unchanged."""
+        return False
+
     #: boolean mask of the entries the node's distribution may use (set by the compiler
     #: from the incoming edges, e.g. causal attention); None means every entry
     support: torch.Tensor | None = None
@@ -89,9 +95,10 @@ class Family:
             torch.nn.init.zeros_(p)
 
     # ---------------------------------------------------------------- states
-    def from_prediction(self, mu: torch.Tensor) -> torch.Tensor:
-        """The state a forward pass puts in the node (zero energy)."""
-        return mu.clone()
+    def from_prediction(self, mu: torch.Tensor, copy: bool = True) -> torch.Tensor:
+        """The state a forward pass puts in the node (zero energy). ``copy=False``
+        may return ``mu`` itself (for a pass that never updates states in place)."""
+        return mu.clone() if copy else mu
 
     def from_data(self, value: torch.Tensor) -> torch.Tensor:
         """A clamped state from a data field."""
@@ -135,6 +142,12 @@ class Family:
         """Restrict an update direction to the coordinates that matter (identity here;
         a masked categorical drops the entries outside its support)."""
         return direction
+
+    def errors(self, state, mean, mu, params, clamped: bool):
+        """(g, sign, own) at this state, with dE/dmu = sign * g; ``own`` is the state's
+        own-energy gradient when it comes for free with g (else None). Lets a family
+        hand back one tensor for both (the Gaussian's dE/dmu = -(own gradient))."""
+        return self.grad_mu(state, mean, mu, params, clamped), 1.0, None
 
     # ------------------------------------------------- gradients (autograd defaults)
     def grad_mu(self, state, mean, mu, params, clamped: bool) -> torch.Tensor:

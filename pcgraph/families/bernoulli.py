@@ -30,8 +30,14 @@ class Bernoulli(Family):
     Options = BernoulliOptions
     has_natural_update = True
 
-    def from_prediction(self, mu):
-        return mu.clone() if self.kl else torch.sigmoid(mu)
+    @property
+    def vis_is_state(self):
+        return not self.kl
+
+    def from_prediction(self, mu, copy=True):
+        if self.kl:
+            return mu.clone() if copy else mu
+        return torch.sigmoid(mu)
 
     def mean(self, state, clamped):
         if clamped or not self.kl:

@@ -45,8 +45,10 @@ class Categorical(Family):
     Options = CategoricalOptions
     has_natural_update = True
 
-    def from_prediction(self, mu):
-        return mu.clone() if self.kl else torch.softmax(mu, -1)
+    def from_prediction(self, mu, copy=True):
+        if self.kl:
+            return mu.clone() if copy else mu
+        return torch.softmax(mu, -1)
 
     def from_data(self, value):
         if _is_index(value):
@@ -60,6 +62,10 @@ class Categorical(Family):
 
     def _onehot(self, idx, like):
         return F.one_hot(idx, self.shape[-1]).to(like.dtype)
+
+    @property
+    def vis_is_state(self):
+        return not self.kl and self.support is None
 
     def _logits(self, state):
         """The state's logits, with entries outside the support pinned to MASK."""

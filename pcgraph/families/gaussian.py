@@ -69,6 +69,10 @@ class Gaussian(Family):
         scale = "" if self.variance == 1.0 else f"/{self.variance:g}"
         return f"½·‖{x} − {mu}‖²{scale}"
 
+    @property
+    def vis_is_state(self):
+        return self.out.name == "identity"
+
     def _inv_var(self, params):
         return torch.exp(-params["logvar"]) if self.learned else 1.0 / self.variance
 
@@ -89,20 +93,29 @@ class Gaussian(Family):
         return per_sample(d * d) * (0.5 / v)
 
     # closed forms ------------------------------------------------------
+    def _scaled(self, t, params):
+        if not self.learned and self.variance == 1.0:
+            return t
+        return t * self._inv_var(params)
+
     def grad_mu(self, state, mean, mu, params, clamped):
-        return (mu - state) * self._inv_var(params)
+        return self._scaled(mu - state, params)
+
+    def errors(self, state, mean, mu, params, clamped):
+        own = self._scaled(state - mu, params)  # dE/dstate; dE/dmu is its negative
+        return own, -1.0, own
 
     def grad_state(self, state, mu, params, g_vis, noise, prior=None):
-        g = torch.zeros_like(state) if mu is None else (state - mu) * self._inv_var(params)
+        g = None if mu is None else self._scaled(state - mu, params)
         if prior is not None:
             m, v = prior_moments(prior)
-            g = g + (state - m) / v
+            p = (state - m) / v
+            g = p if g is None else g + p
         if g_vis is not None:
-            if self.out.name == "identity":
-                g = g + g_vis
-            else:
-                g = g + g_vis * self.out.derivative(state, self.out.fn(state))
-        return g
+            if self.out.name != "identity":
+                g_vis = self.out.grad_pre(g_vis, state, self.out.fn(state))
+            g = g_vis if g is None else g + g_vis
+        return torch.zeros_like(state) if g is None else g
 
     def grad_params(self, state, mean, mu, params, clamped):
         if not self.learned:

@@ -94,6 +94,19 @@ class Transform(nn.Module):
             gp[k] = torch.zeros_like(p) if g is None else g
         return gin, gp
 
+    def vjp_into(self, acc, acc_sign: float, owned: bool, inputs, grad_out, sign: float, k: int):
+        """Accumulate input k's gradient: the result represents
+        ``acc_sign * acc + sign * (d out / d input_k)^T grad_out`` and is returned as
+        (tensor, its sign, owned). ``acc`` may be None; it is changed in place only if
+        ``owned`` (a tensor the caller made)."""
+        need = [i == k for i in range(len(inputs))]
+        g = self.vjp(inputs, grad_out, need, False)[0][k]
+        if acc is None:
+            return g, sign, False
+        if owned:
+            return acc.add_(g, alpha=sign * acc_sign), acc_sign, True
+        return torch.add(acc, g, alpha=sign * acc_sign), acc_sign, True
+
     def support(self) -> torch.Tensor | None:
         """Boolean mask of the output entries that can be finite logits (None: all).
         A categorical node fed only by masked edges keeps its states on this support."""

@@ -81,6 +81,18 @@ class Linear(Transform):
                 gp["bias"] = g2.sum(0)
         return gin, gp
 
+    def vjp_into(self, acc, acc_sign, owned, inputs, grad_out, sign, k):
+        w = self._weights()[k]
+        g2 = grad_out.reshape(-1, grad_out.shape[-1])
+        if acc is None:
+            return (g2 @ w).reshape(inputs[k].shape), sign, True
+        a2 = acc.reshape(-1, acc.shape[-1])
+        alpha = sign * acc_sign
+        if owned and acc.is_contiguous():
+            a2.addmm_(g2, w, alpha=alpha)  # the matmul accumulates: no extra pass over memory
+            return acc, acc_sign, True
+        return torch.addmm(a2, g2, w, alpha=alpha).reshape(acc.shape), acc_sign, True
+
     def describe(self, args):
         x = args[0] if len(args) == 1 else "concat(" + ", ".join(args) + ")"
         return f"W·{x}" + (" + b" if getattr(self, "bias", None) is not None else "")
