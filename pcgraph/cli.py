@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import functools
+import json
 import sys
 
 import click
 
+from .clitools import EXIT_INVALID, reports_errors
 from .errors import PcgraphError
-
-EXIT_INVALID = 2
-
-
-def reports_errors(fn):
-    """Print a PcgraphError as its located lines and exit 2, never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except PcgraphError as e:
-            for line in e.lines:
-                click.echo(line, err=True)
-            sys.exit(EXIT_INVALID)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,6 +83,76 @@ def compile_cmd(spec, energy, show, device, overrides):
         n = sum(p.numel() for p in prog.parameters())
         click.echo(f"{spec}: compiled {prog.graph.name} (energy {prog.energy_kind}, {n:,} parameters on {prog.device})")
 
+
+@main.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="override a spec value, e.g. train.method=bp")
+@click.option("--out", type=click.Path(file_okay=False), help="run directory (default runs/<name>-<method>-<time>)")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: the spec's train.device)")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="datasets folder (default $PCGRAPH_DATA or the user cache)")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None, help="continue the run in this directory")
+@click.option("--quiet", is_flag=True, help="no progress output")
+@reports_errors
+def train(spec, overrides, out, device, data_dir, resume, quiet):
+    """Train SPEC (method bp or pc, energy kl or gaussian) and write a run directory."""
+    from .train.run import train_run
+    from .train.trainer import Interrupted
+
+    if spec is None and resume is None:
+        raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
+    try:
+        trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet)
+    except Interrupted as e:
+        click.echo(f"{e.message}; continue with: pcgraph train --resume {e.message.split(' in ')[-1] if ' in ' in e.message else '<run dir>'}", err=True)
+        sys.exit(130)
+    final = summary.get("final", {}).get("test", {})
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k not in ("epoch",) and isinstance(v, float))
+    click.echo(f"{summary['name']} ({summary['method']}{'' if summary['method'] == 'bp' else ', energy ' + summary['energy']}): {summary['epochs']} epochs; test {shown}")
+    click.echo(f"run directory: {out_dir}")
+
+
+@main.command("eval")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--split", default="test", show_default=True)
+@click.option("--device", default=None)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@reports_errors
+def eval_cmd(run_dir, split, device, data_dir):
+    """Evaluate the checkpoint in RUN_DIR on a split; print and write eval-SPLIT.json."""
+    from .train.run import eval_run
+
+    result = eval_run(run_dir, split, device=device, data_dir=data_dir)
+    click.echo(json.dumps(result, indent=2))
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--steps", default=30, show_default=True, help="timed steps per method and round")
+@click.option("--warmup", default=5, show_default=True)
+@click.option("--rounds", default=2, show_default=True, help="alternating BP/PC timing blocks")
+@click.option("--device", default=None)
+@click.option("--compile", "compile_mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]), default=None, help="run both steps under torch.compile (reduce-overhead: CUDA graphs)")
+@click.option("--no-memory", is_flag=True, help="skip the peak-memory measurement")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE")
+@click.option("--json", "as_json", is_flag=True, help="end with one JSON line")
+@reports_errors
+def bench(spec, steps, warmup, rounds, device, compile_mode, no_memory, overrides, as_json):
+    """Time a PC training step against a BP step on the same graph and batch."""
+    from .bench import format_result, run_bench
+
+    r = run_bench(spec, overrides, steps=steps, warmup=warmup, rounds=rounds, device=device, compile_mode=compile_mode, memory=not no_memory)
+    click.echo(format_result(r))
+    if as_json:
+        click.echo(json.dumps(r))
+
+
+def _attach_data_commands() -> None:
+    from .data.cli import data
+
+    main.add_command(data)
+
+
+_attach_data_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

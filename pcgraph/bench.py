@@ -1,0 +1,224 @@
+"""``pcgraph bench``: the cost of a PC training step against a BP step on the same
+graph, batch and process.
+
+Timing: both methods run in this process on the same random batch; after warm-up,
+``rounds`` alternating blocks of ``steps`` steps each are timed one step at a time
+(CUDA synchronised), and the median is reported, so slow drifts of the machine hit
+both methods alike. Memory: the extra resident memory a training step needs beyond
+the model and the batch (CPU: peak RSS of a fresh child process per method, measured
+from just before its first step; CUDA: max allocated). Cold start: from building the
+program to the end of its first PC step (torch.compile included when used).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from .compile import compile as compile_program
+from .graph import build_graph
+from .spec import load_spec, loads_spec
+
+
+def random_batch(program, batch_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A batch for every bound node, shaped and typed by the nodes."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for n in program.inputs + program.targets:
+        info = program.nodes[n]
+        if info.bind in out:
+            continue
+        shape = (batch_size,) + info.shape
+        if info.dtype == "long":
+            vocab = min(getattr(program.edge_modules[e.name].options, "vocab", 2) for e in program.out_edges[n])
+            t = torch.randint(0, vocab, shape, generator=g)
+        elif info.role == "target" and info.family == "categorical":
+            t = torch.randint(0, info.shape[-1], (batch_size,) + info.shape[:-1], generator=g)
+        elif info.role == "target" and info.family == "bernoulli":
+            t = torch.rand(shape, generator=g)
+        else:
+            t = torch.rand(shape, generator=g)
+        out[info.bind] = t.to(program.device)
+    return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _build(spec, method: str, device, compile_mode: str | None):
+    torch.manual_seed(spec.train.seed)
+    prog = compile_program(build_graph(spec), energy=spec.train.energy, device=device)
+    if compile_mode:
+        _ = prog.weight_optimizer
+        fn = prog.pc_step if method == "pc" else prog.bp_step
+        step = torch.compile(fn, mode=None if compile_mode == "default" else compile_mode)
+    else:
+        step = prog.step_fn(method, compile=spec.train.compile)
+    return prog, step
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _hwm_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_hwm() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_child(spec_text: str, method: str, device: str, batch_size: int, steps: int, threads: int, compile_mode, queue) -> None:
+    torch.set_num_threads(threads)
+    spec = loads_spec(spec_text, "<bench>")
+    prog, step = _build(spec, method, torch.device(device), compile_mode)
+    batch = random_batch(prog, batch_size)
+    base = _rss_mb()
+    _reset_hwm()
+    for _ in range(steps):
+        step(batch)
+    queue.put(max(0.0, _hwm_mb() - base))
+
+
+def peak_memory_mb(spec_text: str, method: str, device: torch.device, batch_size: int, steps: int = 3, compile_mode=None) -> float:
+    """Extra memory of training steps beyond the model and batch, in MiB."""
+    if device.type == "cuda":
+        spec = loads_spec(spec_text, "<bench>")
+        prog, step = _build(spec, method, device, compile_mode)
+        batch = random_batch(prog, batch_size)
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        for _ in range(steps):
+            step(batch)
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    if not Path("/proc/self/status").exists():
+        return float("nan")
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_peak_child, args=(spec_text, method, str(device), batch_size, steps, torch.get_num_threads(), compile_mode, q))
+    p.start()
+    try:
+        value = q.get(timeout=600)
+    finally:
+        p.join(timeout=60)
+    return float(value)
+
+
+def run_bench(
+    spec_path=None,
+    overrides=(),
+    *,
+    spec_text: str | None = None,
+    steps: int = 30,
+    warmup: int = 5,
+    rounds: int = 2,
+    device=None,
+    compile_mode: str | None = None,
+    memory: bool = True,
+) -> dict:
+    """Median ms per step for BP and PC, their ratio, peak memories, cold start."""
+    import yaml
+
+    if spec_text is None:
+        spec = load_spec(spec_path, overrides)
+        spec_text = yaml.safe_dump(spec.to_data(), sort_keys=False)
+    spec = loads_spec(spec_text, "<bench>", overrides if spec_path is None else ())
+    spec_text = yaml.safe_dump(spec.to_data(), sort_keys=False)
+    from .compile import resolve_device
+
+    dev = resolve_device(device if device is not None else spec.train.device)
+    B = spec.data.batch_size if spec.data is not None else 64
+
+    t0 = time.perf_counter()
+    pc, pc_step = _build(spec, "pc", dev, compile_mode)
+    batch = random_batch(pc, B)
+    pc_step(batch)
+    _sync(dev)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bp, bp_step = _build(spec, "bp", dev, compile_mode)
+    bp_step(batch)
+    _sync(dev)
+    bp_compile_s = time.perf_counter() - t0
+
+    for _ in range(warmup):
+        bp_step(batch)
+        pc_step(batch)
+    _sync(dev)
+    times = {"bp": [], "pc": []}
+    for _ in range(rounds):
+        for name, fn in (("bp", bp_step), ("pc", pc_step)):
+            for _ in range(steps):
+                a = time.perf_counter()
+                fn(batch)
+                _sync(dev)
+                times[name].append(time.perf_counter() - a)
+    bp_ms = statistics.median(times["bp"]) * 1e3
+    pc_ms = statistics.median(times["pc"]) * 1e3
+    result = {
+        "spec": spec.name,
+        "device": str(dev) if dev.type != "cuda" else f"{dev} ({torch.cuda.get_device_name(dev)})",
+        "threads": torch.get_num_threads(),
+        "batch": B,
+        "T": spec.train.inference.steps,
+        "steps": steps * rounds,
+        "bp_step_ms": round(bp_ms, 3),
+        "pc_step_ms": round(pc_ms, 3),
+        "ratio": round(pc_ms / bp_ms, 3),
+        "compile_s": round(compile_s, 3),
+        "bp_compile_s": round(bp_compile_s, 3),
+        "compile_mode": compile_mode or ("torch.compile" if spec.train.compile else "eager"),
+        "torch": torch.__version__,
+    }
+    if memory:
+        result["bp_peak_mb"] = round(peak_memory_mb(spec_text, "bp", dev, B, compile_mode=compile_mode), 2)
+        result["pc_peak_mb"] = round(peak_memory_mb(spec_text, "pc", dev, B, compile_mode=compile_mode), 2)
+        result["memory_ratio"] = round(result["pc_peak_mb"] / result["bp_peak_mb"], 3) if result["bp_peak_mb"] else None
+    return result
+
+
+def format_result(r: dict) -> str:
+    lines = [
+        f"{r['spec']} on {r['device']} ({r['threads']} threads), batch {r['batch']}, T = {r['T']}, {r['compile_mode']}",
+        f"  BP step  {r['bp_step_ms']:9.2f} ms   (median of {r['steps']})",
+        f"  PC step  {r['pc_step_ms']:9.2f} ms",
+        f"  ratio    {r['ratio']:9.2f} x",
+    ]
+    if "bp_peak_mb" in r:
+        lines.append(f"  memory   BP {r['bp_peak_mb']:.1f} MiB, PC {r['pc_peak_mb']:.1f} MiB beyond model and batch (x{r['memory_ratio']})")
+    lines.append(f"  cold start (build + first PC step) {r['compile_s']:.2f} s")
+    return "\n".join(lines)
+
+
+def dumps(r: dict) -> str:
+    return json.dumps(r)
+
+
+__all__ = ["run_bench", "random_batch", "format_result", "peak_memory_mb"]
+
+if os.environ.get("PCGRAPH_BENCH_DEBUG"):  # pragma: no cover
+    print(run_bench("benchmarks/bench-mlp.yaml"))

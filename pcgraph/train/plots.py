@@ -1,0 +1,58 @@
+"""Learning curves from metrics rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+METRIC_ORDER = ["loss", "accuracy", "perplexity", "mse", "neg_elbo", "energy"]
+
+
+def _metric_keys(rows):
+    keys = []
+    for r in rows:
+        for k, v in r.items():
+            if k in ("epoch", "split", "seconds", "method", "seed", "step") or not isinstance(v, (int, float)):
+                continue
+            if k not in keys:
+                keys.append(k)
+    return sorted(keys, key=lambda k: (METRIC_ORDER.index(k.split(".")[0]) if k.split(".")[0] in METRIC_ORDER else 99, k))
+
+
+def plot_curves(series: dict[str, list[dict]], path: Path, title: str = "") -> None:
+    """``series``: label -> metrics rows (epoch, split, metrics). One panel per metric,
+    train dashed and test solid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    all_rows = [r for rows in series.values() for r in rows]
+    keys = _metric_keys(all_rows)
+    if not keys:
+        return
+    cols = min(3, len(keys))
+    nrows = (len(keys) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, key in zip(axes.flat, keys):
+        for i, (label, rows) in enumerate(series.items()):
+            for split, style in (("train", "--"), ("test", "-")):
+                pts = [(r["epoch"], r[key]) for r in rows if r.get("split") == split and isinstance(r.get(key), (int, float))]
+                if pts:
+                    xs, ys = zip(*pts)
+                    ax.plot(xs, ys, style, color=colors[i % len(colors)], marker="o", ms=3, label=f"{label} {split}" if len(series) > 1 else split)
+        ax.set_title(key)
+        ax.set_xlabel("epoch")
+        if key in ("perplexity",):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06 if handles else 0, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

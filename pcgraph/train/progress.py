@@ -1,0 +1,69 @@
+"""Progress display: a tqdm bar on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class Progress:
+    """Per-epoch progress with epoch, batch, energy or loss, speed and ETA."""
+
+    def __init__(self, stream=None, enabled: bool = True, lines: int = 10):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.lines = lines  # plain-line updates per epoch when not on a terminal
+        self.bar = None
+
+    def start_epoch(self, epoch: int, epochs: int, n_batches: int, first: int = 0) -> None:
+        self.epoch, self.epochs, self.n = epoch, epochs, n_batches
+        self.t0 = time.perf_counter()
+        self.first = first
+        self.next_line = first
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=n_batches, initial=first, desc=f"epoch {epoch}/{epochs}", file=self.stream, unit="batch", dynamic_ncols=True, leave=False)
+
+    def update(self, batch: int, label: str, value: float | None) -> None:
+        if not self.enabled:
+            return
+        done = batch + 1
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            if value is not None:
+                self.bar.set_postfix_str(f"{label} {value:.4g}", refresh=False)
+            return
+        step = max(1, self.n // self.lines)
+        if done >= self.next_line + step or done == self.n:
+            self.next_line = done
+            elapsed = time.perf_counter() - self.t0
+            rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
+            eta = (self.n - done) / rate if rate > 0 else 0.0
+            shown = f"{label} {value:.4g}" if value is not None else ""
+            print(
+                f"epoch {self.epoch}/{self.epochs} batch {done}/{self.n} {shown} {rate:.1f} batch/s eta {_fmt_time(eta)}",
+                file=self.stream,
+                flush=True,
+            )
+
+    def end_epoch(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def message(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)

@@ -1,0 +1,155 @@
+"""Run directories: what ``pcgraph train`` writes and ``--resume`` / ``eval`` read.
+
+    DIR/spec.resolved.yaml   the spec after --set overrides (the run's definition)
+    DIR/run.json             command line, versions, device, data directory
+    DIR/metrics.jsonl        one JSON object per (epoch, split)
+    DIR/summary.json         final metrics and totals
+    DIR/curves.png           learning curves
+    DIR/checkpoint.pt        model, optimiser, position and RNG state (weights_only)
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Iterable
+
+import torch
+import yaml
+
+from .. import __version__
+from ..errors import Issue, TrainError
+from ..graph import build_graph
+from ..spec import load_spec, spec_from_data, with_overrides
+from ..spec.source import SourceMap
+from . import checkpoint as ckpt
+from .plots import plot_curves
+from .trainer import Callback, JsonlLogger, Trainer
+
+SPEC_FILE = "spec.resolved.yaml"
+
+
+def default_out(spec) -> Path:
+    t = spec.train
+    tag = t.method if t.method == "bp" else f"pc-{'kl' if t.energy == 'kl' else 'f'}"
+    return Path("runs") / f"{spec.name}-{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def holds_run(path: Path) -> bool:
+    return path.exists() and any((path / f).exists() for f in (ckpt.NAME, "metrics.jsonl", SPEC_FILE))
+
+
+class RunFiles(Callback):
+    """Keeps summary.json and curves.png current after every epoch."""
+
+    def __init__(self, out: Path):
+        self.out = out
+
+    def on_epoch_end(self, trainer, epoch, rows):
+        ckpt.atomic_write_text(self.out / "summary.json", json.dumps(trainer.summary(), indent=2))
+        try:
+            plot_curves({trainer.method: trainer.history}, self.out / "curves.png", title=trainer.program.graph.name)
+        except Exception as e:  # noqa: BLE001 - a plot never stops a run
+            trainer.progress.message(f"warning: could not draw curves.png: {e}")
+
+    def on_fit_end(self, trainer, summary):
+        ckpt.atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2))
+
+
+def write_spec(spec, path: Path) -> None:
+    text = yaml.safe_dump(spec.to_data(), sort_keys=False, allow_unicode=True)
+    ckpt.atomic_write_text(path, text)
+
+
+def load_run_spec(out: Path, overrides: Iterable[str] = ()):
+    path = out / SPEC_FILE
+    if not path.exists():
+        raise TrainError(Issue(("resume",), f"{out} is not a run directory (no {SPEC_FILE})"))
+    return load_spec(path, overrides)
+
+
+def setup(spec, *, device=None, data_dir=None, progress=True, out: Path | None = None, resume=False, data=None):
+    """Compile the spec's graph and build a Trainer for it (loading data unless given)."""
+    from ..compile import compile
+
+    graph = build_graph(spec)
+    if spec.data is None and data is None:
+        raise TrainError(Issue(("data",), "the spec has no data section: add data: {dataset: ..., batch_size: ...}", spec.source.locate(()) if spec.source else None))
+    torch.manual_seed(spec.train.seed)
+    program = compile(graph, energy=spec.train.energy, device=device or spec.train.device)
+    if data is None:
+        from ..data import load_dataset
+
+        data = load_dataset(spec.data, graph, data_dir)
+    for split in data:  # fail early, naming field and node, if data does not fit
+        first = {k: v[:2] for k, v in data[split].items()}
+        program.init_state(first)
+    callbacks = []
+    if out is not None:
+        callbacks = [JsonlLogger(out / "metrics.jsonl"), RunFiles(out)]
+    trainer = Trainer(program, spec.train, data, out_dir=out, callbacks=callbacks, progress=progress, resume=resume)
+    return trainer
+
+
+def train_run(spec_path=None, overrides=(), *, out=None, device=None, data_dir=None, resume: str | None = None, progress=True) -> tuple[Trainer, dict, Path]:
+    """What ``pcgraph train`` does. Returns (trainer, summary, run directory)."""
+    if resume is not None:
+        out = Path(resume)
+        spec = load_run_spec(out, overrides)
+        if device is not None:
+            spec = with_overrides(spec, [f"train.device={device}"])
+        trainer = setup(spec, device=device, data_dir=data_dir, progress=progress, out=out, resume=True)
+        # the checkpoint's history is authoritative: drop rows logged after it
+        lines = "".join(json.dumps(r) + "\n" for r in trainer.history)
+        ckpt.atomic_write_text(out / "metrics.jsonl", lines)
+        write_spec(spec, out / SPEC_FILE)
+    else:
+        spec = load_spec(spec_path, overrides)
+        if device is not None:
+            spec = with_overrides(spec, [f"train.device={device}"])
+        out = Path(out) if out is not None else default_out(spec)
+        if holds_run(out):
+            raise TrainError(
+                Issue(("out",), f"{out} already holds a run: continue it with --resume {out}, or choose another --out (nothing was changed)")
+            )
+        trainer_probe = None
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            trainer_probe = setup(spec, device=device, data_dir=data_dir, progress=progress, out=out)
+        except Exception:
+            if not any(out.iterdir()):
+                out.rmdir()
+            raise
+        trainer = trainer_probe
+        write_spec(spec, out / SPEC_FILE)
+        info = {
+            "command": sys.argv,
+            "pcgraph": __version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "device": str(trainer.program.device),
+            "data_dir": str(data_dir) if data_dir else None,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        ckpt.atomic_write_text(out / "run.json", json.dumps(info, indent=2))
+    summary = trainer.fit()
+    return trainer, summary, out
+
+
+def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dict:
+    """What ``pcgraph eval`` does: the checkpoint's metrics on a split."""
+    out = Path(run_dir)
+    spec = load_run_spec(out)
+    trainer = setup(spec, device=device, data_dir=data_dir, progress=False, out=out, resume=True)
+    if split not in trainer.data:
+        raise TrainError(Issue(("split",), f"no split '{split}' (have: {', '.join(trainer.data)})"))
+    metrics = trainer.evaluate(split, seed=trainer.epoch)
+    result = {"run": str(out), "split": split, "epoch": trainer.epoch, **metrics}
+    ckpt.atomic_write_text(out / f"eval-{split}.json", json.dumps(result, indent=2))
+    return result
+
+
+__all__ = ["train_run", "eval_run", "setup", "default_out", "SPEC_FILE", "SourceMap", "spec_from_data"]

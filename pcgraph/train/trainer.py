@@ -1,0 +1,347 @@
+"""The training loop: BP or PC (EM: T inference steps, then weight steps) on one
+compiled program, with evaluation every epoch, checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+
+from ..errors import Issue, TrainError
+from . import checkpoint as ckpt
+from .metrics import Metrics
+from .progress import Progress
+
+
+class Callback:
+    """Hooks for logging; every method is optional."""
+
+    def on_fit_start(self, trainer: "Trainer") -> None: ...
+
+    def on_batch_end(self, trainer: "Trainer", epoch: int, batch: int, n_batches: int, value: float | None) -> None: ...
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, rows: list[dict]) -> None: ...
+
+    def on_fit_end(self, trainer: "Trainer", summary: dict) -> None: ...
+
+
+class JsonlLogger(Callback):
+    """Appends one JSON object per (epoch, split) to a file."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_epoch_end(self, trainer, epoch, rows):
+        with open(self.path, "a", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+            f.flush()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by a signal; the state at the last finished batch is saved."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class Trainer:
+    """Train ``program`` on ``data`` ({"train": {field: tensor}, "test": {...}}).
+
+    ``train`` is the spec's train section (``method``, ``epochs``, ``seed``, ...); the
+    program fixes the energy (F_KL or F). With ``out_dir`` the trainer keeps a
+    checkpoint there after every ``train.checkpoint_every`` epochs and when stopped
+    by Ctrl-C or SIGTERM; ``resume=True`` continues from it to the same result as an
+    uninterrupted run.
+    """
+
+    def __init__(
+        self,
+        program,
+        train=None,
+        data: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
+        *,
+        batch_size: int | None = None,
+        eval_batch_size: int | None = None,
+        out_dir: str | Path | None = None,
+        callbacks: Iterable[Callback] = (),
+        progress: bool = True,
+        resume: bool = False,
+        eval_train_max: int | None = 10000,
+        extra_state: Mapping[str, Any] | None = None,
+    ):
+        self.program = program
+        self.train = train if train is not None else program.train_cfg
+        if data is None or "train" not in data:
+            raise TrainError(Issue(("data",), "Trainer needs data as {'train': {field: tensor}, 'test': {...}}"))
+        self.data = data
+        spec_data = program.graph.spec.data
+        self.batch_size = batch_size or (spec_data.batch_size if spec_data else 64)
+        self.eval_batch_size = eval_batch_size or (spec_data.eval_batch_size if spec_data and spec_data.eval_batch_size else max(256, self.batch_size))
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.callbacks = list(callbacks)
+        self.progress = Progress(enabled=progress)
+        self.eval_train_max = eval_train_max
+        self.extra_state = dict(extra_state or {})
+        self.method = self.train.method
+        if self.method == "pc" and self.train.energy != program.energy_kind:
+            raise TrainError(Issue(("train", "energy"), f"the program was compiled with energy '{program.energy_kind}' but train.energy is '{self.train.energy}'"))
+        self.epoch = 0  # completed epochs
+        self.batch = 0  # completed batches in the current epoch
+        self.step = 0  # completed training steps overall
+        self.acc = {"value": 0.0, "count": 0, "seconds": 0.0}
+        self.history: list[dict] = []
+        self._stop = None
+        self.step_fn = program.step_fn(self.method)
+        self.optimizer = program.weight_optimizer
+        if resume:
+            self._load()
+
+    # ------------------------------------------------------------ data
+    @property
+    def n_train(self) -> int:
+        return next(iter(self.data["train"].values())).shape[0]
+
+    def n_batches(self) -> int:
+        n = math.ceil(self.n_train / self.batch_size)
+        if self.train.max_batches:
+            n = min(n, self.train.max_batches)
+        return n
+
+    def _order(self, epoch: int) -> torch.Tensor:
+        """The data order of an epoch: a function of (seed, epoch) only, so every method
+        and every resumed run sees the same batches."""
+        g = torch.Generator().manual_seed(int(self.train.seed) * 1_000_003 + epoch)
+        return torch.randperm(self.n_train, generator=g)
+
+    def _batch(self, split: Mapping[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        dev = self.program.device
+        return {k: v[idx].to(dev, non_blocking=True) for k, v in split.items()}
+
+    # ------------------------------------------------------------ checkpoints
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / ckpt.NAME if self.out_dir is not None else None
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.program.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "step": self.step,
+            "acc": dict(self.acc),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "method": self.method,
+            "energy": self.program.energy_kind,
+            "history": json.dumps(self.history),
+            **self.extra_state,
+        }
+
+    def save(self) -> None:
+        if self.checkpoint_path is not None:
+            ckpt.save(self.checkpoint_path, self.state_dict())
+
+    def _load(self) -> None:
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            raise TrainError(Issue(("resume",), f"no checkpoint to resume from in {self.out_dir}"))
+        try:
+            state = ckpt.load(path, map_location=self.program.device)
+        except Exception as e:  # noqa: BLE001 - reported
+            raise TrainError(Issue(("resume",), f"cannot read checkpoint {path}: {e}")) from None
+        if state.get("method") != self.method or state.get("energy") != self.program.energy_kind:
+            raise TrainError(
+                Issue(("resume",), f"checkpoint {path} was made by method {state.get('method')} / energy {state.get('energy')}, not {self.method} / {self.program.energy_kind}")
+            )
+        self.program.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.batch, self.step = int(state["epoch"]), int(state["batch"]), int(state["step"])
+        self.acc = {k: float(v) if k != "count" else int(v) for k, v in state["acc"].items()}
+        torch.set_rng_state(state["rng"].cpu())
+        if torch.cuda.is_available() and state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        self.history = json.loads(state.get("history", "[]"))
+
+    # ------------------------------------------------------------ signals
+    def _install_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+
+        def handler(signum, frame):
+            self._stop = signal.Signals(signum).name
+            # a second signal stops at once (the last checkpoint stays intact)
+            signal.signal(signum, old.get(signum, signal.SIG_DFL))
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[sig] = signal.signal(sig, handler)
+            except (ValueError, OSError):
+                pass
+        return old
+
+    @staticmethod
+    def _restore_signals(old):
+        for sig, h in old.items():
+            try:
+                signal.signal(sig, h)
+            except (ValueError, OSError):
+                pass
+
+    # ------------------------------------------------------------ loop
+    def fit(self) -> dict:
+        """Train for ``train.epochs`` epochs (continuing a resumed run); evaluate on the
+        train and test splits after every epoch. Returns the summary."""
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        old = self._install_signals()
+        t_fit = time.perf_counter()
+        try:
+            while self.epoch < self.train.epochs:
+                self._train_epoch()
+                rows = self._end_epoch()
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, self.epoch, rows)
+                if self.out_dir is not None and (self.epoch % self.train.checkpoint_every == 0 or self.epoch == self.train.epochs):
+                    self.save()
+        finally:
+            self._restore_signals(old)
+            self.progress.end_epoch()
+        summary = self.summary(time.perf_counter() - t_fit)
+        for cb in self.callbacks:
+            cb.on_fit_end(self, summary)
+        return summary
+
+    def _train_epoch(self) -> None:
+        train = self.data["train"]
+        epoch = self.epoch + 1
+        n = self.n_batches()
+        order = self._order(self.epoch)
+        label = "energy" if self.method == "pc" else "loss"
+        self.progress.start_epoch(epoch, self.train.epochs, n, first=self.batch)
+        t0 = time.perf_counter()
+        while self.batch < n:
+            b = self.batch
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            terms = self.step_fn(self._batch(train, idx))
+            total = torch.stack([t.mean() for t in terms.values()]).sum()
+            value = total.item()  # one host sync per batch: progress and divergence check
+            if not math.isfinite(value):
+                self._diverged(terms, epoch, b + 1)
+            self.acc["value"] += value
+            self.acc["count"] += 1
+            self.batch += 1
+            self.step += 1
+            if self.batch % self.train.log_every == 0 or self.batch == n:
+                self.progress.update(b, label, value)
+            for cb in self.callbacks:
+                cb.on_batch_end(self, epoch, b, n, value)
+            if self._stop is not None:
+                self.acc["seconds"] += time.perf_counter() - t0
+                self.progress.end_epoch()
+                self.save()
+                where = f" in {self.out_dir}" if self.out_dir is not None else ""
+                raise Interrupted(f"stopped by {self._stop} at epoch {epoch}, batch {self.batch}/{n}; state saved{where}")
+        self.acc["seconds"] += time.perf_counter() - t0
+        self.progress.end_epoch()
+
+    def _diverged(self, terms, epoch, batch) -> None:
+        bad = [n for n in self.program.order if n in terms and not torch.isfinite(terms[n]).all().item()]
+        first = bad[0] if bad else "?"
+        info = self.program.nodes.get(first)
+        kept = ""
+        if self.checkpoint_path is not None and self.checkpoint_path.exists():
+            kept = f"; the last good checkpoint ({self.checkpoint_path}) is kept"
+        what = "energy" if self.method == "pc" else "loss term"
+        others = f" (also: {', '.join(bad[1:])})" if len(bad) > 1 else ""
+        raise TrainError(
+            Issue(
+                ("nodes", first),
+                f"the {what} of node '{first}' diverged (non-finite) at epoch {epoch}, batch {batch}{others}: lower the learning rates{kept}",
+                info.location if info is not None else None,
+            )
+        )
+
+    def _end_epoch(self) -> list[dict]:
+        epoch = self.epoch + 1
+        seconds = self.acc["seconds"]
+        train_value = self.acc["value"] / max(1, self.acc["count"])
+        rows = []
+        for split in ("train", "test"):
+            if split not in self.data:
+                continue
+            metrics = self.evaluate(split, max_examples=self.eval_train_max if split == "train" else None, seed=epoch)
+            row = {"epoch": epoch, "split": split, **metrics}
+            if split == "train":
+                row["seconds"] = round(seconds, 3)
+                if self.method == "pc":
+                    row["energy"] = train_value
+                else:
+                    row["train_loss"] = train_value
+            rows.append(row)
+        self.history.extend(rows)
+        self.epoch = epoch
+        self.batch = 0
+        self.acc = {"value": 0.0, "count": 0, "seconds": 0.0}
+        msg = "  ".join(f"{r['split']}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items() if k not in ("epoch", "split") and isinstance(v, float)) for r in rows)
+        self.progress.message(f"epoch {epoch}/{self.train.epochs}  {msg}")
+        return rows
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(self, split: str = "test", max_examples: int | None = None, seed: int = 0) -> dict[str, float]:
+        """Metrics of the current weights on a split (forward pass; BP loss terms).
+        Sampling nodes use noise from a generator seeded by ``seed``, so evaluation
+        is repeatable and leaves the training random stream untouched."""
+        data = self.data[split]
+        n = next(iter(data.values())).shape[0]
+        if max_examples is not None:
+            n = min(n, max_examples)
+        metrics = Metrics(self.program)
+        gen = torch.Generator().manual_seed(int(self.train.seed) * 7919 + seed)
+        p = self.program
+        was_training = p.training
+        p.eval()
+        try:
+            for start in range(0, n, self.eval_batch_size):
+                idx = torch.arange(start, min(n, start + self.eval_batch_size))
+                batch = self._batch(data, idx)
+                noise = {
+                    s: torch.randn((len(idx),) + p.nodes[s].shape, generator=gen, dtype=p.dtype).to(p.device) for s in p.sampling
+                }
+                terms, mus = p.evaluate_batch(batch, noise=noise)
+                metrics.add(terms, mus, batch)
+        finally:
+            p.train(was_training)
+        return metrics.result()
+
+    def summary(self, seconds: float | None = None) -> dict:
+        last = {}
+        for r in self.history:
+            last[r["split"]] = {k: v for k, v in r.items() if k not in ("split",)}
+        out = {
+            "name": self.program.graph.name,
+            "method": self.method,
+            "energy": self.program.energy_kind,
+            "epochs": self.epoch,
+            "steps": self.step,
+            "parameters": sum(p.numel() for p in self.program.parameters()),
+            "final": last,
+            "train_seconds": round(sum(r.get("seconds", 0.0) for r in self.history if r["split"] == "train"), 3),
+            "device": str(self.program.device),
+        }
+        if seconds is not None:
+            out["fit_seconds"] = round(seconds, 3)
+        tests = [r for r in self.history if r["split"] == "test"]
+        if tests and "accuracy" in tests[0]:
+            best = max(tests, key=lambda r: r["accuracy"])
+            out["best_test"] = {"epoch": best["epoch"], "accuracy": best["accuracy"]}
+        return out
