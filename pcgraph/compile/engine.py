@@ -127,26 +127,30 @@ class Engine:
         return gmu, own
 
     # ------------------------------------------------------------ inference
-    def _directions(self, group, gmu, own, param_grads: dict | None = None):
+    def _directions(self, group, gmu, own, param_grads: dict | None = None, edges=None):
         """Update directions {node: (d, sign)} for the nodes of ``group`` (and, if
-        ``param_grads`` is a dict, the weight gradients from the same errors)."""
+        ``param_grads`` is a dict, the weight gradients from the same errors).
+        ``edges``: the edges leaving ``group`` (all edges when weights are wanted)."""
         prog = self.prog
         st = self.state
         in_group = set(group)
+        if edges is None:
+            edges = prog.edges if param_grads is not None else [e for e in prog.edges if any(s in in_group for s in e.sources)]
         # dE/d(pre-activation) of every edge that carries error to where it is needed
         ga: dict[str, tuple] = {}
-        for e in prog.edges:
-            if e.target in gmu and (param_grads is not None or any(s in in_group for s in e.sources)):
-                g, sign = gmu[e.target]
-                ga[e.name] = (prog.acts[e.name].grad_pre(g, self.pre[e.name], self.out[e.name]), sign)
+        acts, pre, out = prog.acts, self.pre, self.out
+        for e in edges:
+            entry = gmu.get(e.target)
+            if entry is not None:
+                ga[e.name] = (acts[e.name].grad_pre(entry[0], pre[e.name], out[e.name]), entry[1])
         if param_grads is not None:
-            for e in prog.edges:
+            for e in edges:
                 if e.name in ga:
                     mod = prog.edge_modules[e.name]
                     g, sign = ga[e.name]
                     _, gp = mod.vjp([self.vis[s] for s in e.sources], g, [False] * len(e.sources), True)
                     for k, t in gp.items():
-                        _accumulate(param_grads, getattr(mod, k), t, sign)
+                        _accumulate(param_grads, mod._parameters[k], t, sign)
         aliased = {id(g) for g, _ in ga.values()}  # own-gradient buffers that double as an edge's ga
 
         dirs = {}
@@ -197,26 +201,31 @@ class Engine:
         prog = self.prog
         st = self.state
         self._check_outside_edits()
-        groups = prog._free_groups(st, schedule)
+        incremental = schedule == "incremental"
+        plans = []  # per group: (nodes whose mu and error are needed, edges leaving the group)
+        for group in prog._free_groups(st, schedule):
+            need = list(group)
+            for n in group:
+                need.extend(e.target for e in prog.out_edges[n] if e.target not in need)
+            if incremental:
+                need.extend(n for n in prog.energy_nodes if n not in need)
+            in_group = set(group)
+            edges = prog.edges if incremental else [e for e in prog.edges if any(s in in_group for s in e.sources)]
+            plans.append((group, need, edges))
         for _ in range(T):
             opt.begin_step()
-            for group in groups:
-                need = set(group)
-                for n in group:
-                    need.update(e.target for e in prog.out_edges[n])
-                if schedule == "incremental":
-                    need.update(prog.energy_nodes)
+            for group, need, edges in plans:
                 self._refresh(need)
                 gmu, own = self._errors(need)
-                pgrads = {} if schedule == "incremental" else None
-                dirs = self._directions(group, gmu, own, pgrads)
+                pgrads = {} if incremental else None
+                dirs = self._directions(group, gmu, own, pgrads, edges)
                 if pgrads is not None:
                     self._node_param_grads(pgrads)
                     self._set_grads(pgrads)
                 for n, (d, sign) in dirs.items():
                     opt.update(n, st[n], d, sign)
                     self._moved(n)
-                if schedule == "incremental":
+                if incremental:
                     weight_step()
                     self.weights_changed()
 
@@ -248,10 +257,11 @@ class Engine:
         self._directions([], gmu, own, acc)
         self._node_param_grads(acc)
         self._set_grads(acc)
-        return self.energies()
+        return self.energies(own)
 
-    def energies(self) -> dict[str, torch.Tensor]:
-        """Per-node energies [B] from the cached predictions."""
+    def energies(self, own: dict | None = None) -> dict[str, torch.Tensor]:
+        """Per-node energies [B] from the cached predictions (from the errors ``own``
+        where the family can)."""
         prog = self.prog
         st = self.state
         self._refresh(prog.energy_nodes)
@@ -260,10 +270,13 @@ class Engine:
             fam = prog.families[n]
             e = None
             if prog.in_edges[n]:
-                e = fam.energy(st[n], self.mean[n], self.mu[n], prog.params_of(n), n in st.clamped)
+                if own is not None and n in own:
+                    e = fam.energy_from_errors(own[n], self.params[n])
+                if e is None:
+                    e = fam.energy(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
             prior = prog.nodes[n].prior
             if prior is not None and n not in st.clamped:
-                p = fam.prior_energy(st[n], self.mean[n], prior, prog.params_of(n))
+                p = fam.prior_energy(st[n], self.mean[n], prior, self.params[n])
                 e = p if e is None else e + p
             out[n] = e
         return out

@@ -143,6 +143,10 @@ class Family:
         a masked categorical drops the entries outside its support)."""
         return direction
 
+    def energy_from_errors(self, own: torch.Tensor, params) -> torch.Tensor | None:
+        """The energy [B] from ``own`` as returned by ``errors`` (None: not possible)."""
+        return None
+
     def errors(self, state, mean, mu, params, clamped: bool):
         """(g, sign, own) at this state, with dE/dmu = sign * g; ``own`` is the state's
         own-energy gradient when it comes for free with g (else None). Lets a family

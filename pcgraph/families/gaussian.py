@@ -101,6 +101,12 @@ class Gaussian(Family):
     def grad_mu(self, state, mean, mu, params, clamped):
         return self._scaled(mu - state, params)
 
+    def energy_from_errors(self, own, params):
+        if self.learned:
+            return None
+        flat = own.reshape(own.shape[0], -1)
+        return torch.linalg.vecdot(flat, flat) * (0.5 * self.variance)  # own = eps / s2
+
     def errors(self, state, mean, mu, params, clamped):
         own = self._scaled(state - mu, params)  # dE/dstate; dE/dmu is its negative
         return own, -1.0, own

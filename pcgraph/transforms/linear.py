@@ -54,15 +54,18 @@ class Linear(Transform):
         if getattr(self, "bias", None) is not None:
             torch.nn.init.zeros_(self.bias)
 
+    # (parameters are read from ``_parameters`` directly: nn.Module's attribute lookup
+    # is slow for them, and these run several times per inference step)
     def _weights(self):
+        w = self._parameters["weight"]
         if len(self.splits) == 1:
-            return [self.weight]
-        return list(torch.split(self.weight, self.splits, dim=1))
+            return [w]
+        return list(torch.split(w, self.splits, dim=1))
 
     def forward(self, *xs):
-        b = getattr(self, "bias", None)
+        b = self._parameters.get("bias")
         if len(xs) == 1:
-            return F.linear(xs[0], self.weight, b)
+            return F.linear(xs[0], self._parameters["weight"], b)
         out = None
         for x, w in zip(xs, self._weights()):
             y = F.linear(x, w)
@@ -77,7 +80,7 @@ class Linear(Transform):
             g2 = grad_out.reshape(-1, grad_out.shape[-1])
             x2 = inputs[0] if len(inputs) == 1 else torch.cat(inputs, -1)
             gp = {"weight": g2.t() @ x2.reshape(-1, x2.shape[-1])}
-            if getattr(self, "bias", None) is not None:
+            if self._parameters.get("bias") is not None:
                 gp["bias"] = g2.sum(0)
         return gin, gp
 

@@ -182,11 +182,14 @@ def test_fast_inference_equals_plain_autograd(text, schedule, opt, init):
     prog.infer(b, steps=6, optimizer=opt, schedule=schedule, fast=False)
     for n in a:
         torch.testing.assert_close(a[n], b[n], rtol=1e-9, atol=1e-10)
-    prog.weight_grads(a, fast=True)
+    e_fast = prog.weight_grads(a, fast=True)
     fast = [p.grad.clone() for p in prog.parameters()]
-    prog.weight_grads(b, fast=False)
+    e_plain = prog.weight_grads(b, fast=False)
     for g, p in zip(fast, prog.parameters()):
         torch.testing.assert_close(g, p.grad, rtol=1e-9, atol=1e-10)
+    assert set(e_fast) == set(e_plain)
+    for n in e_fast:
+        torch.testing.assert_close(e_fast[n], e_plain[n], rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.parametrize("text", [gaussian_dag(), M3, MIXED], ids=["dag", "m3", "mixed"])
