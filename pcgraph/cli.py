@@ -111,6 +111,26 @@ def train(spec, overrides, out, device, data_dir, resume, quiet):
     click.echo(f"run directory: {out_dir}")
 
 
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--methods", default="bp,pc-f,pc-kl", show_default=True, help="comma-separated: bp, pc-kl, pc-f, bp-f")
+@click.option("--seeds", default=1, show_default=True, type=click.IntRange(1), help="runs per method (seeds train.seed, +1, ...)")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="output folder (default runs/compare-<name>); rerun to resume")
+@click.option("--device", default=None)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--quiet", is_flag=True)
+@reports_errors
+def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet):
+    """Train SPEC with several methods and seeds (same data order and initial
+    weights per seed); write compare.json, compare.md and compare.png."""
+    from .train.compare import compare as run_compare
+    from .train.compare import parse_methods, table
+
+    result = run_compare(spec, parse_methods(methods), seeds, overrides, out=out, device=device, data_dir=data_dir, progress=not quiet)
+    click.echo(table(result["rows"], result["methods"], title=f"{result['spec']} (test split)"))
+
+
 @main.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--split", default="test", show_default=True)

@@ -66,7 +66,7 @@ class Program(nn.Module):
         for e in graph.edges:
             act = activations.get(e.activation)
             self.acts[e.name] = act
-            self.edge_modules[e.name] = e.transform_cls(e.options, e.in_shapes, e.out_shape, act)
+            self.edge_modules[e.name] = e.transform_cls(e.options, e.in_shapes, e.out_shape, self._init_activation(e, act))
         for e in graph.edges:
             if e.share:
                 root = self.edge_modules[e.share]
@@ -102,6 +102,15 @@ class Program(nn.Module):
         gens = graph.generations or [self.order]
         self.generations = [[n for n in g if self.nodes[n].role != "input"] for g in gens]
         self._weight_optimizer = None
+
+    def _init_activation(self, e: EdgeInfo, act):
+        """The nonlinearity that follows an edge, which its initialisation suits: the
+        edge's activation, or else the target node's ``output`` (mu = W.f(x) and
+        mu = f(W.x) then start from the same weights)."""
+        if act.name != "identity":
+            return act
+        out = getattr(self.graph.nodes[e.target].options, "output", None)
+        return activations.get(out) if out else act
 
     # ------------------------------------------------------------------ info
     @property
@@ -305,9 +314,22 @@ class Program(nn.Module):
         states, before the family's link (logits for categorical)."""
         return self._terms(state, state.noise, state.clamped)[1]
 
-    def loss_terms(self, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None):
+    def _kl_family(self, n: str):
+        """The F_KL form of node n's family (the program's own when compiled with kl)."""
+        if self.kl:
+            return self.families[n]
+        cache = self.__dict__.setdefault("_kl_families", {})
+        if n not in cache:
+            info = self.nodes[n]
+            cache[n] = info.family_cls(info.options, info.shape, kl=True, natural=False, dtype=self.dtype)
+        return cache[n]
+
+    def loss_terms(self, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None, *, kl_targets: bool = False):
         """Under the plain forward pass: ({node: energy [B]} for the targets and the
-        prior terms, {target: prediction mu}). Differentiable w.r.t. parameters."""
+        prior terms, {target: prediction mu}). Differentiable w.r.t. parameters.
+        ``kl_targets`` scores the targets with their F_KL energy whatever the program's
+        energy (cross-entropy for a categorical target), so that losses compare across
+        energies."""
         if not self.graph.is_dag:
             raise CompileError(Issue(("train", "method"), "backprop needs a forward pass; this graph is cyclic"))
         clamped = self._clamped_from_batch(batch)
@@ -323,7 +345,11 @@ class Program(nn.Module):
             fam = self.families[n]
             e = None
             if n in clamped:
-                e = fam.energy(values[n], mean[n], mu[n], self.params_of(n), True)
+                if kl_targets and not self.kl:
+                    kfam = self._kl_family(n)
+                    e = kfam.energy(values[n], kfam.mean(values[n], True), mu[n], self.params_of(n), True)
+                else:
+                    e = fam.energy(values[n], mean[n], mu[n], self.params_of(n), True)
             prior = self.nodes[n].prior
             if prior is not None and n not in clamped:
                 p = fam.prior_energy(values[n], mean[n], prior, self.params_of(n))
@@ -341,10 +367,10 @@ class Program(nn.Module):
     @torch.no_grad()
     def evaluate_batch(self, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None):
         """({node: energy [B]}, {target: mu}) for evaluation: the BP loss terms under the
-        forward pass (cyclic graphs: the energies after inference with targets clamped,
+        forward pass, targets scored by their F_KL energy (cyclic graphs: the energies after inference with targets clamped,
         and predictions from inference with targets free)."""
         if self.graph.is_dag:
-            return self.loss_terms(batch, noise)
+            return self.loss_terms(batch, noise, kl_targets=True)
         state = self.init_state(batch, init=self.train_cfg.inference.init, noise=noise)
         self.infer(state)
         terms = self.node_energies(state)

@@ -60,9 +60,6 @@ class Categorical(Family):
             return None
         return super().check_data(value)
 
-    def _onehot(self, idx, like):
-        return F.one_hot(idx, self.shape[-1]).to(like.dtype)
-
     @property
     def vis_is_state(self):
         return not self.kl and self.support is None
@@ -107,7 +104,10 @@ class Categorical(Family):
                 return per_sample(torch.xlogy(state, state) - state * logq)
             return per_sample(mean * (torch.log_softmax(self._logits(state), -1) - logq))
         s = torch.softmax(mu, -1)
-        d = (self._onehot(state, s) if _is_index(state) else mean) - s
+        if _is_index(state):  # 1/2 |onehot - s|^2 = 1/2 (|s|^2 - 2 s_y + 1)
+            s_y = s.gather(-1, state.unsqueeze(-1)).squeeze(-1)
+            return 0.5 * per_sample((s * s).sum(-1) - 2.0 * s_y + 1.0)
+        d = mean - s
         return 0.5 * per_sample(d * d)
 
     def describe(self, x, mu, clamped):
@@ -117,11 +117,11 @@ class Categorical(Family):
             return f"KL[softmax({x}) ‖ softmax({mu})]   ({'natural' if self.natural else 'gradient'} update)"
         return f"½·‖{x} − softmax({mu})‖²"
 
-    def _minus_target(self, s, state):
-        """s - target for a clamped target in either representation."""
-        if _is_index(state):
-            return s.scatter_add(-1, state.unsqueeze(-1), -torch.ones_like(s[..., :1]))
-        return s - state
+    @staticmethod
+    def _sub_onehot_(s, idx):
+        """s - onehot(idx), in place (no one-hot tensor is built)."""
+        idx = idx.unsqueeze(-1)
+        return s.scatter_add_(-1, idx, torch.full(idx.shape, -1.0, dtype=s.dtype, device=s.device))
 
     def grad_mu(self, state, mean, mu, params, clamped):
         s = torch.softmax(mu, -1)
@@ -129,10 +129,15 @@ class Categorical(Family):
             if clamped:
                 # d/dmu of -sum p log softmax(mu) = s * sum(p) - p
                 if _is_index(state):
-                    return self._minus_target(s, state)
+                    return self._sub_onehot_(s, state)
                 return s * state.sum(-1, keepdim=True) - state
             return s - mean
-        e = (self._onehot(state, s) if _is_index(state) else mean) - s  # v - s
+        if _is_index(state):
+            # e = onehot - s; <s, e> = s_y - |s|^2; -s (e - <s, e>) = s (s + <s, e>) - s_y onehot
+            s_y = s.gather(-1, state.unsqueeze(-1))
+            c = s_y - (s * s).sum(-1, keepdim=True)
+            return (s * (s + c)).scatter_add_(-1, state.unsqueeze(-1), -s_y)
+        e = mean - s  # v - s
         return -s * (e - (s * e).sum(-1, keepdim=True))
 
     def grad_state(self, state, mu, params, g_vis, noise, prior=None):

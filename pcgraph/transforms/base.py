@@ -49,6 +49,7 @@ class Transform(nn.Module):
     closed_form: ClassVar[bool] = False
 
     def __init__(self, options: TransformOptions, in_shapes: Sequence[Shape], out_shape: Shape, activation: Activation):
+        """``activation``: the nonlinearity that follows the edge (it sets the init)."""
         super().__init__()
         self.options = options
         self.in_shapes = [tuple(s) for s in in_shapes]

@@ -130,3 +130,18 @@ def test_whole_step_under_inductor_gives_the_same_numbers():
         step(batch)
     for p, q in zip(eager.parameters(), compiled.parameters()):
         torch.testing.assert_close(p, q)
+
+
+def test_both_nonlinearity_forms_start_from_the_same_network():
+    """mu = tanh(W x) on edges and mu = W tanh(x) on node values are the same forward
+    function; with the init following the nonlinearity, they start equal."""
+    from tests.conftest import SPECS
+
+    progs = []
+    for name in ("mnist-m2", "mnist-m2-wb"):
+        torch.manual_seed(0)
+        progs.append(compile(pcgraph.build_graph(pcgraph.load_spec(SPECS / f"{name}.yaml")), device="cpu"))
+    for p, q in zip(progs[0].parameters(), progs[1].parameters()):
+        assert torch.equal(p, q)
+    batch = {"image": torch.rand(5, 784), "label": torch.tensor([0, 1, 2, 3, 4])}
+    torch.testing.assert_close(progs[0].loss_bp(batch), progs[1].loss_bp(batch))

@@ -188,3 +188,16 @@ def test_python_api_trainer_with_callbacks(spec_file):
     summary = trainer.fit()
     assert seen == [(1, ["train", "test"]), (2, ["train", "test"])]
     assert trainer.evaluate("test")["accuracy"] == summary["final"]["test"]["accuracy"]
+
+
+def test_test_loss_is_cross_entropy_for_every_energy(spec_file):
+    """Losses compare across methods: a categorical target is scored by its
+    cross-entropy even for a model trained with the standard-PC energy."""
+    spec = pcgraph.load_spec(spec_file, ["train.energy=gaussian", "train.epochs=1"])
+    trainer = setup(spec, progress=False)
+    trainer.fit()
+    p = trainer.program
+    data = trainer.data["test"]
+    logits = p.evaluate_batch(data)[1]["y"]
+    expected = torch.nn.functional.cross_entropy(logits, data["y"]).item()
+    assert math.isclose(trainer.evaluate("test")["loss"], expected, rel_tol=1e-5)

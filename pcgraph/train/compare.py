@@ -1,0 +1,145 @@
+"""``pcgraph compare``: several methods x seeds on one spec, with the same data order
+and the same initial weights per seed, and a table and curves of the results.
+
+    OUT/<method>-seed<k>/   one run directory per run (resumable)
+    OUT/compare.json        {"rows": [{"method", "seed", "split", <final metrics>}]}
+    OUT/compare.md          mean +- std per method
+    OUT/compare.png         learning curves overlaid (mean over seeds)
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import Issue, TrainError
+from ..spec import load_spec
+from . import checkpoint as ckpt
+from .plots import plot_curves
+from .run import SPEC_FILE, holds_run, setup, write_spec
+from .trainer import JsonlLogger
+
+#: method name -> spec overrides
+METHODS = {
+    "bp": ["train.method=bp", "train.energy=kl"],
+    "pc-kl": ["train.method=pc", "train.energy=kl"],
+    "pc-f": ["train.method=pc", "train.energy=gaussian"],
+    "bp-f": ["train.method=bp", "train.energy=gaussian"],
+}
+
+HIGHER_IS_BETTER = {"accuracy"}
+
+
+def parse_methods(text: str) -> list[str]:
+    from ..registry import suggest
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    for m in names:
+        if m not in METHODS:
+            raise TrainError(Issue(("--methods",), f"unknown method '{m}'{suggest(m, METHODS)}; known: {', '.join(METHODS)}"))
+    if not names:
+        raise TrainError(Issue(("--methods",), "no methods given"))
+    return names
+
+
+def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir, progress, data_cache: dict):
+    run_dir = out / f"{method}-seed{seed}"
+    spec = load_spec(spec_path, [*overrides, *METHODS[method], f"train.seed={seed}"])
+    if device is not None:
+        from ..spec import with_overrides
+
+        spec = with_overrides(spec, [f"train.device={device}"])
+    resume = holds_run(run_dir) and (run_dir / ckpt.NAME).exists()
+    if holds_run(run_dir) and not resume:
+        raise TrainError(Issue(("--out",), f"{run_dir} holds an unfinished run without a checkpoint; move it away to start over"))
+    key = (json.dumps(spec.data.model_dump(mode="json")) if spec.data else None, str(data_dir))
+    data = data_cache.get(key)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = setup(spec, device=device, data_dir=data_dir, progress=progress, out=run_dir, resume=resume, data=data)
+    data_cache[key] = trainer.data
+    if resume:
+        ckpt.atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in trainer.history))
+    write_spec(spec, run_dir / SPEC_FILE)
+    if trainer.epoch < spec.train.epochs:
+        if progress:
+            print(f"== {method} seed {seed}: {spec.name} -> {run_dir}", flush=True)
+        trainer.fit()
+    return trainer
+
+
+def compare(spec_path, methods: Iterable[str], seeds: int = 1, overrides: Iterable[str] = (), *, out=None, device=None, data_dir=None, progress=True) -> dict:
+    methods = list(methods)
+    overrides = list(overrides)
+    base = load_spec(spec_path, overrides)
+    out = Path(out) if out is not None else Path("runs") / f"compare-{base.name}"
+    out.mkdir(parents=True, exist_ok=True)
+    rows, histories = [], {}
+    cache: dict = {}
+    for seed in range(int(base.train.seed), int(base.train.seed) + seeds):
+        for method in methods:
+            trainer = _run_one(spec_path, overrides, method, seed, out, device=device, data_dir=data_dir, progress=progress, data_cache=cache)
+            histories.setdefault(method, []).append(trainer.history)
+            for split in ("train", "test"):
+                final = [r for r in trainer.history if r["split"] == split]
+                if final:
+                    row = {"method": method, "seed": seed, **{k: v for k, v in final[-1].items() if k != "split"}, "split": split}
+                    rows.append(row)
+    result = {"spec": base.name, "methods": methods, "seeds": seeds, "overrides": overrides, "rows": rows}
+    ckpt.atomic_write_text(out / "compare.json", json.dumps(result, indent=2))
+    ckpt.atomic_write_text(out / "compare.md", table(rows, methods, title=f"{base.name}: {', '.join(methods)}, {seeds} seed(s)"))
+    plot_curves({m: _mean_history(h) for m, h in histories.items()}, out / "compare.png", title=base.name)
+    return result
+
+
+def _mean_history(histories: list[list[dict]]) -> list[dict]:
+    """Per (epoch, split): the mean of each metric over seeds."""
+    grouped: dict = {}
+    for h in histories:
+        for r in h:
+            grouped.setdefault((r["epoch"], r["split"]), []).append(r)
+    out = []
+    for (epoch, split), rs in sorted(grouped.items()):
+        keys = {k for r in rs for k, v in r.items() if isinstance(v, (int, float)) and k != "epoch"}
+        out.append({"epoch": epoch, "split": split, **{k: statistics.fmean(r[k] for r in rs if k in r) for k in keys}})
+    return out
+
+
+def _fmt(values: list[float], key: str) -> str:
+    scale = 100.0 if key == "accuracy" else 1.0
+    vs = [v * scale for v in values]
+    mean = statistics.fmean(vs)
+    digits = 2 if key == "accuracy" else 4
+    if len(vs) > 1:
+        return f"{mean:.{digits}f} ± {statistics.stdev(vs):.{digits}f}"
+    return f"{mean:.{digits}f}"
+
+
+def table(rows: list[dict], methods: list[str], title: str = "", split: str = "test") -> str:
+    keys = []
+    for r in rows:
+        if r["split"] != split:
+            continue
+        for k, v in r.items():
+            if k in ("method", "seed", "split", "epoch", "seconds") or not isinstance(v, (int, float)):
+                continue
+            if k not in keys:
+                keys.append(k)
+    head = ["method", "seeds", "epochs"] + [f"{k} (%)" if k == "accuracy" else k for k in keys] + ["train s/epoch"]
+    lines = [f"### {title}", ""] if title else []
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for m in methods:
+        rs = [r for r in rows if r["method"] == m and r["split"] == split]
+        if not rs:
+            continue
+        train = [r for r in rows if r["method"] == m and r["split"] == "train"]
+        secs = [r["seconds"] for r in train if "seconds" in r]
+        cells = [m, str(len(rs)), str(rs[0].get("epoch", ""))]
+        for k in keys:
+            vals = [r[k] for r in rs if k in r]
+            cells.append(_fmt(vals, k) if vals else "")
+        cells.append(f"{statistics.fmean(secs):.1f}" if secs else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
