@@ -382,6 +382,21 @@ class Program(nn.Module):
         return terms, {t: mus[t] for t in self.targets}
 
     @torch.no_grad()
+    def forward(self, batch: Mapping[str, Any], fixed: Mapping[str, torch.Tensor] | None = None, noise: Mapping[str, torch.Tensor] | None = None) -> State:
+        """The forward pass as a State: every free node takes its prediction, except
+        the nodes in ``fixed`` (node -> state), which keep the given state -- e.g. a
+        latent code to decode. Targets are left free (predicted)."""
+        clamped = self._clamped_from_batch(batch, targets=False)
+        for n, v in (fixed or {}).items():
+            if n not in self.nodes:
+                raise KeyError(f"no node '{n}'")
+            clamped[n] = v.to(self.device_, self.dtype) if v.is_floating_point() else v.to(self.device_)
+        B = next(iter(clamped.values())).shape[0]
+        nz = self._draw_noise(B, noise)
+        values, *_ = self._forward(clamped, nz, B)
+        return State(values, nz, frozenset(n for n in clamped if self.nodes[n].role == "input"))
+
+    @torch.no_grad()
     def predict(self, batch: Mapping[str, Any], steps: int | None = None) -> dict[str, torch.Tensor]:
         """The forward-pass values of the target nodes: the mean parameters of the
         predicted distribution (probabilities for categorical and bernoulli, the mean

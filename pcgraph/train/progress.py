@@ -16,18 +16,18 @@ def _fmt_time(seconds: float) -> str:
 class Progress:
     """Per-epoch progress with epoch, batch, energy or loss, speed and ETA."""
 
-    def __init__(self, stream=None, enabled: bool = True, lines: int = 10):
+    def __init__(self, stream=None, enabled: bool = True, every: float = 10.0):
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.lines = lines  # plain-line updates per epoch when not on a terminal
+        self.every = every  # seconds between plain-line updates when not on a terminal
         self.bar = None
 
     def start_epoch(self, epoch: int, epochs: int, n_batches: int, first: int = 0) -> None:
         self.epoch, self.epochs, self.n = epoch, epochs, n_batches
         self.t0 = time.perf_counter()
         self.first = first
-        self.next_line = first
+        self.last_line = self.t0
         if self.tty:
             from tqdm import tqdm
 
@@ -42,10 +42,10 @@ class Progress:
             if value is not None:
                 self.bar.set_postfix_str(f"{label} {value:.4g}", refresh=False)
             return
-        step = max(1, self.n // self.lines)
-        if done >= self.next_line + step or done == self.n:
-            self.next_line = done
-            elapsed = time.perf_counter() - self.t0
+        now = time.perf_counter()
+        if now - self.last_line >= self.every and done < self.n:
+            self.last_line = now
+            elapsed = now - self.t0
             rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
             eta = (self.n - done) / rate if rate > 0 else 0.0
             shown = f"{label} {value:.4g}" if value is not None else ""

@@ -139,6 +139,21 @@ def train_run(spec_path=None, overrides=(), *, out=None, device=None, data_dir=N
     return trainer, summary, out
 
 
+def load_run(run_dir, device=None):
+    """(spec, program with the checkpoint's weights) of a run directory."""
+    from ..compile import compile
+
+    out = Path(run_dir)
+    spec = load_run_spec(out)
+    path = out / ckpt.NAME
+    if not path.exists():
+        raise TrainError(Issue(("run",), f"{out} has no checkpoint"))
+    program = compile(build_graph(spec), energy=spec.train.energy, device=device or "cpu")
+    program.load_state_dict(ckpt.load(path, map_location=program.device)["model"])
+    program.eval()
+    return spec, program
+
+
 def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dict:
     """What ``pcgraph eval`` does: the checkpoint's metrics on a split."""
     out = Path(run_dir)
@@ -152,4 +167,4 @@ def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dic
     return result
 
 
-__all__ = ["train_run", "eval_run", "setup", "default_out", "SPEC_FILE", "SourceMap", "spec_from_data"]
+__all__ = ["train_run", "eval_run", "load_run", "setup", "default_out", "SPEC_FILE", "SourceMap", "spec_from_data"]

@@ -276,3 +276,14 @@ def test_tied_parameters_are_one_tensor_and_get_both_gradients():
     untied.weight_grads(s2)
     expected = untied.edge_modules["embed"].weight.grad + untied.edge_modules["e9"].weight.grad
     torch.testing.assert_close(prog.edge_modules["embed"].weight.grad, expected)
+
+
+def test_forward_with_a_fixed_latent_decodes_it():
+    prog = program(VAE)
+    batch = batch_for(prog, B=3)
+    z = torch.randn(3, 6, dtype=D)
+    eps = {"z": torch.zeros(3, 3, dtype=D)}
+    state = prog.forward({"image": batch["image"]}, fixed={"z": z}, noise=eps)
+    assert torch.equal(state["z"], z)
+    dec = F.hardtanh(linear(prog, "e2", z[:, :3]))
+    torch.testing.assert_close(state["recon"], torch.sigmoid(linear(prog, "e3", dec)))

@@ -201,3 +201,22 @@ def test_test_loss_is_cross_entropy_for_every_energy(spec_file):
     logits = p.evaluate_batch(data)[1]["y"]
     expected = torch.nn.functional.cross_entropy(logits, data["y"]).item()
     assert math.isclose(trainer.evaluate("test")["loss"], expected, rel_tol=1e-5)
+
+
+def test_progress_turns_into_plain_lines_off_a_terminal():
+    import io
+
+    from pcgraph.train.progress import Progress
+
+    stream = io.StringIO()
+    p = Progress(stream=stream, every=0.0)
+    p.start_epoch(1, 3, n_batches=4)
+    for b in range(4):
+        p.update(b, "energy", 0.5)
+    p.end_epoch()
+    p.message("epoch 1/3  test: accuracy 0.9")
+    text = stream.getvalue()
+    assert "\r" not in text
+    lines = text.strip().splitlines()
+    assert lines[0].startswith("epoch 1/3 batch 1/4 energy 0.5") and "batch/s eta" in lines[0]
+    assert lines[-1] == "epoch 1/3  test: accuracy 0.9"

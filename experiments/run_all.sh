@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The experiments behind docs/results.md. Each line is resumable: rerun the script
+# after an interruption and finished runs are skipped, unfinished ones resumed.
+#   DATA=/path/to/data OUT=/path/to/results experiments/run_all.sh
+set -euo pipefail
+DATA=${DATA:-${PCGRAPH_DATA:-$HOME/.cache/pcgraph}}
+OUT=${OUT:-results}
+C="pcgraph compare --data-dir $DATA --quiet"
+
+# update rule for categorical states (digits, M3 shape 64 wide, T = 16, 10 epochs)
+$C experiments/digits-m3-64.yaml --methods bp,pc-f,pc-kl --seeds 3 --out $OUT/digits-m3-64
+$C experiments/digits-m3-64.yaml --methods pc-kl --seeds 3 --set train.inference.update=gradient --out $OUT/digits-m3-64-gradient
+
+# classification (paper sec. 4.1): T = 32, Adam 1e-4, 3 epochs
+for m in m1 m2 m3; do
+  $C specs/mnist-$m.yaml --methods bp,pc-f,pc-kl --seeds 2 --set train.epochs=3 --out $OUT/mnist-$m
+done
+
+# VAE (sec. 4.2)
+$C specs/mnist-vae.yaml --methods bp,pc-kl --seeds 2 --set train.epochs=5 --out $OUT/mnist-vae
+
+for m in m1 m2 m3; do
+  $C specs/mnist-$m.yaml --methods bp,pc-f,pc-kl --seeds 1 --set train.epochs=3 --set data.dataset=fashion_mnist --out $OUT/fashion-$m
+done
+
+# where the nonlinearity sits: mu = W tanh(x) (output: tanh) instead of mu = tanh(W x)
+for m in m1 m2 m3; do
+  $C specs/mnist-$m-wb.yaml --methods pc-f,pc-kl --seeds 1 --set train.epochs=3 --out $OUT/mnist-$m-wb
+  $C specs/mnist-$m-wb.yaml --methods pc-f,pc-kl --seeds 1 --set train.epochs=3 --set data.dataset=fashion_mnist --out $OUT/fashion-$m-wb
+done
+
+# transformer language model (sec. 4.3) on the Gutenberg books, 30k windows of 32 tokens
+$C specs/lm-transformer.yaml --methods bp,pc-kl,pc-f --seeds 1 --set train.epochs=2 --set data.options.subset=30000 --out $OUT/lm
