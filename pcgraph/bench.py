@@ -36,8 +36,7 @@ def random_batch(program, batch_size: int, seed: int = 0) -> dict[str, torch.Ten
             continue
         shape = (batch_size,) + info.shape
         if info.dtype == "long":
-            vocab = min(getattr(program.edge_modules[e.name].options, "vocab", 2) for e in program.out_edges[n])
-            t = torch.randint(0, vocab, shape, generator=g)
+            t = torch.randint(0, program.graph.vocab_of(n) or 2, shape, generator=g)
         elif info.role == "target" and info.family == "categorical":
             t = torch.randint(0, info.shape[-1], (batch_size,) + info.shape[:-1], generator=g)
         elif info.role == "target" and info.family == "bernoulli":

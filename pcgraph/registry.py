@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -31,6 +33,14 @@ class Registry(Generic[T]):
 
         return deco
 
+    def register_typed(self, cls):
+        """Register a class whose ``Options`` model carries ``type: Literal[name]``
+        (families and transforms: the spec names them by that ``type``)."""
+        fields = cls.Options.model_fields
+        if "type" not in fields or fields["type"].default != cls.name:
+            raise TypeError(f"{cls.__name__}.Options needs `type: Literal['{cls.name}'] = '{cls.name}'`")
+        return self.register(cls.name)(cls)
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]
@@ -54,3 +64,10 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def import_modules(package: str, path, skip=("base",)) -> None:
+    """Import every module of a package (so that each registers itself)."""
+    for m in pkgutil.iter_modules(path):
+        if m.name not in skip and not m.name.startswith("_"):
+            importlib.import_module(f"{package}.{m.name}")

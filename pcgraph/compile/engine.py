@@ -45,16 +45,7 @@ class Engine:
     @classmethod
     def from_state(cls, prog, state):
         """Build caches from whatever the state holds (no forward-pass assumption)."""
-        vis, mean = {}, {}
-        for n in prog.order:
-            x = state[n]
-            if prog.nodes[n].role == "input":
-                vis[n] = x
-                continue
-            fam = prog.families[n]
-            mean[n] = fam.mean(x, n in state.clamped)
-            if prog.out_edges[n]:
-                vis[n] = fam.visible(x, mean[n], state.noise.get(n))
+        vis, mean = prog._vis_mean(state, state.noise, state.clamped)
         eng = cls(prog, state, vis, mean, {}, {}, {}, fresh=False)
         eng.stale_edges = {e.name for e in prog.edges}
         eng.stale_mu = {n for n in prog.energy_nodes if prog.in_edges[n]}

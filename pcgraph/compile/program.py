@@ -270,8 +270,9 @@ class Program(nn.Module):
             return state
 
     # ------------------------------------------------------------------ energies
-    def _terms(self, state: Mapping[str, torch.Tensor], noise: Mapping, clamped: frozenset, natural_leaves: dict | None = None):
-        """Per-node energies [B] computed from scratch (differentiable)."""
+    def _vis_mean(self, state: Mapping[str, torch.Tensor], noise: Mapping, clamped: frozenset, natural_leaves: dict | None = None):
+        """({node: what children see}, {node: mean parameters}) of a state. Nodes named
+        in ``natural_leaves`` get their mean as an autograd leaf (stored there)."""
         vis, mean = {}, {}
         for n in self.order:
             x = state[n]
@@ -285,6 +286,11 @@ class Program(nn.Module):
             mean[n] = m
             if self.out_edges[n]:
                 vis[n] = fam.visible(x, m, noise.get(n))
+        return vis, mean
+
+    def _terms(self, state: Mapping[str, torch.Tensor], noise: Mapping, clamped: frozenset, natural_leaves: dict | None = None):
+        """Per-node energies [B] computed from scratch (differentiable)."""
+        vis, mean = self._vis_mean(state, noise, clamped, natural_leaves)
         energies, mus = {}, {}
         for n in self.energy_nodes:
             fam = self.families[n]

@@ -6,9 +6,7 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from ..registry import import_modules
 from .registry import (
     Dataset,
     DatasetOptions,
@@ -21,9 +19,7 @@ from .registry import (
 )
 
 # every loader module registers its datasets; fetch and cli are imported on demand
-for _m in pkgutil.iter_modules(__path__):
-    if _m.name not in ("registry", "fetch", "cli") and not _m.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_m.name}")
+import_modules(__name__, __path__, skip=("registry", "fetch", "cli"))
 
 from .text import text_tokenizer  # noqa: E402
 

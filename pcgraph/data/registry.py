@@ -183,7 +183,7 @@ def check_fits(splits: Splits, graph: "PCGraph") -> None:
                 continue
             lo, hi = int(t.min()), int(t.max())
             if n.role == "input" and n.dtype == "long":
-                vocab = _embedding_vocab(graph, name)
+                vocab = graph.vocab_of(name)
                 if vocab is not None and (hi >= vocab or lo < 0):
                     issues.append(Issue(p, f"field '{n.bind}' holds token ids {lo}..{hi} ({split} split), but the embedding reading node '{name}' has vocab {vocab}"))
                     break
@@ -195,14 +195,6 @@ def check_fits(splits: Splits, graph: "PCGraph") -> None:
     if issues:
         src = graph.source
         raise DataError([Issue(i.path, i.message, src.locate(i.path, key=True) if src is not None else None) for i in issues])
-
-
-def _embedding_vocab(graph, node: str) -> int | None:
-    for e in graph.out_edges(node):
-        vocab = getattr(e.options, "vocab", None)
-        if vocab is not None:
-            return int(vocab)
-    return None
 
 
 def _located(exc: DataError, graph) -> DataError:

@@ -36,14 +36,6 @@ class SyntheticOptions(DatasetOptions):
     noise: float = Field(0.1, ge=0)
 
 
-def _embedding_vocab(graph, node: str) -> int | None:
-    for e in graph.out_edges(node):
-        vocab = getattr(e.options, "vocab", None)
-        if vocab is not None:
-            return int(vocab)
-    return None
-
-
 def synthetic_fields(graph, n: int, seed: int, noise: float) -> dict[str, torch.Tensor]:
     """{bind: tensor[n, ...]} for every bound node of ``graph`` (see the module doc)."""
     gen = torch.Generator().manual_seed(seed)
@@ -57,7 +49,7 @@ def synthetic_fields(graph, n: int, seed: int, noise: float) -> dict[str, torch.
             continue
         shape = (n,) + tuple(nd.shape)
         if nd.dtype == "long":
-            vocab = _embedding_vocab(graph, nd.name)
+            vocab = graph.vocab_of(nd.name)
             if vocab is None:
                 raise data_error(f"synthetic: no embedding edge reads token node '{nd.name}', so its vocabulary is unknown", ("nodes", nd.name))
             fields[nd.bind] = torch.randint(0, vocab, shape, generator=gen, dtype=torch.int64)

@@ -90,6 +90,14 @@ class PCGraph:
     def out_edges(self, node: str) -> list[EdgeInfo]:
         return [e for e in self.edges if node in e.sources]
 
+    def vocab_of(self, node: str) -> int | None:
+        """The vocabulary of a token node: the ``vocab`` of an edge reading it."""
+        for e in self.out_edges(node):
+            vocab = getattr(e.options, "vocab", None)
+            if vocab is not None:
+                return int(vocab)
+        return None
+
     def edge(self, name: str) -> EdgeInfo:
         for e in self.edges:
             if e.name == name:

@@ -6,24 +6,17 @@ subclass decorated by ``@register``; this package imports every module in it.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-from ..registry import Registry
+from ..registry import Registry, import_modules
 from .base import ShapeError, Transform, TransformOptions, fmt
 
 transforms: Registry[type[Transform]] = Registry("transform")
 
 
 def register(cls):
-    fields = cls.Options.model_fields
-    if "type" not in fields or fields["type"].default != cls.name:
-        raise TypeError(f"{cls.__name__}.Options needs `type: Literal['{cls.name}'] = '{cls.name}'`")
-    return transforms.register(cls.name)(cls)
+    """Class decorator: register a Transform under ``cls.name``."""
+    return transforms.register_typed(cls)
 
 
-for _m in pkgutil.iter_modules(__path__):
-    if _m.name not in ("base",):
-        importlib.import_module(f"{__name__}.{_m.name}")
+import_modules(__name__, __path__)
 
 __all__ = ["ShapeError", "Transform", "TransformOptions", "transforms", "register", "fmt"]

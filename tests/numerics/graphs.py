@@ -126,8 +126,7 @@ def batch_for(prog, B=4, seed=0):
     for n in prog.inputs + prog.targets:
         info = prog.nodes[n]
         if info.dtype == "long":
-            vocab = prog.edge_modules[prog.out_edges[n][0].name].options.vocab
-            out[info.bind] = torch.randint(0, vocab, (B,) + info.shape, generator=gen)
+            out[info.bind] = torch.randint(0, prog.graph.vocab_of(n), (B,) + info.shape, generator=gen)
         elif info.role == "target" and info.family == "categorical":
             out[info.bind] = torch.randint(0, info.shape[-1], (B,) + info.shape[:-1], generator=gen)
         elif info.role == "target" and info.family == "bernoulli":
