@@ -343,8 +343,11 @@ def build_graph(spec: Spec) -> PCGraph:
             for k, g in enumerate(generations):
                 for n in g:
                     graph.nodes[n]["generation"] = k
-    elif train.inference.init == "forward":
-        err(("train", "inference", "init"), "a cyclic graph has no forward pass: use init: zeros or normal")
+    else:
+        if train.inference.init == "forward":
+            err(("train", "inference", "init"), "a cyclic graph has no forward pass: use init: zeros or normal")
+        if train.method == "bp":
+            err(("train", "method"), "backprop needs a forward pass, which a cyclic graph has not: use method: pc (or topology: dag)")
 
     # ---------------------------------------------------------------- data
     if spec.data is not None:

@@ -86,7 +86,7 @@ def setup(spec, *, device=None, data_dir=None, progress=True, out: Path | None =
         data = load_dataset(spec.data, graph, data_dir)
     for split in data:  # fail early, naming field and node, if data does not fit
         first = {k: v[:2] for k, v in data[split].items()}
-        program.init_state(first)
+        program.init_state(first, init=spec.train.inference.init)
     callbacks = []
     if out is not None:
         callbacks = [JsonlLogger(out / "metrics.jsonl"), RunFiles(out)]

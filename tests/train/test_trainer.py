@@ -220,3 +220,33 @@ def test_progress_turns_into_plain_lines_off_a_terminal():
     lines = text.strip().splitlines()
     assert lines[0].startswith("epoch 1/3 batch 1/4 energy 0.5") and "batch/s eta" in lines[0]
     assert lines[-1] == "epoch 1/3  test: accuracy 0.9"
+
+
+CYCLIC = """\
+name: cyc
+data: {dataset: synthetic, batch_size: 32, options: {n_train: 384, n_test: 128, seed: 1}}
+nodes:
+  x: {shape: [6], role: input, bind: x}
+  h1: {shape: [8], family: gaussian}
+  h2: {shape: [8], family: gaussian}
+  y: {shape: [3], family: categorical, role: target, bind: y}
+edges:
+  - {from: x, to: h1, activation: tanh}
+  - {from: h2, to: h1, activation: tanh}
+  - {from: h1, to: h2, activation: tanh}
+  - {from: h2, to: y}
+train:
+  topology: cyclic
+  epochs: 3
+  inference: {steps: 10, init: zeros}
+  weights: {optimizer: {type: adam, lr: 0.02}}
+"""
+
+
+def test_a_cyclic_graph_trains_by_inference(write, tmp_path):
+    path = write(CYCLIC, "cyc.yaml")
+    trainer, summary, out = train_run(path, out=tmp_path / "run", progress=False)
+    test = [r for r in rows(out) if r["split"] == "test"]
+    assert test[-1]["accuracy"] > 0.5  # 3 classes
+    r = CliRunner().invoke(main, ["train", str(path), "--set", "train.method=bp"])
+    assert r.exit_code == 2 and "train.method: backprop needs a forward pass" in r.output
