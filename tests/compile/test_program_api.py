@@ -145,3 +145,22 @@ def test_both_nonlinearity_forms_start_from_the_same_network():
         assert torch.equal(p, q)
     batch = {"image": torch.rand(5, 784), "label": torch.tensor([0, 1, 2, 3, 4])}
     torch.testing.assert_close(progs[0].loss_bp(batch), progs[1].loss_bp(batch))
+
+
+SHIPPED = sorted(SPECS.glob("*.yaml")) + sorted((SPECS.parent / "benchmarks").glob("*.yaml")) + sorted((SPECS.parent / "experiments").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_spec_runs_a_pc_and_a_bp_step(path):
+    from pcgraph.bench import random_batch
+
+    spec = pcgraph.load_spec(path, ["train.inference.steps=2"])
+    energies = ["kl"] + ([] if "gaussian_meanvar" in path.read_text() else ["gaussian"])
+    for energy in energies:
+        torch.manual_seed(0)
+        prog = compile(pcgraph.build_graph(spec), energy=energy, device="cpu")
+        batch = random_batch(prog, 2)
+        terms = prog.pc_step(batch)
+        assert all(torch.isfinite(t).all() for t in terms.values())
+        terms = prog.bp_step(batch)
+        assert all(torch.isfinite(t).all() for t in terms.values())
