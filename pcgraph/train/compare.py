@@ -75,20 +75,29 @@ def compare(spec_path, methods: Iterable[str], seeds: int = 1, overrides: Iterab
     base = load_spec(spec_path, overrides)
     out = Path(out) if out is not None else Path("runs") / f"compare-{base.name}"
     out.mkdir(parents=True, exist_ok=True)
-    rows, histories = [], {}
+    rows, histories, failures = [], {}, []
     cache: dict = {}
     for seed in range(int(base.train.seed), int(base.train.seed) + seeds):
         for method in methods:
-            trainer = _run_one(spec_path, overrides, method, seed, out, device=device, data_dir=data_dir, progress=progress, data_cache=cache)
+            try:
+                trainer = _run_one(spec_path, overrides, method, seed, out, device=device, data_dir=data_dir, progress=progress, data_cache=cache)
+            except TrainError as e:  # e.g. a diverged run: record it, go on with the others
+                failures.append({"method": method, "seed": seed, "error": e.lines[0]})
+                if progress:
+                    print(f"== {method} seed {seed} failed: {e.lines[0]}", flush=True)
+                continue
             histories.setdefault(method, []).append(trainer.history)
             for split in ("train", "test"):
                 final = [r for r in trainer.history if r["split"] == split]
                 if final:
                     row = {"method": method, "seed": seed, **{k: v for k, v in final[-1].items() if k != "split"}, "split": split}
                     rows.append(row)
-    result = {"spec": base.name, "methods": methods, "seeds": seeds, "overrides": overrides, "rows": rows}
+    result = {"spec": base.name, "methods": methods, "seeds": seeds, "overrides": overrides, "rows": rows, "failures": failures}
     ckpt.atomic_write_text(out / "compare.json", json.dumps(result, indent=2))
-    ckpt.atomic_write_text(out / "compare.md", table(rows, methods, title=f"{base.name}: {', '.join(methods)}, {seeds} seed(s)"))
+    md = table(rows, methods, title=f"{base.name}: {', '.join(methods)}, {seeds} seed(s)")
+    if failures:
+        md += "\nFailed runs:\n\n" + "".join(f"- {f['method']} seed {f['seed']}: {f['error']}\n" for f in failures)
+    ckpt.atomic_write_text(out / "compare.md", md)
     plot_curves({m: _mean_history(h) for m, h in histories.items()}, out / "compare.png", title=base.name)
     return result
 

@@ -50,3 +50,18 @@ def test_unknown_method_names_the_nearest(write):
     path = write(SPEC)
     r = CliRunner().invoke(main, ["compare", str(path), "--methods", "bp,pc-k1"])
     assert r.exit_code == 2 and "pc-k1" in r.output and "did you mean" in r.output
+
+
+def test_a_diverging_run_is_recorded_and_the_others_go_on(write, tmp_path):
+    path = write(SPEC)
+    out = tmp_path / "cmp"
+    r = CliRunner().invoke(
+        main,
+        ["compare", str(path), "--methods", "bp,pc-kl", "--set", "train.epochs=1", "--set", "train.inference.optimizer.lr=1e30", "--out", str(out), "--quiet"],
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads((out / "compare.json").read_text())
+    assert [f["method"] for f in data["failures"]] == ["pc-kl"]
+    assert "diverged" in data["failures"][0]["error"]
+    assert {row["method"] for row in data["rows"]} == {"bp"}
+    assert "Failed runs" in (out / "compare.md").read_text()
