@@ -25,6 +25,7 @@ def plot_curves(series: dict[str, list[dict]], path: Path, title: str = "") -> N
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     all_rows = [r for rows in series.values() for r in rows]
     keys = _metric_keys(all_rows)
@@ -43,6 +44,7 @@ def plot_curves(series: dict[str, list[dict]], path: Path, title: str = "") -> N
                     ax.plot(xs, ys, style, color=colors[i % len(colors)], marker="o", ms=3, label=f"{label} {split}" if len(series) > 1 else split)
         ax.set_title(key)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if key in ("perplexity",):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
