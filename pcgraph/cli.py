@@ -129,6 +129,9 @@ def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet):
 
     result = run_compare(spec, parse_methods(methods), seeds, overrides, out=out, device=device, data_dir=data_dir, progress=not quiet)
     click.echo(table(result["rows"], result["methods"], title=f"{result['spec']} (test split)"))
+    for f in result.get("failures", []):
+        click.echo(f"failed: {f['method']} seed {f['seed']}: {f['error']}")
+    click.echo(f"results in {result['out']}: compare.json, compare.md, compare.png")
 
 
 @main.command("eval")

@@ -94,6 +94,7 @@ def compare(spec_path, methods: Iterable[str], seeds: int = 1, overrides: Iterab
                     rows.append(row)
     result = {"spec": base.name, "methods": methods, "seeds": seeds, "overrides": overrides, "rows": rows, "failures": failures}
     ckpt.atomic_write_text(out / "compare.json", json.dumps(result, indent=2))
+    result["out"] = str(out)
     md = table(rows, methods, title=f"{base.name}: {', '.join(methods)}, {seeds} seed(s)")
     if failures:
         md += "\nFailed runs:\n\n" + "".join(f"- {f['method']} seed {f['seed']}: {f['error']}\n" for f in failures)
