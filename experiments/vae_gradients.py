@@ -1,0 +1,84 @@
+"""Where PC-KL's weight gradients on a VAE point, at a given set of weights.
+
+Loads a VAE run's weights (e.g. a BP-trained one), takes one test batch, and compares
+per edge the PC weight gradient after T inference steps with the BP gradient of the
+negative ELBO, and with the BP gradient's two parts: the reconstruction term and the
+prior (KL) term. Same noise for both.
+
+    python experiments/vae_gradients.py RUN_DIR --data-dir DATA [--steps T] [--lr LR] [--set ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from pcgraph.compile import compile as compile_program
+from pcgraph.data import load_dataset
+from pcgraph.graph import build_graph
+from pcgraph.spec import load_spec
+from pcgraph.train import checkpoint as ckpt
+
+
+def cosine(a, b):
+    return float((a * b).sum() / (a.norm() * b.norm() + 1e-30))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run")
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--set", action="append", default=[])
+    args = ap.parse_args()
+
+    run = Path(args.run)
+    spec = load_spec(run / "spec.resolved.yaml", args.set)
+    graph = build_graph(spec)
+    prog = compile_program(graph, energy="kl")
+    prog.load_state_dict(ckpt.load(run / ckpt.NAME, map_location="cpu")["model"])
+    data = load_dataset(spec.data, graph, args.data_dir)
+    batch = {k: v[: args.batch] for k, v in data["test"].items()}
+    torch.manual_seed(0)
+    state = prog.init_state(batch)
+    params = dict(prog.named_parameters())
+
+    terms, _ = prog.loss_terms(batch, state.noise)
+    targets = set(prog.targets)
+
+    def grads(keep):
+        loss = sum(v.mean() for k, v in terms.items() if keep(k))
+        g = torch.autograd.grad(loss, list(params.values()), allow_unused=True, retain_graph=True)
+        return [torch.zeros_like(p) if x is None else x for p, x in zip(params.values(), g)]
+
+    bp, rec, prior = grads(lambda k: True), grads(lambda k: k in targets), grads(lambda k: k not in targets)
+    start = {k: float(v.detach().mean()) for k, v in prog.node_energies(state).items()}
+    prog.infer(state, steps=args.steps, optimizer={"type": "sgd", "lr": args.lr})
+    end = {k: float(v.detach().mean()) for k, v in prog.node_energies(state).items()}
+    prog.zero_grad()
+    prog.weight_grads(state)
+    print(f"energy per node, forward init -> after T={args.steps} steps (lr {args.lr}):")
+    for k in end:
+        print(f"  {k:8s} {start[k]:8.3f} -> {end[k]:8.3f}")
+    print(f"  {'total':8s} {sum(start.values()):8.3f} -> {sum(end.values()):8.3f}")
+    edges = {f"edge_modules.e{i}.weight": f"{'+'.join(e.from_)} → {e.to}" for i, e in enumerate(spec.edges)}
+    print("| weight | cos(PC, BP) | ‖PC‖/‖BP‖ | cos(PC, BP recon part) | cos(PC, BP prior part) |")
+    print("|---|---|---|---|---|")
+    for (name, p), b, r, q in zip(params.items(), bp, rec, prior):
+        if p.dim() < 2:
+            continue
+        g = p.grad if p.grad is not None else torch.zeros_like(p)
+        label = edges.get(name, name)
+        if q.abs().sum() == 0:
+            pq = "– (no prior part)"
+        else:
+            pq = f"{cosine(g, q):+.2f}"
+        print(f"| {label} | {cosine(g, b):+.2f} | {float(g.norm() / (b.norm() + 1e-30)):.2f} | {cosine(g, r):+.2f} | {pq} |")
+
+
+if __name__ == "__main__":
+    main()
