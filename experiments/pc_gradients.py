@@ -1,11 +1,12 @@
-"""Where PC-KL's weight gradients on a VAE point, at a given set of weights.
+"""Where PC's weight gradients point, at a given set of weights.
 
-Loads a VAE run's weights (e.g. a BP-trained one), takes one test batch, and compares
-per edge the PC weight gradient after T inference steps with the BP gradient of the
-negative ELBO, and with the BP gradient's two parts: the reconstruction term and the
-prior (KL) term. Same noise for both.
+Loads a run's weights (e.g. a BP-trained one), takes one test batch, and compares per
+weight matrix the PC weight gradient after T inference steps with the BP gradient of
+the same loss, and, for graphs with priors (a VAE), with the BP gradient's two parts:
+the targets' terms (reconstruction) and the prior terms. Same noise for both.
 
-    python experiments/vae_gradients.py RUN_DIR --data-dir DATA [--steps T] [--lr LR] [--set ...]
+    python experiments/pc_gradients.py RUN_DIR --data-dir DATA [--steps T] [--lr LR]
+        [--energy kl|gaussian] [--batch N] [--set ...]
 """
 
 from __future__ import annotations
@@ -33,14 +34,18 @@ def main():
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--fresh", action="store_true", help="use freshly initialised weights (the spec's seed), not the checkpoint's")
+    ap.add_argument("--energy", choices=["kl", "gaussian"], default="kl")
     ap.add_argument("--set", action="append", default=[])
     args = ap.parse_args()
 
     run = Path(args.run)
     spec = load_spec(run / "spec.resolved.yaml", args.set)
     graph = build_graph(spec)
-    prog = compile_program(graph, energy="kl")
-    prog.load_state_dict(ckpt.load(run / ckpt.NAME, map_location="cpu")["model"])
+    torch.manual_seed(spec.train.seed)
+    prog = compile_program(graph, energy=args.energy)
+    if not args.fresh:
+        prog.load_state_dict(ckpt.load(run / ckpt.NAME, map_location="cpu")["model"])
     data = load_dataset(spec.data, graph, args.data_dir)
     batch = {k: v[: args.batch] for k, v in data["test"].items()}
     torch.manual_seed(0)
@@ -51,7 +56,10 @@ def main():
     targets = set(prog.targets)
 
     def grads(keep):
-        loss = sum(v.mean() for k, v in terms.items() if keep(k))
+        parts = [v.mean() for k, v in terms.items() if keep(k)]
+        if not parts:
+            return [torch.zeros_like(p) for p in params.values()]
+        loss = sum(parts)
         g = torch.autograd.grad(loss, list(params.values()), allow_unused=True, retain_graph=True)
         return [torch.zeros_like(p) if x is None else x for p, x in zip(params.values(), g)]
 
@@ -65,19 +73,24 @@ def main():
     for k in end:
         print(f"  {k:8s} {start[k]:8.3f} -> {end[k]:8.3f}")
     print(f"  {'total':8s} {sum(start.values()):8.3f} -> {sum(end.values()):8.3f}")
-    edges = {f"edge_modules.e{i}.weight": f"{'+'.join(e.from_)} → {e.to}" for i, e in enumerate(spec.edges)}
-    print("| weight | cos(PC, BP) | ‖PC‖/‖BP‖ | cos(PC, BP recon part) | cos(PC, BP prior part) |")
-    print("|---|---|---|---|---|")
+    edges = {}
+    for i, e in enumerate(spec.edges):
+        for name in params:
+            if name.startswith(f"edge_modules.e{i}."):
+                edges[name] = f"{'+'.join(e.from_)} → {e.to} ({name.rsplit('.', 1)[1]})"
+    has_prior = any(t not in targets for t in terms)
+    head = "| weight | cos(PC, BP) | ‖PC‖/‖BP‖ |"
+    print(head + (" cos(PC, BP targets' part) | cos(PC, BP prior part) |" if has_prior else ""))
+    print("|---" * (5 if has_prior else 3) + "|")
     for (name, p), b, r, q in zip(params.items(), bp, rec, prior):
         if p.dim() < 2:
             continue
         g = p.grad if p.grad is not None else torch.zeros_like(p)
-        label = edges.get(name, name)
-        if q.abs().sum() == 0:
-            pq = "– (no prior part)"
-        else:
-            pq = f"{cosine(g, q):+.2f}"
-        print(f"| {label} | {cosine(g, b):+.2f} | {float(g.norm() / (b.norm() + 1e-30)):.2f} | {cosine(g, r):+.2f} | {pq} |")
+        row = f"| {edges.get(name, name)} | {cosine(g, b):+.2f} | {float(g.norm() / (b.norm() + 1e-30)):.2g} |"
+        if has_prior:
+            pq = "–" if q.abs().sum() == 0 else f"{cosine(g, q):+.2f}"
+            row += f" {cosine(g, r):+.2f} | {pq} |"
+        print(row)
 
 
 if __name__ == "__main__":
