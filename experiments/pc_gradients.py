@@ -33,6 +33,7 @@ def main():
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="state optimizer")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--fresh", action="store_true", help="use freshly initialised weights (the spec's seed), not the checkpoint's")
     ap.add_argument("--energy", choices=["kl", "gaussian"], default="kl")
@@ -65,11 +66,11 @@ def main():
 
     bp, rec, prior = grads(lambda k: True), grads(lambda k: k in targets), grads(lambda k: k not in targets)
     start = {k: float(v.detach().mean()) for k, v in prog.node_energies(state).items()}
-    prog.infer(state, steps=args.steps, optimizer={"type": "sgd", "lr": args.lr})
+    prog.infer(state, steps=args.steps, optimizer={"type": args.optimizer, "lr": args.lr})
     end = {k: float(v.detach().mean()) for k, v in prog.node_energies(state).items()}
     prog.zero_grad()
     prog.weight_grads(state)
-    print(f"energy per node, forward init -> after T={args.steps} steps (lr {args.lr}):")
+    print(f"energy per node, forward init -> after T={args.steps} steps ({args.optimizer}, lr {args.lr}):")
     for k in end:
         print(f"  {k:8s} {start[k]:8.3f} -> {end[k]:8.3f}")
     print(f"  {'total':8s} {sum(start.values()):8.3f} -> {sum(end.values()):8.3f}")
