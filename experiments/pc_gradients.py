@@ -19,8 +19,8 @@ import torch
 from pcgraph.compile import compile as compile_program
 from pcgraph.data import load_dataset
 from pcgraph.graph import build_graph
-from pcgraph.spec import load_spec
 from pcgraph.train import checkpoint as ckpt
+from pcgraph.train.run import load_run_spec
 
 
 def cosine(a, b):
@@ -41,7 +41,7 @@ def main():
     args = ap.parse_args()
 
     run = Path(args.run)
-    spec = load_spec(run / "spec.resolved.yaml", args.set)
+    spec = load_run_spec(run, args.set)
     graph = build_graph(spec)
     torch.manual_seed(spec.train.seed)
     prog = compile_program(graph, energy=args.energy)
@@ -74,11 +74,10 @@ def main():
     for k in end:
         print(f"  {k:8s} {start[k]:8.3f} -> {end[k]:8.3f}")
     print(f"  {'total':8s} {sum(start.values()):8.3f} -> {sum(end.values()):8.3f}")
-    edges = {}
-    for i, e in enumerate(spec.edges):
-        for name in params:
-            if name.startswith(f"edge_modules.e{i}."):
-                edges[name] = f"{'+'.join(e.from_)} → {e.to} ({name.rsplit('.', 1)[1]})"
+    edges = {}  # parameter -> "sources → target (name)"
+    for e in prog.edges:
+        for k, p in prog.edge_modules[e.name].named_parameters():
+            edges[p] = f"{'+'.join(e.sources)} → {e.target} ({k})"
     has_prior = any(t not in targets for t in terms)
     head = "| weight | cos(PC, BP) | ‖PC‖/‖BP‖ |"
     print(head + (" cos(PC, BP targets' part) | cos(PC, BP prior part) |" if has_prior else ""))
@@ -87,7 +86,7 @@ def main():
         if p.dim() < 2:
             continue
         g = p.grad if p.grad is not None else torch.zeros_like(p)
-        row = f"| {edges.get(name, name)} | {cosine(g, b):+.2f} | {float(g.norm() / (b.norm() + 1e-30)):.2g} |"
+        row = f"| {edges.get(p, name)} | {cosine(g, b):+.2f} | {float(g.norm() / (b.norm() + 1e-30)):.2g} |"
         if has_prior:
             pq = "–" if q.abs().sum() == 0 else f"{cosine(g, q):+.2f}"
             row += f" {cosine(g, r):+.2f} | {pq} |"
