@@ -103,7 +103,7 @@ def train(spec, overrides, out, device, data_dir, resume, quiet):
     try:
         trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet)
     except Interrupted as e:
-        click.echo(f"{e.message}; continue with: pcgraph train --resume {e.message.split(' in ')[-1] if ' in ' in e.message else '<run dir>'}", err=True)
+        click.echo(f"{e.message}; continue with: pcgraph train --resume {e.out_dir if e.out_dir is not None else '<run dir>'}", err=True)
         sys.exit(130)
     final = summary.get("final", {}).get("test", {})
     shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k not in ("epoch",) and isinstance(v, float))

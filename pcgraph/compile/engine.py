@@ -240,7 +240,6 @@ class Engine:
 
     def weight_grads(self) -> dict[str, torch.Tensor]:
         prog = self.prog
-        st = self.state
         self._check_outside_edits()
         self._refresh(prog.energy_nodes)
         gmu, own = self._errors(prog.energy_nodes)

@@ -126,7 +126,6 @@ class Program(nn.Module):
     # ------------------------------------------------------------------ data
     def _clamp(self, name: str, value: Any, batch_size: int | None) -> torch.Tensor:
         info = self.nodes[name]
-        where = f"nodes.{name}"
         if not torch.is_tensor(value):
             try:
                 value = torch.as_tensor(value)

@@ -150,21 +150,30 @@ def _load(d, graph, data_dir: pathlib.Path) -> Splits:
     return out
 
 
-def validate_options(cls: type[Dataset], options: Any) -> DatasetOptions:
-    if isinstance(options, cls.Options):
-        return options
+def option_problems(cls: type[Dataset], options: Any) -> list[tuple[tuple, str, bool]]:
+    """(path, message, names_a_key) for each problem of ``options`` as the dataset's options."""
     try:
-        return cls.Options.model_validate(options or {})
+        cls.Options.model_validate(options or {})
     except ValidationError as exc:
-        issues = []
+        out = []
         for e in exc.errors():
             loc = ("data", "options") + tuple(e["loc"])
             if e["type"] == "extra_forbidden":
                 key = e["loc"][-1]
-                issues.append(Issue(loc, f"unknown option '{key}' of dataset '{cls.name}'{suggest(key, list(cls.Options.model_fields))}"))
+                out.append((loc, f"unknown option '{key}' of dataset '{cls.name}'{suggest(key, list(cls.Options.model_fields))}", True))
             else:
-                issues.append(Issue(loc, f"{e['msg']}, got {e.get('input')!r}"))
-        raise DataError(issues) from None
+                out.append((loc, f"{e['msg']}, got {e.get('input')!r}", False))
+        return out
+    return []
+
+
+def validate_options(cls: type[Dataset], options: Any) -> DatasetOptions:
+    if isinstance(options, cls.Options):
+        return options
+    problems = option_problems(cls, options)
+    if problems:
+        raise DataError([Issue(path, msg) for path, msg, _ in problems])
+    return cls.Options.model_validate(options or {})
 
 
 def check_fits(splits: Splits, graph: "PCGraph") -> None:

@@ -9,7 +9,6 @@ from typing import Any
 
 import networkx as nx
 
-from .. import activations
 from ..errors import GraphError, Issue, Location
 from ..families import Family, families
 from ..registry import suggest
@@ -373,18 +372,10 @@ def _check_data(spec: Spec, nodes: dict[str, NodeInfo], err) -> None:
         err(("data", "dataset"), datasets.unknown(d.dataset))
         return
     ds = datasets.get(d.dataset)
-    from pydantic import ValidationError
+    from ..data.registry import option_problems
 
-    try:
-        ds.Options.model_validate(d.options)
-    except ValidationError as exc:
-        for e in exc.errors():
-            loc = tuple(e["loc"])
-            if e["type"] == "extra_forbidden":
-                names = list(ds.Options.model_fields)
-                err(("data", "options") + loc, f"unknown option '{loc[-1]}' of dataset '{ds.name}'{suggest(loc[-1], names)}", True)
-            else:
-                err(("data", "options") + loc, f"{e['msg']}, got {e.get('input')!r}")
+    for path, msg, key in option_problems(ds, d.options):
+        err(path, msg, key)
     if ds.fields is not None:
         renames = d.fields
         for spec_field, ds_field in renames.items():

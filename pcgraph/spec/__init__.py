@@ -38,11 +38,7 @@ def load_spec(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Spec:
         raise SpecError(Issue(("<spec>",), "no such file", Location(str(path)))) from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(Issue(("<spec>",), f"cannot read the spec: {e}", Location(str(path)))) from None
-    data, smap = load_yaml(text, str(path))
-    overrides = list(overrides)
-    if overrides:
-        data = apply_overrides(data, smap, overrides, Spec)
-    return spec_from_data(data, smap)
+    return loads_spec(text, str(path), overrides)
 
 
 def loads_spec(text: str, file: str = "<string>", overrides: Iterable[str] = ()) -> Spec:
@@ -51,17 +47,6 @@ def loads_spec(text: str, file: str = "<string>", overrides: Iterable[str] = ())
     overrides = list(overrides)
     if overrides:
         data = apply_overrides(data, smap, overrides, Spec)
-    return spec_from_data(data, smap)
-
-
-def with_overrides(spec: Spec, overrides: Iterable[str]) -> Spec:
-    """A new Spec with ``dotted.path=value`` overrides applied (file positions kept)."""
-    overrides = list(overrides)
-    if not overrides:
-        return spec
-    smap = spec.source or SourceMap("<spec>")
-    smap = SourceMap(smap.file, dict(smap.values), dict(smap.keys), dict(smap.overrides))
-    data = apply_overrides(spec.to_data(), smap, overrides, Spec)
     return spec_from_data(data, smap)
 
 
@@ -86,6 +71,5 @@ __all__ = [
     "load_spec",
     "loads_spec",
     "spec_from_data",
-    "with_overrides",
     "schema",
 ]

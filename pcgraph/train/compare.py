@@ -18,8 +18,7 @@ from ..errors import Issue, TrainError
 from ..spec import load_spec
 from . import checkpoint as ckpt
 from .plots import plot_curves
-from .run import SPEC_FILE, holds_run, setup, write_spec
-from .trainer import JsonlLogger
+from .run import device_override, holds_run, open_run
 
 #: method name -> spec overrides
 METHODS = {
@@ -28,9 +27,6 @@ METHODS = {
     "pc-f": ["train.method=pc", "train.energy=gaussian"],
     "bp-f": ["train.method=bp", "train.energy=gaussian"],
 }
-
-HIGHER_IS_BETTER = {"accuracy"}
-
 
 def parse_methods(text: str) -> list[str]:
     from ..registry import suggest
@@ -46,22 +42,14 @@ def parse_methods(text: str) -> list[str]:
 
 def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir, progress, data_cache: dict):
     run_dir = out / f"{method}-seed{seed}"
-    spec = load_spec(spec_path, [*overrides, *METHODS[method], f"train.seed={seed}"])
-    if device is not None:
-        from ..spec import with_overrides
-
-        spec = with_overrides(spec, [f"train.device={device}"])
-    resume = holds_run(run_dir) and (run_dir / ckpt.NAME).exists()
+    spec = load_spec(spec_path, [*overrides, *METHODS[method], f"train.seed={seed}", *device_override(device)])
+    resume = (run_dir / ckpt.NAME).exists()
     if holds_run(run_dir) and not resume:
         raise TrainError(Issue(("--out",), f"{run_dir} holds an unfinished run without a checkpoint; move it away to start over"))
     key = (json.dumps(spec.data.model_dump(mode="json")) if spec.data else None, str(data_dir))
-    data = data_cache.get(key)
     run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = setup(spec, device=device, data_dir=data_dir, progress=progress, out=run_dir, resume=resume, data=data)
+    trainer = open_run(spec, run_dir, resume=resume, data_dir=data_dir, progress=progress, data=data_cache.get(key))
     data_cache[key] = trainer.data
-    if resume:
-        ckpt.atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in trainer.history))
-    write_spec(spec, run_dir / SPEC_FILE)
     if trainer.epoch < spec.train.epochs:
         if progress:
             print(f"== {method} seed {seed}: {spec.name} -> {run_dir}", flush=True)

@@ -23,8 +23,7 @@ import yaml
 from .. import __version__
 from ..errors import Issue, TrainError
 from ..graph import build_graph
-from ..spec import load_spec, spec_from_data, with_overrides
-from ..spec.source import SourceMap
+from ..spec import load_spec
 from . import checkpoint as ckpt
 from .plots import plot_curves
 from .trainer import Callback, JsonlLogger, Trainer
@@ -36,6 +35,11 @@ def default_out(spec) -> Path:
     t = spec.train
     tag = t.method if t.method == "bp" else f"pc-{'kl' if t.energy == 'kl' else 'f'}"
     return Path("runs") / f"{spec.name}-{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def device_override(device) -> list[str]:
+    """The ``--set`` line that puts a run on ``device`` (none when not given)."""
+    return [] if device is None else [f"train.device={device}"]
 
 
 def holds_run(path: Path) -> bool:
@@ -71,15 +75,16 @@ def load_run_spec(out: Path, overrides: Iterable[str] = ()):
     return load_spec(path, overrides)
 
 
-def setup(spec, *, device=None, data_dir=None, progress=True, out: Path | None = None, resume=False, data=None):
-    """Compile the spec's graph and build a Trainer for it (loading data unless given)."""
+def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume=False, data=None):
+    """Compile the spec's graph (on ``spec.train.device``) and build a Trainer for it
+    (loading data unless given)."""
     from ..compile import compile
 
     graph = build_graph(spec)
     if spec.data is None and data is None:
         raise TrainError(Issue(("data",), "the spec has no data section: add data: {dataset: ..., batch_size: ...}", spec.source.locate(()) if spec.source else None))
     torch.manual_seed(spec.train.seed)
-    program = compile(graph, energy=spec.train.energy, device=device or spec.train.device)
+    program = compile(graph, energy=spec.train.energy, device=spec.train.device)
     if data is None:
         from ..data import load_dataset
 
@@ -94,37 +99,37 @@ def setup(spec, *, device=None, data_dir=None, progress=True, out: Path | None =
     return trainer
 
 
+def open_run(spec, out: Path, *, resume: bool, data_dir=None, progress=True, data=None) -> Trainer:
+    """A Trainer writing to the run directory ``out``, which holds the spec as run.
+    On resume the checkpoint's history is authoritative: rows logged after it are
+    dropped from metrics.jsonl."""
+    trainer = setup(spec, data_dir=data_dir, progress=progress, out=out, resume=resume, data=data)
+    if resume:
+        ckpt.atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in trainer.history))
+    write_spec(spec, out / SPEC_FILE)
+    return trainer
+
+
 def train_run(spec_path=None, overrides=(), *, out=None, device=None, data_dir=None, resume: str | None = None, progress=True) -> tuple[Trainer, dict, Path]:
     """What ``pcgraph train`` does. Returns (trainer, summary, run directory)."""
     if resume is not None:
         out = Path(resume)
-        spec = load_run_spec(out, overrides)
-        if device is not None:
-            spec = with_overrides(spec, [f"train.device={device}"])
-        trainer = setup(spec, device=device, data_dir=data_dir, progress=progress, out=out, resume=True)
-        # the checkpoint's history is authoritative: drop rows logged after it
-        lines = "".join(json.dumps(r) + "\n" for r in trainer.history)
-        ckpt.atomic_write_text(out / "metrics.jsonl", lines)
-        write_spec(spec, out / SPEC_FILE)
+        spec = load_run_spec(out, [*overrides, *device_override(device)])
+        trainer = open_run(spec, out, resume=True, data_dir=data_dir, progress=progress)
     else:
-        spec = load_spec(spec_path, overrides)
-        if device is not None:
-            spec = with_overrides(spec, [f"train.device={device}"])
+        spec = load_spec(spec_path, [*overrides, *device_override(device)])
         out = Path(out) if out is not None else default_out(spec)
         if holds_run(out):
             raise TrainError(
                 Issue(("out",), f"{out} already holds a run: continue it with --resume {out}, or choose another --out (nothing was changed)")
             )
-        trainer_probe = None
         out.mkdir(parents=True, exist_ok=True)
         try:
-            trainer_probe = setup(spec, device=device, data_dir=data_dir, progress=progress, out=out)
+            trainer = open_run(spec, out, resume=False, data_dir=data_dir, progress=progress)
         except Exception:
             if not any(out.iterdir()):
                 out.rmdir()
             raise
-        trainer = trainer_probe
-        write_spec(spec, out / SPEC_FILE)
         info = {
             "command": sys.argv,
             "pcgraph": __version__,
@@ -157,8 +162,8 @@ def load_run(run_dir, device=None):
 def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dict:
     """What ``pcgraph eval`` does: the checkpoint's metrics on a split."""
     out = Path(run_dir)
-    spec = load_run_spec(out)
-    trainer = setup(spec, device=device, data_dir=data_dir, progress=False, out=out, resume=True)
+    spec = load_run_spec(out, device_override(device))
+    trainer = setup(spec, data_dir=data_dir, progress=False, out=out, resume=True)
     if split not in trainer.data:
         raise TrainError(Issue(("split",), f"no split '{split}' (have: {', '.join(trainer.data)})"))
     metrics = trainer.evaluate(split, seed=trainer.epoch)
@@ -167,4 +172,4 @@ def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dic
     return result
 
 
-__all__ = ["train_run", "eval_run", "load_run", "setup", "default_out", "SPEC_FILE", "SourceMap", "spec_from_data"]
+__all__ = ["train_run", "eval_run", "load_run", "setup", "open_run", "default_out", "SPEC_FILE"]

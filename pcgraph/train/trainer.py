@@ -47,9 +47,10 @@ class JsonlLogger(Callback):
 class Interrupted(KeyboardInterrupt):
     """Training stopped by a signal; the state at the last finished batch is saved."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, out_dir=None):
         super().__init__(message)
         self.message = message
+        self.out_dir = out_dir  # the run directory holding the saved state, if any
 
 
 class Trainer:
@@ -250,7 +251,7 @@ class Trainer:
                 self.progress.end_epoch()
                 self.save()
                 where = f" in {self.out_dir}" if self.out_dir is not None else ""
-                raise Interrupted(f"stopped by {self._stop} at epoch {epoch}, batch {self.batch}/{n}; state saved{where}")
+                raise Interrupted(f"stopped by {self._stop} at epoch {epoch}, batch {self.batch}/{n}; state saved{where}", self.out_dir)
         self.acc["seconds"] += time.perf_counter() - t0
         self.progress.end_epoch()
 

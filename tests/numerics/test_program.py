@@ -1,7 +1,6 @@
 """The compiled program in float64: energies against independent code, forward
 initialisation, inference, PC ~ BP, causality, and fast path == plain autograd."""
 
-import math
 
 import pytest
 import torch

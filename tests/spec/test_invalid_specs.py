@@ -152,7 +152,7 @@ def matches(pattern: str, line: str) -> bool:
 @pytest.mark.parametrize("name", list(CASES))
 def test_invalid_spec_lines(name, write, tmp_path, monkeypatch):
     text, expected = CASES[name]
-    path = write(text)
+    write(text)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(PcgraphError) as info:
         pcgraph.build_graph(pcgraph.load_spec("spec.yaml"))
