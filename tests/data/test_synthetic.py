@@ -6,6 +6,7 @@ import torch
 import pcgraph
 from pcgraph.compile import compile as compile_graph
 from pcgraph.data import load_dataset
+from pcgraph.data.synthetic import TEACHER_SEED_OFFSET
 from pcgraph.errors import DataError
 
 CLASSIFIER = """\
@@ -87,7 +88,7 @@ def test_deterministic_per_seed_and_different_across_seeds():
 def test_targets_come_from_a_teacher_of_the_same_graph():
     g = graph(CLASSIFIER)
     d = load(g)
-    torch.manual_seed(0 + 12345)
+    torch.manual_seed(0 + TEACHER_SEED_OFFSET)
     teacher = compile_graph(g, device="cpu")
     x = torch.cat([d["train"]["x"], d["test"]["x"]])
     pred = teacher.predict({"x": x})

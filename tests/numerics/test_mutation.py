@@ -11,12 +11,15 @@ import pytest
 from tests.conftest import ROOT
 from tests.mutations import MUTATIONS
 
+#: the numerical suite, run the same way with and without a planted defect
+CMD = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/numerics/test_families.py", "tests/numerics/test_program.py"]
+
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_suite_fails_under_planted_defect(mutation):
     env = dict(os.environ, PCGRAPH_MUTATION=mutation)
     r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/numerics/test_families.py", "tests/numerics/test_program.py"],
+        CMD,
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -32,7 +35,7 @@ def test_suite_passes_without_defects():
     come from the defects)."""
     env = {k: v for k, v in os.environ.items() if k != "PCGRAPH_MUTATION"}
     r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/numerics/test_families.py"],
+        CMD,
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import pcgraph
 from pcgraph.cli import main
 from pcgraph.errors import PcgraphError
+from pcgraph.train.compare import METHODS as COMPARE_METHODS
 from pcgraph.train.run import setup, train_run
 
 SPEC = """\
@@ -29,11 +30,7 @@ train:
   weights: {optimizer: {type: adam, lr: 0.01}}
 """
 
-METHODS = {
-    "bp": ["train.method=bp"],
-    "pc-kl": ["train.method=pc", "train.energy=kl"],
-    "pc-f": ["train.method=pc", "train.energy=gaussian"],
-}
+METHODS = {m: COMPARE_METHODS[m] for m in ("bp", "pc-kl", "pc-f")}
 
 
 @pytest.fixture
