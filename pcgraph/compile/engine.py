@@ -16,7 +16,8 @@ synchronisation:
   vector-Jacobian products (closed form for linear/identity/flatten, autograd on
   the single edge otherwise); the weight gradient reuses the last pass's errors.
 
-Every result equals the plain autograd path (``Program(fast=False)``) in float64.
+Every result equals the plain autograd path (``infer``/``weight_grads`` with
+``fast=False``) in float64.
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ class Engine:
         """Build caches from whatever the state holds (no forward-pass assumption)."""
         vis, mean = prog._vis_mean(state, state.noise, state.clamped)
         eng = cls(prog, state, vis, mean, {}, {}, {}, fresh=False)
-        eng.stale_edges = {e.name for e in prog.edges}
-        eng.stale_mu = {n for n in prog.energy_nodes if prog.in_edges[n]}
+        eng.weights_changed()  # nothing cached yet: every prediction is stale
         return eng
 
     # ------------------------------------------------------------ bookkeeping
@@ -67,14 +67,12 @@ class Engine:
     def _moved(self, n: str) -> None:
         prog = self.prog
         x = self.state[n]
-        if prog.nodes[n].role == "input":
-            self.vis[n] = x
-        else:
-            fam = prog.families[n]
-            m = self.mean[n] = fam.mean(x, n in self.state.clamped)
-            if prog.out_edges[n]:
-                self.vis[n] = fam.visible(x, m, self.state.noise.get(n))
+        m, v = prog._see(n, x, self.state.clamped, self.state.noise)
+        if m is not None:
+            self.mean[n] = m
             self.active.add(n)
+        if v is not None:
+            self.vis[n] = v
         for e in prog.out_edges[n]:
             self.stale_edges.add(e.name)
             self.stale_mu.add(e.target)
@@ -121,12 +119,12 @@ class Engine:
     def _directions(self, group, gmu, own, param_grads: dict | None = None, edges=None):
         """Update directions {node: (d, sign)} for the nodes of ``group`` (and, if
         ``param_grads`` is a dict, the weight gradients from the same errors).
-        ``edges``: the edges leaving ``group`` (all edges when weights are wanted)."""
+        ``edges``: the edges leaving ``group`` (default: all edges, as weights need)."""
         prog = self.prog
         st = self.state
         in_group = set(group)
         if edges is None:
-            edges = prog.edges if param_grads is not None else [e for e in prog.edges if any(s in in_group for s in e.sources)]
+            edges = prog.edges
         # dE/d(pre-activation) of every edge that carries error to where it is needed
         ga: dict[str, tuple] = {}
         acts, pre, out = prog.acts, self.pre, self.out
@@ -264,11 +262,7 @@ class Engine:
                     e = fam.energy_from_errors(own[n], self.params[n])
                 if e is None:
                     e = fam.energy(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
-            prior = prog.nodes[n].prior
-            if prior is not None and n not in st.clamped:
-                p = fam.prior_energy(st[n], self.mean[n], prior, self.params[n])
-                e = p if e is None else e + p
-            out[n] = e
+            out[n] = prog._add_prior(n, e, st[n], self.mean[n], st.clamped, self.params[n])
         return out
 
 

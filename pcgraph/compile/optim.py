@@ -29,7 +29,7 @@ class StateSGD(StateOptimizer):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.momentum = float(cfg.momentum)
-        self.nesterov = bool(getattr(cfg, "nesterov", False))
+        self.nesterov = cfg.nesterov
         self.wd = float(cfg.weight_decay)
         self.buf: dict[str, torch.Tensor] = {}
 

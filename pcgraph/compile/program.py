@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import torch
@@ -11,6 +12,7 @@ from .. import activations
 from ..errors import CompileError, DataError, Issue
 from ..graph import EdgeInfo, PCGraph
 from ..spec.models import OptimizerSpec
+from .engine import Engine
 from .optim import make_state_optimizer
 from .state import State
 
@@ -120,9 +122,6 @@ class Program(nn.Module):
     def params_of(self, node: str) -> dict[str, torch.Tensor]:
         return dict(self.node_params[node].items()) if node in self.node_params else {}
 
-    def where(self, what: str) -> str:
-        return self.graph.where(what)
-
     # ------------------------------------------------------------------ data
     def _clamp(self, name: str, value: Any, batch_size: int | None) -> torch.Tensor:
         info = self.nodes[name]
@@ -145,7 +144,7 @@ class Program(nn.Module):
             else:
                 value = value.to(self.dtype)
             if per != info.shape:
-                if value[0].numel() == _prod(info.shape):
+                if value[0].numel() == math.prod(info.shape):
                     value = value.reshape((value.shape[0],) + info.shape)
                 else:
                     raise DataError(
@@ -154,7 +153,7 @@ class Program(nn.Module):
             return value
         fam = self.families[name]
         problem = fam.check_data(value)
-        if problem is not None and value.is_floating_point() and value[0].numel() == _prod(info.param_shape):
+        if problem is not None and value.is_floating_point() and value[0].numel() == math.prod(info.param_shape):
             value = value.reshape((value.shape[0],) + info.param_shape)
             problem = fam.check_data(value)
         if problem is not None:
@@ -229,13 +228,11 @@ class Program(nn.Module):
             else:
                 x = self.families[n].from_prior(info.prior, batch_size, self.dtype, self.device_)
             values[n] = x
-            if info.role == "input":
-                vis[n] = x
-            else:
-                fam = self.families[n]
-                mean[n] = fam.mean(x, n in clamped)
-                if self.out_edges[n]:
-                    vis[n] = fam.visible(x, mean[n], noise.get(n))
+            m, v = self._see(n, x, clamped, noise)
+            if m is not None:
+                mean[n] = m
+            if v is not None:
+                vis[n] = v
         return values, vis, mean, mu, out, pre
 
     # ------------------------------------------------------------------ states
@@ -245,8 +242,6 @@ class Program(nn.Module):
         clamped = self._clamped_from_batch(batch)
         B = next(iter(clamped.values())).shape[0]
         nz = self._draw_noise(B, noise)
-        from .engine import Engine
-
         with torch.no_grad():
             if init == "forward":
                 if not self.graph.is_dag:
@@ -269,22 +264,35 @@ class Program(nn.Module):
             return state
 
     # ------------------------------------------------------------------ energies
+    def _see(self, n: str, x: torch.Tensor, clamped, noise: Mapping, natural_leaves: dict | None = None):
+        """(mean parameters, what children see) of node ``n`` holding ``x``: an input has
+        no mean and is seen as it is; a node without children is not seen (None). A node
+        named in ``natural_leaves`` gets its mean as an autograd leaf (stored there)."""
+        if self.nodes[n].role == "input":
+            return None, x
+        fam = self.families[n]
+        m = fam.mean(x, n in clamped)
+        if natural_leaves is not None and n in natural_leaves:
+            m = natural_leaves[n] = m if m.requires_grad else m.detach().requires_grad_(True)
+        return m, (fam.visible(x, m, noise.get(n)) if self.out_edges[n] else None)
+
+    def _add_prior(self, n: str, e, x: torch.Tensor, mean, clamped, params):
+        """``e`` plus node ``n``'s prior term, if it has a prior and is free."""
+        prior = self.nodes[n].prior
+        if prior is None or n in clamped:
+            return e
+        p = self.families[n].prior_energy(x, mean, prior, params)
+        return p if e is None else e + p
+
     def _vis_mean(self, state: Mapping[str, torch.Tensor], noise: Mapping, clamped: frozenset, natural_leaves: dict | None = None):
-        """({node: what children see}, {node: mean parameters}) of a state. Nodes named
-        in ``natural_leaves`` get their mean as an autograd leaf (stored there)."""
+        """({node: what children see}, {node: mean parameters}) of a state."""
         vis, mean = {}, {}
         for n in self.order:
-            x = state[n]
-            if self.nodes[n].role == "input":
-                vis[n] = x
-                continue
-            fam = self.families[n]
-            m = fam.mean(x, n in clamped)
-            if natural_leaves is not None and n in natural_leaves:
-                m = natural_leaves[n] = m if m.requires_grad else m.detach().requires_grad_(True)
-            mean[n] = m
-            if self.out_edges[n]:
-                vis[n] = fam.visible(x, m, noise.get(n))
+            m, v = self._see(n, state[n], clamped, noise, natural_leaves)
+            if m is not None:
+                mean[n] = m
+            if v is not None:
+                vis[n] = v
         return vis, mean
 
     def _terms(self, state: Mapping[str, torch.Tensor], noise: Mapping, clamped: frozenset, natural_leaves: dict | None = None):
@@ -298,11 +306,7 @@ class Program(nn.Module):
             if self.in_edges[n]:
                 mus[n] = self._predict(n, vis)
                 e = fam.energy(x, mean[n], mus[n], self.params_of(n), n in clamped)
-            prior = self.nodes[n].prior
-            if prior is not None and n not in clamped:
-                p = fam.prior_energy(x, mean[n], prior, self.params_of(n))
-                e = p if e is None else e + p
-            energies[n] = e
+            energies[n] = self._add_prior(n, e, x, mean[n], clamped, self.params_of(n))
         return energies, mus
 
     def node_energies(self, state: State) -> dict[str, torch.Tensor]:
@@ -355,10 +359,7 @@ class Program(nn.Module):
                     e = kfam.energy(values[n], kfam.mean(values[n], True), mu[n], self.params_of(n), True)
                 else:
                     e = fam.energy(values[n], mean[n], mu[n], self.params_of(n), True)
-            prior = self.nodes[n].prior
-            if prior is not None and n not in clamped:
-                p = fam.prior_energy(values[n], mean[n], prior, self.params_of(n))
-                e = p if e is None else e + p
+            e = self._add_prior(n, e, values[n], mean[n], clamped, self.params_of(n))
             if e is not None:
                 terms[n] = e
         return terms, {t: mu[t] for t in self.targets}
@@ -438,14 +439,16 @@ class Program(nn.Module):
         fast = self.fast if fast is None else fast
         with torch.no_grad():
             if fast:
-                from .engine import Engine
-
-                if state._engine is None or state._engine.prog is not self:
-                    state._engine = Engine.from_state(self, state)
-                state._engine.infer(T, opt, schedule, weight_step)
+                self._engine_for(state).infer(T, opt, schedule, weight_step)
             else:
                 self._infer_reference(state, T, opt, schedule, weight_step)
         return state
+
+    def _engine_for(self, state: State) -> Engine:
+        """The state's fast-path caches, built from the state if it has none for this program."""
+        if state._engine is None or state._engine.prog is not self:
+            state._engine = Engine.from_state(self, state)
+        return state._engine
 
     def _free_groups(self, state: State, schedule: str) -> list[list[str]]:
         free = [n for n in self.order if n not in state.clamped and self.nodes[n].role != "input"]
@@ -486,12 +489,8 @@ class Program(nn.Module):
         batch mean); return the per-node energies [B] at this state."""
         fast = self.fast if fast is None else fast
         if fast:
-            from .engine import Engine
-
             with torch.no_grad():
-                if state._engine is None or state._engine.prog is not self:
-                    state._engine = Engine.from_state(self, state)
-                return state._engine.weight_grads()
+                return self._engine_for(state).weight_grads()
         params = list(self.parameters())
         with torch.enable_grad():
             terms = self.node_energies(state)
@@ -561,12 +560,6 @@ class Program(nn.Module):
 
         return listing(self)
 
-
-def _prod(shape) -> int:
-    out = 1
-    for s in shape:
-        out *= int(s)
-    return out
 
 
 def make_weight_optimizer(params, cfg) -> torch.optim.Optimizer:

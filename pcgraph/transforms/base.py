@@ -46,7 +46,6 @@ class Transform(nn.Module):
     #: dtype each input must have: "float" or "long"
     input_dtype: ClassVar[str] = "float"
     #: True when ``vjp`` is written in closed form (no autograd in the inference loop)
-    closed_form: ClassVar[bool] = False
 
     def __init__(self, options: TransformOptions, in_shapes: Sequence[Shape], out_shape: Shape, activation: Activation):
         """``activation``: the nonlinearity that follows the edge (it sets the init)."""

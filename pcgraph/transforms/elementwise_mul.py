@@ -15,7 +15,6 @@ class ElementwiseMul(Transform):
     name = "elementwise_mul"
     Options = MulOptions
     arity = 2
-    closed_form = True
 
     @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):

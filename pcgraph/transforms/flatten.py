@@ -15,7 +15,6 @@ class FlattenOptions(TransformOptions):
 class Flatten(Transform):
     name = "flatten"
     Options = FlattenOptions
-    closed_form = True
 
     @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):

@@ -35,7 +35,6 @@ class Linear(Transform):
     name = "linear"
     Options = LinearOptions
     arity = None
-    closed_form = True
 
     @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):
