@@ -41,23 +41,8 @@ def listing(prog) -> str:
             p = info.prior
             what = "N(0, 1)" if p.type == "standard_normal" else f"N({p.mean:g}, {p.variance:g})"
             lines.append(f"    + prior {what} on x_{n}")
-        vis = _visible(prog, n)
-        if vis and prog.out_edges[n]:
-            lines.append(f"    children see v_{n} = {vis}")
+        if prog.out_edges[n]:
+            lines.append(f"    children see v_{n} = {fam.describe_visible('x_' + n)}")
         lines.append("")
     lines.append("F = Σ_nodes E (per sample); energy() = batch mean of F")
     return "\n".join(lines)
-
-
-def _visible(prog, n) -> str:
-    fam = prog.families[n]
-    name = fam.name
-    if name == "gaussian":
-        out = fam.options.output
-        return f"x_{n}" if out == "identity" else f"{out}(x_{n})"
-    if name in ("categorical", "bernoulli"):
-        link = "softmax" if name == "categorical" else "σ"
-        return f"{link}(x_{n})" if prog.kl else f"x_{n}"
-    if name == "gaussian_meanvar":
-        return f"u_{n} + ε·exp(s_{n}/2)"
-    return f"visible(x_{n})"

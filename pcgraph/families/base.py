@@ -131,6 +131,10 @@ class Family:
         """The energy term as a formula, for ``pcgraph compile --print``."""
         return f"E({x}, {mu})"
 
+    def describe_visible(self, x: str) -> str:
+        """What children see of state ``x``, as a formula (``pcgraph compile --print``)."""
+        return f"visible({x})"
+
     # ---------------------------------------------------------------- energy
     def energy(self, state, mean, mu, params, clamped: bool) -> torch.Tensor:
         raise NotImplementedError

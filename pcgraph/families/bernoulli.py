@@ -64,6 +64,9 @@ class Bernoulli(Family):
             return f"KL[Bern({p}) ‖ Bern(σ({mu}))]"
         return f"½·‖{x} − σ({mu})‖²"
 
+    def describe_visible(self, x):
+        return f"σ({x})" if self.kl else x
+
     def grad_mu(self, state, mean, mu, params, clamped):
         q = torch.sigmoid(mu)
         if self.kl:

@@ -117,6 +117,9 @@ class Categorical(Family):
             return f"KL[softmax({x}) ‖ softmax({mu})]   ({'natural' if self.natural else 'gradient'} update)"
         return f"½·‖{x} − softmax({mu})‖²"
 
+    def describe_visible(self, x):
+        return f"softmax({x})" if self.kl else x
+
     @staticmethod
     def _sub_onehot_(s, idx):
         """s - onehot(idx), in place (no one-hot tensor is built)."""

@@ -69,6 +69,10 @@ class Gaussian(Family):
         scale = "" if self.variance == 1.0 else f"/{self.variance:g}"
         return f"½·‖{x} − {mu}‖²{scale}"
 
+    def describe_visible(self, x):
+        out = self.out.name
+        return x if out == "identity" else f"{out}({x})"
+
     @property
     def vis_is_state(self):
         return self.out.name == "identity"

@@ -58,7 +58,10 @@ class GaussianMeanVar(Family):
         return torch.cat([u, torch.full_like(u, math.log(v))], -1)
 
     def describe(self, x, mu, clamped):
-        return f"KL[N(u, e^s) ‖ N(û, e^ŝ)]   ((u, s) = {x}, (û, ŝ) = {mu}; children see u + ε·e^(s/2))"
+        return f"KL[N(u, e^s) ‖ N(û, e^ŝ)]   ((u, s) = {x}, (û, ŝ) = {mu})"
+
+    def describe_visible(self, x):
+        return f"u + ε·exp(s/2)   ((u, s) = {x}, ε drawn once per sample)"
 
     def energy(self, state, mean, mu, params, clamped):
         u, s = _split(state)
