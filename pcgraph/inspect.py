@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from .graph import PCGraph
+from .transforms.base import fmt
 
 # one colour per family (and for clamped inputs), shared by dot and mermaid
 FAMILY_STYLE = {
@@ -18,10 +19,6 @@ FAMILY_STYLE = {
 
 def _style(family):
     return FAMILY_STYLE.get(family, ("#fff7bc", "ellipse"))
-
-
-def _shape(s) -> str:
-    return "[" + ", ".join(str(x) for x in s) + "]"
 
 
 def _table(rows: list[list[str]], header: list[str]) -> list[str]:
@@ -38,7 +35,7 @@ def as_table(g: PCGraph) -> str:
         if n.prior is not None:
             fam += f" + prior {n.prior.type}"
         extra = f" (+{n.params:,} params)" if n.params else ""
-        rows.append([n.name, n.role + (f" <- {n.bind}" if n.bind else ""), fam, _shape(n.shape), _shape(n.param_shape) + extra])
+        rows.append([n.name, n.role + (f" <- {n.bind}" if n.bind else ""), fam, fmt(n.shape), fmt(n.param_shape) + extra])
     out += _table(rows, ["node", "role", "family", "shape", "param shape"])
     out.append("")
     rows = []
@@ -47,9 +44,7 @@ def as_table(g: PCGraph) -> str:
         rows.append([e.name, f"{', '.join(e.sources)} -> {e.target}", e.transform + share, e.activation, f"{e.params:,}"])
     out += _table(rows, ["edge", "from -> to", "transform", "activation", "params"])
     out.append("")
-    n_edge = sum(e.params for e in g.edges)
-    n_node = sum(n.params for n in g.nodes.values())
-    out.append(f"parameters: {g.params_total:,} total ({n_edge:,} on edges, {n_node:,} on nodes)")
+    out.append(f"parameters: {g.params_total:,} total ({g.params_on_edges:,} on edges, {g.params_on_nodes:,} on nodes)")
     if g.generations:
         out.append("generations: " + " | ".join(", ".join(x) for x in g.generations))
     return "\n".join(out)
@@ -63,7 +58,7 @@ def as_dot(g: PCGraph) -> str:
     lines = [f'digraph "{g.name}" {{', "  rankdir=LR;", '  node [style=filled, fontname="Helvetica"];']
     for n in g.nodes.values():
         color, shape = _style(n.family)
-        label = f"{n.name}\\n{n.family or n.role} {_shape(n.shape)}"
+        label = f"{n.name}\\n{n.family or n.role} {fmt(n.shape)}"
         border = ', peripheries=2' if n.role == "target" else ""
         lines.append(f'  "{n.name}" [label="{label}", fillcolor="{color}", shape={shape}{border}];')
     for e in g.edges:
@@ -78,7 +73,7 @@ def as_dot(g: PCGraph) -> str:
 def as_mermaid(g: PCGraph) -> str:
     lines = ["flowchart LR"]
     for n in g.nodes.values():
-        text = f"{n.name}<br/>{n.family or n.role} {_shape(n.shape)}"
+        text = f"{n.name}<br/>{n.family or n.role} {fmt(n.shape)}"
         if n.role == "input":
             lines.append(f'  {n.name}[/"{text}"/]')
         elif n.family == "categorical":

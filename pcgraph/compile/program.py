@@ -82,20 +82,21 @@ class Program(nn.Module):
                 self.families[n.name].init_params(dict(pd.items()))
                 self.node_params[n.name] = pd
 
+        self.nodes = graph.nodes
+        self.edges: list[EdgeInfo] = list(graph.edges)
+        self.in_edges = {n: graph.in_edges(n) for n in self.nodes}
+        self.out_edges = {n: graph.out_edges(n) for n in self.nodes}
+
         self.to(device=self.device_, dtype=dtype)
         for n, fam in self.families.items():
-            masks = [self.edge_modules[e.name].support() for e in graph.in_edges(n)]
+            masks = [self.edge_modules[e.name].support() for e in self.in_edges[n]]
             if masks and all(m is not None for m in masks):
                 support = masks[0]
                 for m in masks[1:]:
                     support = support | m
                 fam.support = support.to(self.device_)
 
-        self.nodes = graph.nodes
-        self.edges: list[EdgeInfo] = list(graph.edges)
         self.order = graph.order if graph.order is not None else list(graph.nodes)
-        self.in_edges = {n: [e for e in self.edges if e.target == n] for n in self.nodes}
-        self.out_edges = {n: [e for e in self.edges if n in e.sources] for n in self.nodes}
         self.inputs = [n for n in self.order if self.nodes[n].role == "input"]
         self.targets = [n for n in self.order if self.nodes[n].role == "target"]
         self.energy_nodes = [n for n in self.order if self.nodes[n].role != "input"]

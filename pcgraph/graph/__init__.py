@@ -76,8 +76,16 @@ class PCGraph:
     source: SourceMap | None = field(default=None, repr=False)
 
     @property
+    def params_on_edges(self) -> int:
+        return sum(e.params for e in self.edges)
+
+    @property
+    def params_on_nodes(self) -> int:
+        return sum(n.params for n in self.nodes.values())
+
+    @property
     def params_total(self) -> int:
-        return sum(e.params for e in self.edges) + sum(n.params for n in self.nodes.values())
+        return self.params_on_edges + self.params_on_nodes
 
     @property
     def is_dag(self) -> bool:
@@ -355,8 +363,9 @@ def build_graph(spec: Spec) -> PCGraph:
     if issues:
         issues.sort(key=lambda i: (i.location.file, i.location.line or 0, i.location.col or 0))
         raise GraphError(issues)
-    graph.graph.update(name=spec.name, params_total=sum(e.params for e in edges) + sum(n.params for n in nodes.values()))
-    return PCGraph(spec.name, spec, nodes, edges, graph, order, generations, smap)
+    pg = PCGraph(spec.name, spec, nodes, edges, graph, order, generations, smap)
+    graph.graph.update(name=spec.name, params_total=pg.params_total)
+    return pg
 
 
 def _unknown_node(name: str, nodes) -> str:

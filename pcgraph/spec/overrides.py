@@ -12,17 +12,9 @@ from pydantic import BaseModel
 from ..errors import Issue, Location, SpecError
 from ..registry import suggest
 from .source import SourceMap
-from .validate import _field, _unwrap
+from .validate import _field, _unwrap, union_member
 
 _FREE_DICTS = {"options", "fields"}  # mappings whose keys the user invents
-
-
-def _member(tp, tag):
-    for member in typing.get_args(tp):
-        m = _unwrap(member)
-        if isinstance(m, type) and issubclass(m, BaseModel) and m.model_fields.get("type") and m.model_fields["type"].default == tag:
-            return m
-    return None
 
 
 def parse_value(text: str):
@@ -94,7 +86,7 @@ def _assign(data, parts, value, root):
         origin = typing.get_origin(tp)
         if origin is typing.Union:  # family / transform / prior: pick the member by its type
             tag = cur.get("type") if isinstance(cur, dict) else None
-            member = _member(tp, tag)
+            member = union_member(tp, tag)
             if member is None:
                 return done, f"set '{'.'.join(map(str, done))}' to a mapping with a known 'type' first"
             tp = member

@@ -14,6 +14,15 @@ from .source import SourceMap
 _UNION_KIND = {"family": "family", "transform": "transform", "prior": "prior"}
 
 
+def union_member(tp, tag):
+    """The model of a tagged union ``tp`` whose ``type`` is ``tag`` (tags are unique)."""
+    for member in typing.get_args(tp):
+        m = _unwrap(member)
+        if isinstance(m, type) and issubclass(m, BaseModel) and m.model_fields.get("type") and m.model_fields["type"].default == tag:
+            return m
+    return None
+
+
 def _unwrap(tp):
     """Strip Annotated/Optional layers."""
     while True:
@@ -52,11 +61,7 @@ def model_fields_at(root: type[BaseModel], loc: tuple) -> list[str] | None:
         elif origin is dict:
             tp = typing.get_args(tp)[1]
         elif origin is typing.Union:
-            match = None
-            for member in typing.get_args(tp):
-                m = _unwrap(member)
-                if isinstance(m, type) and issubclass(m, BaseModel) and "type" in m.model_fields and m.model_fields["type"].default == el:
-                    match = m
+            match = union_member(tp, el)
             if match is None:
                 continue
             tp = match
