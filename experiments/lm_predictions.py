@@ -10,8 +10,7 @@ import argparse
 import torch
 
 from pcgraph.data import load_dataset, text_tokenizer
-from pcgraph.graph import build_graph
-from pcgraph.train.run import load_run
+from pcgraph.train.run import load_run, method_tag
 
 
 def main(argv=None):
@@ -24,7 +23,7 @@ def main(argv=None):
     loaded = [load_run(r) for r in args.runs]
     spec0 = loaded[0][0]
     sp = text_tokenizer(spec0.data.options, args.data_dir)
-    test = load_dataset(spec0.data, build_graph(spec0), args.data_dir)["test"]
+    test = load_dataset(spec0.data, loaded[0][1].graph, args.data_dir)["test"]
     g = torch.Generator().manual_seed(1)
     rows = torch.randperm(test["tokens"].shape[0], generator=g)[: args.n]
     tokens = test["tokens"][rows]
@@ -32,7 +31,7 @@ def main(argv=None):
     pos = tokens.shape[1] - 1  # predict the token after the whole window
     preds = {}
     for (spec, program), run in zip(loaded, args.runs):
-        label = spec.train.method if spec.train.method == "bp" else f"pc-{'kl' if spec.train.energy == 'kl' else 'f'}"
+        label = method_tag(spec.train)
         with torch.no_grad():
             p = program.predict({program.nodes[program.inputs[0]].bind: tokens})[program.targets[0]][:, pos]
         preds[label] = p.topk(args.top, -1)

@@ -12,8 +12,7 @@ from pathlib import Path
 import torch
 
 from pcgraph.data import load_dataset
-from pcgraph.graph import build_graph
-from pcgraph.train.run import load_run
+from pcgraph.train.run import load_run, method_tag
 
 
 def latent_node(program):
@@ -66,9 +65,9 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     for run in args.runs:
         spec, program = load_run(run)
-        label = f"{spec.name} {spec.train.method}" + ("" if spec.train.method == "bp" else f"-{spec.train.energy}")
+        label = f"{spec.name} {method_tag(spec.train)}"
         tag = Path(run).name
-        data = load_dataset(spec.data, build_graph(spec), args.data_dir)["test"]
+        data = load_dataset(spec.data, program.graph, args.data_dir)["test"]
         images = data["image"][:10].reshape(10, -1)
         shape = (28, 28)
         zdim = program.nodes[latent_node(program)].shape[-1]

@@ -12,9 +12,7 @@ program to the end of its first PC step (torch.compile included when used).
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
-import os
 import statistics
 import time
 from pathlib import Path
@@ -39,8 +37,6 @@ def random_batch(program, batch_size: int, seed: int = 0) -> dict[str, torch.Ten
             t = torch.randint(0, program.graph.vocab_of(n) or 2, shape, generator=g)
         elif info.role == "target" and info.family == "categorical":
             t = torch.randint(0, info.shape[-1], (batch_size,) + info.shape[:-1], generator=g)
-        elif info.role == "target" and info.family == "bernoulli":
-            t = torch.rand(shape, generator=g)
         else:
             t = torch.rand(shape, generator=g)
         out[info.bind] = t.to(program.device)
@@ -56,37 +52,28 @@ def _build(spec, method: str, device, compile_mode: str | None):
     torch.manual_seed(spec.train.seed)
     prog = compile_program(build_graph(spec), energy=spec.train.energy, device=device)
     if compile_mode:
-        _ = prog.weight_optimizer
-        fn = prog.pc_step if method == "pc" else prog.bp_step
-        step = torch.compile(fn, mode=None if compile_mode == "default" else compile_mode)
+        step = prog.step_fn(method, compile=True, mode=None if compile_mode == "default" else compile_mode)
     else:
         step = prog.step_fn(method, compile=spec.train.compile)
     return prog, step
 
 
-def _rss_mb() -> float:
+def _status_mb(key: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MiB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def _hwm_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_hwm() -> bool:
+def _reset_hwm() -> None:
+    """Reset the peak resident memory (VmHWM) to the current one, where the kernel allows."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-        return True
     except OSError:
-        return False
+        pass
 
 
 def _peak_child(spec_text: str, method: str, device: str, batch_size: int, steps: int, threads: int, compile_mode, queue) -> None:
@@ -94,11 +81,11 @@ def _peak_child(spec_text: str, method: str, device: str, batch_size: int, steps
     spec = loads_spec(spec_text, "<bench>")
     prog, step = _build(spec, method, torch.device(device), compile_mode)
     batch = random_batch(prog, batch_size)
-    base = _rss_mb()
+    base = _status_mb("VmRSS")
     _reset_hwm()
     for _ in range(steps):
         step(batch)
-    queue.put(max(0.0, _hwm_mb() - base))
+    queue.put(max(0.0, _status_mb("VmHWM") - base))
 
 
 def peak_memory_mb(spec_text: str, method: str, device: torch.device, batch_size: int, steps: int = 3, compile_mode=None) -> float:
@@ -142,11 +129,8 @@ def run_bench(
     """Median ms per step for BP and PC, their ratio, peak memories, cold start."""
     import yaml
 
-    if spec_text is None:
-        spec = load_spec(spec_path, overrides)
-        spec_text = yaml.safe_dump(spec.to_data(), sort_keys=False)
-    spec = loads_spec(spec_text, "<bench>", overrides if spec_path is None else ())
-    spec_text = yaml.safe_dump(spec.to_data(), sort_keys=False)
+    spec = load_spec(spec_path, overrides) if spec_text is None else loads_spec(spec_text, "<bench>", overrides)
+    spec_text = yaml.safe_dump(spec.to_data(), sort_keys=False)  # what the memory child processes build
     from .compile import resolve_device
 
     dev = resolve_device(device if device is not None else spec.train.device)
@@ -213,11 +197,4 @@ def format_result(r: dict) -> str:
     return "\n".join(lines)
 
 
-def dumps(r: dict) -> str:
-    return json.dumps(r)
-
-
 __all__ = ["run_bench", "random_batch", "format_result", "peak_memory_mb"]
-
-if os.environ.get("PCGRAPH_BENCH_DEBUG"):  # pragma: no cover
-    print(run_bench("benchmarks/bench-mlp.yaml"))

@@ -543,16 +543,17 @@ class Program(nn.Module):
         self._default_weight_step()
         return {k: v.detach() for k, v in terms.items()}
 
-    def step_fn(self, method: str | None = None, compile: bool | None = None, backend: str = "inductor"):
+    def step_fn(self, method: str | None = None, compile: bool | None = None, backend: str = "inductor", mode: str | None = None):
         """The training step for ``method`` (pc or bp): batch -> per-node energies (pc)
         or the loss (bp), parameters updated. With ``compile`` the whole step runs under
-        ``torch.compile`` (same numbers; the first call pays the compile time)."""
+        ``torch.compile`` with ``backend`` and ``mode`` (e.g. "reduce-overhead": CUDA
+        graphs; same numbers; the first call pays the compile time)."""
         method = method or self.train_cfg.method
         fn = self.pc_step if method == "pc" else self.bp_step
         compile = self.train_cfg.compile if compile is None else compile
         if compile:
             _ = self.weight_optimizer  # built eagerly, outside the compiled region
-            return torch.compile(fn, backend=backend)
+            return torch.compile(fn, backend=backend, mode=mode)
         return fn
 
     # ------------------------------------------------------------------ listing

@@ -45,6 +45,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError, Issue
+from .idx import IDX_NAMES, gunzip_if_gzipped, is_gzip
 from .registry import datasets, resolve_data_dir
 
 DEFAULT_TIMEOUT = 10.0
@@ -53,7 +54,7 @@ TOOL_TIMEOUT = 600.0
 USER_AGENT = "pcgraph-data-fetch"
 
 # ------------------------------------------------------------------ constants
-IDX_GZ = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+IDX_GZ = tuple(n + ".gz" for n in IDX_NAMES)
 
 MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 MNIST_MD5 = {
@@ -264,21 +265,16 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _idx_bytes(path: pathlib.Path) -> bytes:
-    raw = path.read_bytes()
-    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-
-
 def _check_idx(found: dict[str, pathlib.Path], sums: dict[str, str], what: str) -> None:
     for stem, path in found.items():
         want = sums.get(stem)
-        if want is not None and _sha256(_idx_bytes(path)) != want:
+        if want is not None and _sha256(gunzip_if_gzipped(path.read_bytes())) != want:
             raise SourceFailed(f"{what}: {path.name} does not have the expected contents (SHA-256 differs)")
 
 
 def _find_idx(root: pathlib.Path) -> dict[str, pathlib.Path]:
     """{stem: path} of the four standard IDX files anywhere under ``root``."""
-    stems = [n[: -len(".gz")] for n in IDX_GZ]
+    stems = list(IDX_NAMES)
     found = {}
     for p in sorted(root.rglob("*")):
         if not p.is_file():
@@ -485,7 +481,7 @@ def _text_url(ctx: Context) -> str:
         ctx.log(f"downloading {ctx.url}")
         path = download(ctx.url, tmp / "download", ctx.timeout)
         raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
+    if is_gzip(raw):
         raw = gzip.decompress(raw)
         name = name[:-3] if name.endswith(".gz") else name
     stem = name[:-4] if name.endswith(".txt") else name

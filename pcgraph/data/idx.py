@@ -60,12 +60,17 @@ def parse_idx(data: bytes) -> np.ndarray:
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
 
+def is_gzip(raw: bytes) -> bool:
+    return raw[:2] == b"\x1f\x8b"
+
+
+def gunzip_if_gzipped(raw: bytes) -> bytes:
+    return gzip.decompress(raw) if is_gzip(raw) else raw
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file; a name ending in .gz (or gzip content) is decompressed."""
-    raw = pathlib.Path(path).read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return parse_idx(raw)
+    """Read an IDX file, gzipped or not (told by its content)."""
+    return parse_idx(gunzip_if_gzipped(pathlib.Path(path).read_bytes()))
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> pathlib.Path:

@@ -31,10 +31,13 @@ from .trainer import Callback, JsonlLogger, Trainer
 SPEC_FILE = "spec.resolved.yaml"
 
 
+def method_tag(train) -> str:
+    """Short name of a train section's method: bp, pc-kl (F_KL) or pc-f (standard PC)."""
+    return train.method if train.method == "bp" else f"pc-{'kl' if train.energy == 'kl' else 'f'}"
+
+
 def default_out(spec) -> Path:
-    t = spec.train
-    tag = t.method if t.method == "bp" else f"pc-{'kl' if t.energy == 'kl' else 'f'}"
-    return Path("runs") / f"{spec.name}-{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path("runs") / f"{spec.name}-{method_tag(spec.train)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def device_override(device) -> list[str]:

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import torch
 
@@ -76,7 +76,6 @@ class Trainer:
         progress: bool = True,
         resume: bool = False,
         eval_train_max: int | None = 10000,
-        extra_state: Mapping[str, Any] | None = None,
     ):
         self.program = program
         self.train = train if train is not None else program.train_cfg
@@ -90,7 +89,6 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.progress = Progress(enabled=progress)
         self.eval_train_max = eval_train_max
-        self.extra_state = dict(extra_state or {})
         self.method = self.train.method
         if self.method == "pc" and self.train.energy != program.energy_kind:
             raise TrainError(Issue(("train", "energy"), f"the program was compiled with energy '{program.energy_kind}' but train.energy is '{self.train.energy}'"))
@@ -144,7 +142,6 @@ class Trainer:
             "method": self.method,
             "energy": self.program.energy_kind,
             "history": json.dumps(self.history),
-            **self.extra_state,
         }
 
     def save(self) -> None:
