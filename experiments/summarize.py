@@ -10,14 +10,11 @@ import statistics
 import sys
 from pathlib import Path
 
+from pcgraph.train.compare import mean_std, table
 
-def cell(values, scale=1.0, digits=2):
-    vs = [v * scale for v in values]
-    if not vs:
-        return "–"
-    if len(vs) == 1:
-        return f"{vs[0]:.{digits}f}"
-    return f"{statistics.fmean(vs):.{digits}f} ± {statistics.stdev(vs):.{digits}f}"
+
+def cell(values, key):
+    return mean_std(values, key) if values else "–"
 
 
 def load(folder: Path):
@@ -43,8 +40,8 @@ def classification(results: Path) -> str:
                 rows = load(results / f"{data}-{m}{suffix}")
                 if rows is None:
                     continue
-                acc = {k: cell([r["accuracy"] for r in rows_for(rows, k)], 100) for k in ("bp", "pc-f", "pc-kl")}
-                loss = {k: cell([r["loss"] for r in rows_for(rows, k)], 1, 4) for k in ("bp", "pc-f", "pc-kl")}
+                acc = {k: cell([r["accuracy"] for r in rows_for(rows, k)], "accuracy") for k in ("bp", "pc-f", "pc-kl")}
+                loss = {k: cell([r["loss"] for r in rows_for(rows, k)], "loss") for k in ("bp", "pc-f", "pc-kl")}
                 secs = " / ".join(f"{statistics.fmean(seconds(rows, k)):.0f}" if seconds(rows, k) else "–" for k in ("bp", "pc-f", "pc-kl"))
                 out.append(f"| {data} | {m.upper()} | {form} | {acc['bp']} | {acc['pc-f']} | {acc['pc-kl']} | {loss['bp']} | {loss['pc-f']} | {loss['pc-kl']} | {secs} |")
     return "\n".join(out)
@@ -54,19 +51,7 @@ def generic(results: Path, name: str, metrics: list[str]) -> str:
     rows = load(results / name)
     if rows is None:
         return f"({name}: not run)"
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    head = ["method", "seeds", "epochs"] + metrics + ["train s/epoch"]
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for m in methods:
-        rs = rows_for(rows, m)
-        cells = [m, str(len(rs)), str(rs[0]["epoch"])]
-        for k in metrics:
-            scale = 100 if k == "accuracy" else 1
-            cells.append(cell([r[k] for r in rs if k in r], scale, 2 if k in ("accuracy", "perplexity") else 4))
-        s = seconds(rows, m)
-        cells.append(f"{statistics.fmean(s):.0f}" if s else "–")
-        out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out)
+    return table(rows, list(dict.fromkeys(r["method"] for r in rows)), keys=metrics)
 
 
 def main(argv=None):

@@ -11,7 +11,7 @@ from ..errors import Issue
 from ..registry import suggest
 from .source import SourceMap
 
-_UNION_KIND = {"family": "family", "transform": "transform", "prior": "prior"}
+_UNION_KINDS = {"family", "transform", "prior"}  # keys whose value is a tagged union
 
 
 def union_member(tp, tag):
@@ -120,7 +120,8 @@ def _message(err: dict, path: tuple, root: type[BaseModel]) -> tuple[tuple, str,
             hint = f" (allowed: {', '.join(allowed)})"
         return path, f"unknown key '{path[-1]}'{hint}", True
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        what = _UNION_KIND.get(str(path[-1]) if path else "", "type")
+        key = str(path[-1]) if path else ""
+        what = key if key in _UNION_KINDS else "type"
         names = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
         if kind == "union_tag_not_found":
             return path, f"a {what} mapping needs 'type' (one of: {', '.join(names)})", False

@@ -104,7 +104,8 @@ def _mean_history(histories: list[list[dict]]) -> list[dict]:
     return out
 
 
-def _fmt(values: list[float], key: str) -> str:
+def mean_std(values: list[float], key: str) -> str:
+    """'mean ± std' of a metric over seeds (accuracy in %), or the value of one seed."""
     scale = 100.0 if key == "accuracy" else 1.0
     vs = [v * scale for v in values]
     mean = statistics.fmean(vs)
@@ -114,16 +115,19 @@ def _fmt(values: list[float], key: str) -> str:
     return f"{mean:.{digits}f}"
 
 
-def table(rows: list[dict], methods: list[str], title: str = "", split: str = "test") -> str:
-    keys = []
-    for r in rows:
-        if r["split"] != split:
-            continue
-        for k, v in r.items():
-            if k in ("method", "seed", "split", "epoch", "seconds") or not isinstance(v, (int, float)):
+def table(rows: list[dict], methods: list[str], title: str = "", split: str = "test", keys: list[str] | None = None) -> str:
+    """Markdown table, one line per method: seeds, epochs, each metric (all that the
+    rows hold unless ``keys`` names them), training seconds per epoch."""
+    if keys is None:
+        keys = []
+        for r in rows:
+            if r["split"] != split:
                 continue
-            if k not in keys:
-                keys.append(k)
+            for k, v in r.items():
+                if k in ("method", "seed", "split", "epoch", "seconds") or not isinstance(v, (int, float)):
+                    continue
+                if k not in keys:
+                    keys.append(k)
     head = ["method", "seeds", "epochs"] + [f"{k} (%)" if k == "accuracy" else k for k in keys] + ["train s/epoch"]
     lines = [f"### {title}", ""] if title else []
     lines.append("| " + " | ".join(head) + " |")
@@ -137,7 +141,7 @@ def table(rows: list[dict], methods: list[str], title: str = "", split: str = "t
         cells = [m, str(len(rs)), str(rs[0].get("epoch", ""))]
         for k in keys:
             vals = [r[k] for r in rs if k in r]
-            cells.append(_fmt(vals, k) if vals else "")
+            cells.append(mean_std(vals, k) if vals else "")
         cells.append(f"{statistics.fmean(secs):.1f}" if secs else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
