@@ -25,6 +25,35 @@ from __future__ import annotations
 import torch
 
 
+#: the guard's second, shorter step, as a fraction of the first
+GUARD_SHRINK = 0.25
+
+
+def guard_tolerance(before: torch.Tensor) -> torch.Tensor:
+    """How much a step may raise a sample's energy before the guard calls it a rise:
+    rounding, a few ulps of the energy's size."""
+    return (before.abs() + 1.0) * (16 * torch.finfo(before.dtype).eps)
+
+
+def guard_choice(before, e_long, e_short, alpha):
+    """The guard's decision per sample, without a host synchronisation: (the step
+    fraction to keep, the fraction to try next step). The long step alpha is kept if it
+    does not raise the energy (and alpha doubles, up to 1), else the short one
+    alpha * GUARD_SHRINK (which becomes the next alpha), else none (alpha shrinks twice)."""
+    limit = before + guard_tolerance(before)
+    long_ok = e_long <= limit
+    short_ok = e_short <= limit
+    short = alpha * GUARD_SHRINK
+    take = torch.where(long_ok, alpha, torch.where(short_ok, short, torch.zeros_like(alpha)))
+    nxt = torch.where(long_ok, (2 * alpha).clamp_(max=1.0), torch.where(short_ok, short, short * GUARD_SHRINK))
+    return take, nxt
+
+
+def _per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-sample vector [B] shaped to broadcast against ``like`` [B, ...]."""
+    return v.view((-1,) + (1,) * (like.dim() - 1))
+
+
 class Engine:
     def __init__(self, prog, state, vis, mean, mu, out, pre, fresh: bool):
         self.prog = prog
@@ -36,6 +65,7 @@ class Engine:
         self.pre = pre
         self.stale_edges: set[str] = set()
         self.stale_mu: set[str] = set()
+        self.node_energy: dict[str, torch.Tensor] = {}  # per-node energies [B] still valid
         if fresh:  # straight after a forward pass: only clamped targets and priors carry error
             self.active = {n for n in prog.energy_nodes if (n in state.clamped and prog.in_edges[n]) or prog.nodes[n].prior is not None}
         else:
@@ -73,6 +103,7 @@ class Engine:
             self.active.add(n)
         if v is not None:
             self.vis[n] = v
+        self.node_energy.pop(n, None)
         for e in prog.out_edges[n]:
             self.stale_edges.add(e.name)
             self.stale_mu.add(e.target)
@@ -85,6 +116,7 @@ class Engine:
         self.stale_edges = {e.name for e in prog.edges}
         self.stale_mu = {n for n in prog.energy_nodes if prog.in_edges[n]}
         self.active = set(prog.energy_nodes)
+        self.node_energy = {}
 
     def _refresh(self, nodes) -> None:
         prog = self.prog
@@ -100,6 +132,7 @@ class Engine:
                 mu = y if mu is None else mu + y
             self.mu[n] = mu
             self.stale_mu.discard(n)
+            self.node_energy.pop(n, None)
 
     def _errors(self, nodes):
         """For the active nodes among ``nodes``: ({n: (g, sign)} with dE/dmu = sign * g,
@@ -191,6 +224,8 @@ class Engine:
         st = self.state
         self._check_outside_edits()
         incremental = schedule == "incremental"
+        precondition = getattr(opt.cfg, "precondition", False)
+        guard = getattr(opt.cfg, "guard", False)
         plans = []  # per group: (nodes whose mu and error are needed, edges leaving the group)
         for group in prog._free_groups(st, schedule):
             need = list(group)
@@ -201,6 +236,7 @@ class Engine:
             in_group = set(group)
             edges = prog.edges if incremental else [e for e in prog.edges if any(s in in_group for s in e.sources)]
             plans.append((group, need, edges))
+        alphas: dict[int, torch.Tensor] = {}  # the guard's step fraction per group and sample
         for _ in range(T):
             opt.begin_step()
             for group, need, edges in plans:
@@ -211,12 +247,49 @@ class Engine:
                 if pgrads is not None:
                     self._node_param_grads(pgrads)
                     self._set_grads(pgrads)
+                if guard:
+                    before = self.total_energy()
+                    old = {n: st[n].clone() for n in dirs}
+                    alpha = alphas.get(id(group))
+                    if alpha is None:
+                        alpha = alphas[id(group)] = torch.ones_like(before)
+                if precondition:  # every scale at the state before this group moves
+                    dirs = {n: (d * self.step_scale(n), sign) for n, (d, sign) in dirs.items()}
                 for n, (d, sign) in dirs.items():
                     opt.update(n, st[n], d, sign)
                     self._moved(n)
+                if guard and dirs:
+                    alphas[id(group)] = self._guard(old, before, alpha)
                 if incremental:
                     weight_step()
                     self.weights_changed()
+
+    def step_scale(self, n: str):
+        """The preconditioner of node ``n``'s step at the current state."""
+        prog = self.prog
+        mu = None
+        if prog.in_edges[n]:
+            self._refresh([n])
+            mu = self.mu[n]
+        return prog.families[n].step_scale(self.state[n], mu, self.params[n], None if n in self.state.clamped else prog.nodes[n].prior)
+
+    def _guard(self, old: dict, before: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """Keep, per sample, the first of the steps alpha * full and alpha/4 * full (full:
+        the step just taken from ``old``) that does not raise the total energy above
+        ``before``, else no step; return the next step fractions (see ``guard_choice``)."""
+        st = self.state
+        full = {n: st[n] - x for n, x in old.items()}
+        energy = []
+        for frac in (alpha, alpha * GUARD_SHRINK):
+            for n, x in old.items():
+                st[n].copy_(x + _per_sample(frac, x) * full[n])
+                self._moved(n)
+            energy.append(self.total_energy())
+        take, nxt = guard_choice(before, energy[0], energy[1], alpha)
+        for n, x in old.items():
+            st[n].copy_(x + _per_sample(take, x) * full[n])
+            self._moved(n)
+        return nxt
 
     # ------------------------------------------------------------ weights
     def _node_param_grads(self, acc: dict) -> None:
@@ -251,19 +324,38 @@ class Engine:
         """Per-node energies [B] from the cached predictions (from the errors ``own``
         where the family can)."""
         prog = self.prog
-        st = self.state
         self._refresh(prog.energy_nodes)
         out = {}
         for n in prog.energy_nodes:
-            fam = prog.families[n]
-            e = None
-            if prog.in_edges[n]:
-                if own is not None and n in own:
-                    e = fam.energy_from_errors(own[n], self.params[n])
-                if e is None:
-                    e = fam.energy(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
-            out[n] = prog._add_prior(n, e, st[n], self.mean[n], st.clamped, self.params[n])
+            e = self.node_energy.get(n)
+            if e is None and own is not None and n in own and prog.in_edges[n]:
+                e = prog.families[n].energy_from_errors(own[n], self.params[n])
+                if e is not None:
+                    e = self.node_energy[n] = prog._add_prior(n, e, self.state[n], self.mean[n], self.state.clamped, self.params[n])
+            out[n] = self._energy_of(n) if e is None else e
         return out
+
+    def _energy_of(self, n: str) -> torch.Tensor:
+        """Node ``n``'s energy [B] (prior included), cached until its state or prediction changes."""
+        e = self.node_energy.get(n)
+        if e is None:
+            prog = self.prog
+            st = self.state
+            if prog.in_edges[n]:
+                e = prog.families[n].energy(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
+            e = self.node_energy[n] = prog._add_prior(n, e, st[n], self.mean[n], st.clamped, self.params[n])
+        return e
+
+    def total_energy(self) -> torch.Tensor:
+        """The total energy per sample [B] at the current state."""
+        prog = self.prog
+        self._refresh(prog.energy_nodes)
+        total = None
+        for n in prog.energy_nodes:
+            e = self._energy_of(n)
+            if e is not None:
+                total = e if total is None else total + e
+        return total
 
 
 def _accumulate(acc: dict, p, g, sign: float) -> None:

@@ -11,17 +11,17 @@ from torch import nn
 from .. import activations
 from ..errors import CompileError, DataError, Issue
 from ..graph import EdgeInfo, PCGraph
-from ..spec.models import OptimizerSpec
-from .engine import Engine
+from ..spec.models import StateOptimizerSpec
+from .engine import GUARD_SHRINK, Engine, guard_choice
 from .optim import make_state_optimizer
 from .state import State
 
 
-def _as_opt(cfg) -> OptimizerSpec:
-    if cfg is None or isinstance(cfg, OptimizerSpec):
+def _as_opt(cfg) -> StateOptimizerSpec:
+    if cfg is None or isinstance(cfg, StateOptimizerSpec):
         return cfg
     if isinstance(cfg, Mapping):
-        return OptimizerSpec.model_validate(dict(cfg))
+        return StateOptimizerSpec.model_validate(dict(cfg))
     raise TypeError(f"optimizer must be a mapping like {{'type': 'sgd', 'lr': 0.1}}, got {cfg!r}")
 
 
@@ -461,13 +461,16 @@ class Program(nn.Module):
         """Plain autograd on the total energy: the definition the fast path must match."""
         natural = {n for n in state.free if self.families[n].natural}
         params = [p for p in self.parameters()]
+        precondition = getattr(opt.cfg, "precondition", False)
+        guard = getattr(opt.cfg, "guard", False)
+        alphas: dict[int, torch.Tensor] = {}
         for _ in range(T):
             opt.begin_step()
-            for group in self._free_groups(state, schedule):
+            for k, group in enumerate(self._free_groups(state, schedule)):
                 with torch.enable_grad():
                     values = {n: (state[n].detach().requires_grad_(n in group and n not in natural)) for n in state}
                     leaves: dict = {n: None for n in group if n in natural}
-                    terms, _ = self._terms(values, state.noise, state.clamped, natural_leaves=leaves)
+                    terms, mus = self._terms(values, state.noise, state.clamped, natural_leaves=leaves)
                     per_sample = torch.stack(list(terms.values())).sum(0)
                     wrt = [leaves[n] if n in natural else values[n] for n in group]
                     want_w = schedule == "incremental"
@@ -478,11 +481,39 @@ class Program(nn.Module):
                     B = per_sample.shape[0]
                     for p, g in zip(params, grads[len(wrt) :]):
                         p.grad = torch.zeros_like(p) if g is None else g / B
+                old = {n: state[n].clone() for n in group}
                 for n, g in zip(group, grads[: len(wrt)]):
                     if g is not None:
-                        opt.update(n, state[n], self.families[n].project(g))
+                        d = self.families[n].project(g)
+                        if precondition:
+                            mu = mus[n].detach() if self.in_edges[n] else None
+                            d = d * self.families[n].step_scale(state[n], mu, self.params_of(n), self.nodes[n].prior)
+                        opt.update(n, state[n], d)
+                if guard:
+                    before = per_sample.detach()
+                    alphas[k] = self._guard_reference(state, old, before, alphas.get(k, torch.ones_like(before)))
                 if want_w:
                     weight_step()
+
+    def _total_energy(self, state) -> torch.Tensor:
+        terms, _ = self._terms(state, state.noise, state.clamped)
+        return torch.stack(list(terms.values())).sum(0)
+
+    def _guard_reference(self, state: State, old: dict, before: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """The guard, written plainly (see ``engine.guard_choice``)."""
+        full = {n: state[n] - x for n, x in old.items()}
+
+        def place(frac):
+            for n, x in old.items():
+                state[n].copy_(x + frac.view((-1,) + (1,) * (x.dim() - 1)) * full[n])
+
+        place(alpha)
+        e_long = self._total_energy(state)
+        place(alpha * GUARD_SHRINK)
+        e_short = self._total_energy(state)
+        take, nxt = guard_choice(before, e_long, e_short, alpha)
+        place(take)
+        return nxt
 
     # ------------------------------------------------------------------ weights
     def weight_grads(self, state: State, *, fast: bool | None = None) -> dict[str, torch.Tensor]:

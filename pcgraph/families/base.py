@@ -147,6 +147,14 @@ class Family:
         a masked categorical drops the entries outside its support)."""
         return direction
 
+    def step_scale(self, state, mu, params, prior):
+        """The inverse curvature of the node's own terms (its energy given the
+        prediction ``mu``, None for a node without parents, plus its ``prior``), by which a
+        preconditioned state step multiplies the update direction: a float or a tensor
+        broadcastable to the state. 1.0 here: right for families whose update is already
+        natural (the mirror-descent step of categorical and bernoulli states)."""
+        return 1.0
+
     def energy_from_errors(self, own: torch.Tensor, params) -> torch.Tensor | None:
         """The energy [B] from ``own`` as returned by ``errors`` (None: not possible)."""
         return None

@@ -105,6 +105,14 @@ class Gaussian(Family):
     def grad_mu(self, state, mean, mu, params, clamped):
         return self._scaled(mu - state, params)
 
+    def step_scale(self, state, mu, params, prior):
+        # the precisions of the prediction and the prior add; a step of their inverse
+        # lands on the minimum of the node's own terms
+        precision = None if mu is None else self._inv_var(params)
+        if prior is not None:
+            precision = (0.0 if precision is None else precision) + 1.0 / prior_moments(prior)[1]
+        return 1.0 if precision is None else 1.0 / precision
+
     def energy_from_errors(self, own, params):
         if self.learned:
             return None

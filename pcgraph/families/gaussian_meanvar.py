@@ -82,6 +82,24 @@ class GaussianMeanVar(Family):
         inv = torch.exp(-mu_s)
         return torch.cat([-d * inv, 0.5 * (1.0 - torch.exp(s - mu_s) - d * d * inv)], -1)
 
+    def step_scale(self, state, mu, params, prior):
+        # the diagonal of the own terms' Hessian: e^-s^ (+ 1/v) for the mean,
+        # 1/2 e^(s - s^) (+ 1/2 e^s / v) for the log-variance
+        if mu is None and prior is None:
+            return 1.0
+        u, s = _split(state)
+        hu = torch.zeros_like(u)
+        hs = torch.zeros_like(s)
+        if mu is not None:
+            _, mu_s = _split(mu)
+            hu = hu + torch.exp(-mu_s)
+            hs = hs + 0.5 * torch.exp(s - mu_s)
+        if prior is not None:
+            _, v = prior_moments(prior)
+            hu = hu + 1.0 / v
+            hs = hs + 0.5 * torch.exp(s) / v
+        return torch.cat([hu, hs], -1).reciprocal_()
+
     def grad_state(self, state, mu, params, g_vis, noise, prior=None):
         u, s = _split(state)
         gu = torch.zeros_like(u)

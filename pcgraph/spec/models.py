@@ -118,10 +118,31 @@ class OptimizerSpec(Strict):
     weight_decay: NonNegativeFloat = 0.0
 
 
+class StateOptimizerSpec(OptimizerSpec):
+    """A state optimiser. ``precondition`` scales each node's step by the inverse
+    curvature of its own energy terms (a Gaussian of variance s2 moves by s2 * dE/dx);
+    ``guard`` halves the step of every sample whose energy it would raise (up to 10
+    times, then leaves that sample where it was)."""
+
+    precondition: bool = False
+    guard: bool = False
+
+
+def default_state_optimizer() -> StateOptimizerSpec:
+    """What inference uses when a spec names no optimizer: a preconditioned step of
+    one inverse curvature, guarded so that no step raises a sample's energy."""
+    return StateOptimizerSpec(type="sgd", lr=1.0, precondition=True, guard=True)
+
+
 class InferenceSpec(Strict):
     steps: NonNegativeInt = Field(32, description="T: inference steps per batch")
-    optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec(type="sgd", lr=0.1))
-    schedule: Literal["sync", "sweep", "incremental"] = "sync"
+    optimizer: StateOptimizerSpec = Field(
+        default_factory=default_state_optimizer,
+        description="default: {type: sgd, lr: 1.0, precondition: true, guard: true}; a named optimizer gets exactly what it names",
+    )
+    schedule: Literal["sync", "sweep", "incremental"] = Field(
+        "sweep", description="sweep (by topological generation, from the targets back), sync (all free nodes at once) or incremental (iPC)"
+    )
     init: Literal["forward", "zeros", "normal"] = "forward"
     update: Literal["natural", "gradient"] = Field(
         "natural", description="state update of categorical/bernoulli nodes: natural (mirror descent) or plain gradient"

@@ -1,0 +1,157 @@
+"""The default inference in float64: a preconditioned step (each node moves by the
+inverse curvature of its own terms), the guard that keeps every sample's energy from
+rising, the reverse-topological sweep, and fast path == plain autograd for all three."""
+
+import pytest
+import torch
+
+from pcgraph.compile.engine import guard_choice
+from pcgraph.families.gaussian import Gaussian, GaussianOptions
+from pcgraph.families.gaussian_meanvar import GaussianMeanVar, GaussianMeanVarOptions
+from pcgraph.spec.models import GaussianPrior, InferenceSpec, StandardNormalPrior
+from tests.numerics.graphs import DAG, M3, MIXED, TRANSFORMER, VAE, D, batch_for, program
+
+GRAPHS = [DAG.replace("TARGET", "{type: gaussian, variance: 0.05}"), M3, VAE, MIXED, TRANSFORMER]
+IDS = ["dag", "m3", "vae", "mixed", "transformer"]
+
+
+def own_terms(fam, x, mu, prior):
+    e = fam.energy(x, fam.mean(x, False), mu, {}, False) if mu is not None else 0.0
+    if prior is not None:
+        e = e + fam.prior_energy(x, fam.mean(x, False), prior, {})
+    return e.sum()
+
+
+def hessian_diagonal(fam, x, mu, prior):
+    """The diagonal of d^2 (own terms) / dx^2 by autograd, one sample at a time."""
+    x = x.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(own_terms(fam, x, mu, prior), x, create_graph=True)
+    diag = torch.zeros_like(x)
+    flat = g.reshape(-1)
+    for i in range(flat.numel()):
+        (h,) = torch.autograd.grad(flat[i], x, retain_graph=True)
+        diag.view(-1)[i] = h.view(-1)[i]
+    return diag
+
+
+PRIORS = [None, StandardNormalPrior(), GaussianPrior(mean=0.5, variance=2.0)]
+
+
+@pytest.mark.parametrize("prior", PRIORS, ids=["no-prior", "standard", "gaussian"])
+@pytest.mark.parametrize("variance", [1.0, 0.05, 4.0])
+def test_gaussian_step_scale_is_the_inverse_hessian(prior, variance):
+    fam = Gaussian(GaussianOptions(variance=variance), (5,), dtype=D)
+    torch.manual_seed(0)
+    x, mu = torch.randn(3, 5, dtype=D), torch.randn(3, 5, dtype=D)
+    h = hessian_diagonal(fam, x, mu, prior)
+    torch.testing.assert_close(torch.as_tensor(fam.step_scale(x, mu, {}, prior), dtype=D).expand_as(h), 1.0 / h)
+
+
+def test_gaussian_preconditioned_step_lands_on_the_posterior_mean():
+    """Own terms 1/2 (x - mu)^2 / s2 + 1/2 (x - m)^2 / v are quadratic: one step of the
+    inverse curvature reaches their minimum (mu / s2 + m / v) / (1 / s2 + 1 / v)."""
+    s2, m, v = 0.3, 0.5, 2.0
+    fam = Gaussian(GaussianOptions(variance=s2), (4,), dtype=D)
+    prior = GaussianPrior(mean=m, variance=v)
+    torch.manual_seed(1)
+    x, mu = torch.randn(2, 4, dtype=D), torch.randn(2, 4, dtype=D)
+    step = fam.step_scale(x, mu, {}, prior) * fam.grad_state(x, mu, {}, None, None, prior)
+    torch.testing.assert_close(x - step, (mu / s2 + m / v) / (1 / s2 + 1 / v))
+
+
+@pytest.mark.parametrize("prior", PRIORS, ids=["no-prior", "standard", "gaussian"])
+@pytest.mark.parametrize("with_mu", [True, False])
+def test_meanvar_step_scale_is_the_inverse_hessian(prior, with_mu):
+    if prior is None and not with_mu:
+        pytest.skip("no own terms")
+    fam = GaussianMeanVar(GaussianMeanVarOptions(), (3,), dtype=D)
+    torch.manual_seed(2)
+    x = torch.randn(2, 6, dtype=D)
+    mu = torch.randn(2, 6, dtype=D) if with_mu else None
+    h = hessian_diagonal(fam, x, mu, prior)
+    torch.testing.assert_close(fam.step_scale(x, mu, {}, prior), 1.0 / h)
+
+
+def test_guard_choice_keeps_the_first_step_that_does_not_raise_the_energy():
+    before = torch.tensor([1.0, 1.0, 1.0, 1.0], dtype=D)
+    e_long = torch.tensor([0.5, 1.5, 1.5, 1.0], dtype=D)
+    e_short = torch.tensor([2.0, 0.9, 1.2, 2.0], dtype=D)
+    alpha = torch.tensor([0.5, 1.0, 1.0, 1.0], dtype=D)
+    take, nxt = guard_choice(before, e_long, e_short, alpha)
+    assert take.tolist() == [0.5, 0.25, 0.0, 1.0]
+    assert nxt.tolist() == [1.0, 0.25, 0.0625, 1.0]
+
+
+def test_the_default_is_a_guarded_preconditioned_sweep_and_a_named_optimizer_is_kept():
+    cfg = InferenceSpec()
+    assert cfg.schedule == "sweep"
+    assert (cfg.optimizer.type, cfg.optimizer.lr, cfg.optimizer.precondition, cfg.optimizer.guard) == ("sgd", 1.0, True, True)
+    named = InferenceSpec.model_validate({"optimizer": {"type": "sgd", "lr": 0.1}, "schedule": "sync"})
+    assert (named.optimizer.precondition, named.optimizer.guard, named.schedule) == (False, False, "sync")
+
+
+@pytest.mark.parametrize("text", GRAPHS, ids=IDS)
+@pytest.mark.parametrize("schedule", ["sync", "sweep"])
+def test_default_inference_never_raises_any_samples_energy(text, schedule):
+    prog = program(text)
+    batch = batch_for(prog, B=6)
+    start = prog.init_state(batch)
+    clamped = {n: start[n].clone() for n in start.clamped}
+    energies = []
+    for steps in range(13):  # inference is deterministic: T steps are the first T of 12
+        state = start.clone()
+        prog.infer(state, steps=steps, schedule=schedule)
+        energies.append(torch.stack(list(prog.node_energies(state).values())).sum(0))
+    e = torch.stack(energies)
+    assert (e[1:] <= e[:-1] + 1e-12 * (1 + e[:-1].abs())).all(), e
+    assert (e[-1] < e[0]).all()
+    for n, v in clamped.items():
+        assert torch.equal(state[n], v)
+
+
+def test_the_guard_shortens_steps_that_would_raise_the_energy():
+    """A decoder with a sharp output (variance 0.05): a full preconditioned step of the
+    hidden node overshoots, so without the guard the energy rises."""
+    prog = program(VAE.replace("recon: {shape: [12], family: gaussian,", "recon: {shape: [12], family: {type: gaussian, variance: 0.002},"))
+    batch = batch_for(prog, B=6)
+    free = prog.init_state(batch)
+    e0 = prog.energy(free).item()
+    prog.infer(free, steps=1, optimizer={"type": "sgd", "lr": 1.0, "precondition": True}, schedule="sweep")
+    assert prog.energy(free).item() > e0  # the unguarded step overshoots
+    guarded = prog.init_state(batch, noise=free.noise)
+    prog.infer(guarded, steps=1, optimizer={"type": "sgd", "lr": 1.0, "precondition": True, "guard": True}, schedule="sweep")
+    assert prog.energy(guarded).item() < e0
+
+
+DEFAULT_OPTS = [None, {"type": "sgd", "lr": 0.01, "precondition": True}, {"type": "sgd", "lr": 0.3, "guard": True, "momentum": 0.5}]
+
+
+@pytest.mark.parametrize("text", GRAPHS, ids=IDS)
+@pytest.mark.parametrize("schedule", ["sync", "sweep"])
+@pytest.mark.parametrize("opt", DEFAULT_OPTS, ids=["default", "precondition", "guard"])
+def test_fast_inference_equals_plain_autograd_with_preconditioning_and_guard(text, schedule, opt):
+    prog = program(text)
+    batch = batch_for(prog)
+    a = prog.init_state(batch)
+    b = a.clone()
+    prog.infer(a, steps=5, optimizer=opt, schedule=schedule, fast=True)
+    prog.infer(b, steps=5, optimizer=opt, schedule=schedule, fast=False)
+    for n in a:
+        torch.testing.assert_close(a[n], b[n], rtol=1e-9, atol=1e-10)
+    prog.weight_grads(a, fast=True)
+    fast = [p.grad.clone() for p in prog.parameters()]
+    prog.weight_grads(b, fast=False)
+    for g, p in zip(fast, prog.parameters()):
+        torch.testing.assert_close(g, p.grad, rtol=1e-9, atol=1e-10)
+
+
+def test_one_sweep_carries_the_error_to_every_node():
+    """Reverse-topological order: after one step every free node of the chain has moved."""
+    prog = program(M3)
+    state = prog.init_state(batch_for(prog))
+    start = {n: state[n].clone() for n in state.free}
+    prog.infer(state, steps=1, schedule="sweep")
+    assert all(not torch.equal(state[n], start[n]) for n in start)
+    sync = prog.init_state(batch_for(prog))
+    prog.infer(sync, steps=1, schedule="sync")
+    assert torch.equal(sync["h1"], start["h1"])  # sync: the error is two hops away still
