@@ -66,6 +66,7 @@ class Engine:
         self.stale_edges: set[str] = set()
         self.stale_mu: set[str] = set()
         self.node_energy: dict[str, torch.Tensor] = {}  # per-node energies [B] still valid
+        self.fresh = fresh  # straight from a forward pass, nothing moved since
         if fresh:  # straight after a forward pass: only clamped targets and priors carry error
             self.active = {n for n in prog.energy_nodes if (n in state.clamped and prog.in_edges[n]) or prog.nodes[n].prior is not None}
         else:
@@ -96,6 +97,7 @@ class Engine:
 
     def _moved(self, n: str) -> None:
         prog = self.prog
+        self.fresh = False
         x = self.state[n]
         m, v = prog._see(n, x, self.state.clamped, self.state.noise)
         if m is not None:
@@ -113,6 +115,7 @@ class Engine:
 
     def weights_changed(self) -> None:
         prog = self.prog
+        self.fresh = False
         self.stale_edges = {e.name for e in prog.edges}
         self.stale_mu = {n for n in prog.energy_nodes if prog.in_edges[n]}
         self.active = set(prog.energy_nodes)
@@ -264,14 +267,16 @@ class Engine:
                     weight_step()
                     self.weights_changed()
 
-    def step_scale(self, n: str):
-        """The preconditioner of node ``n``'s step at the current state."""
+    def step_scale(self, n: str, prior: bool = True):
+        """The preconditioner of node ``n``'s step at the current state (``prior``: with
+        the prior's curvature)."""
         prog = self.prog
         mu = None
         if prog.in_edges[n]:
             self._refresh([n])
             mu = self.mu[n]
-        return prog.families[n].step_scale(self.state[n], mu, self.params[n], None if n in self.state.clamped else prog.nodes[n].prior)
+        free_prior = prog.nodes[n].prior if prior and n not in self.state.clamped else None
+        return prog.families[n].step_scale(self.state[n], mu, self.params[n], free_prior)
 
     def _guard(self, old: dict, before: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         """Keep, per sample, the first of the steps alpha * full and alpha/4 * full (full:

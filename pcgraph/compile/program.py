@@ -12,6 +12,7 @@ from .. import activations
 from ..errors import CompileError, DataError, Issue
 from ..graph import EdgeInfo, PCGraph
 from ..spec.models import StateOptimizerSpec
+from .arrival import arrival_grads
 from .engine import GUARD_SHRINK, Engine, guard_choice
 from .optim import make_state_optimizer
 from .state import State
@@ -548,21 +549,44 @@ class Program(nn.Module):
     # ------------------------------------------------------------------ steps
     def pc_step(self, batch: Mapping[str, Any], *, steps: int | None = None, schedule: str | None = None) -> dict[str, torch.Tensor]:
         """One PC training step: forward init, T inference steps, then
-        ``weights.updates`` weight steps. Returns the per-node energies [B] (no sync)."""
+        ``weights.updates`` weight steps, each from the gradient ``weights.gradient``
+        names. Returns the per-node energies [B] after inference (no sync)."""
         cfg = self.train_cfg
         schedule = schedule or cfg.inference.schedule
         state = self.init_state(batch, init=cfg.inference.init)
+        arrival = cfg.weights.gradient == "arrival" and schedule != "incremental"
+        if arrival:
+            self.arrival_grads(state)
         self.infer(state, steps=steps, schedule=schedule)
         if schedule == "incremental":
             with torch.no_grad():
                 return self.node_energies(state)
         terms = None
-        for _ in range(cfg.weights.updates):
-            terms = self.weight_grads(state)
+        for k in range(cfg.weights.updates):
+            if arrival:
+                if k:  # the next gradient at the new weights: a fresh forward pass
+                    self.arrival_grads(self.init_state(batch, noise=state.noise))
+                if terms is None:
+                    with torch.no_grad():
+                        terms = self._engine_for(state).energies()
+            else:
+                terms = self.weight_grads(state)
             self._default_weight_step()
             if state._engine is not None:
                 state._engine.weights_changed()
         return terms
+
+    def arrival_grads(self, state: State) -> None:
+        """Set ``.grad`` of every parameter to its gradient at the error's first arrival
+        (``compile/arrival.py``), from a forward-initialised ``state`` (left as it is)."""
+        eng = state._engine
+        if eng is not None and eng.prog is self:
+            eng._check_outside_edits()
+        if eng is None or eng.prog is not self or not eng.fresh:
+            raise CompileError(Issue(("train", "weights", "gradient"), "gradients at arrival start from a forward-initialised state: set train.inference.init=forward"))
+        opt = self.train_cfg.inference.optimizer
+        with torch.no_grad():
+            arrival_grads(eng, opt.lr, opt.precondition)
 
     def bp_step(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """One backprop step on the same graph: loss_bp, backward, weight step.

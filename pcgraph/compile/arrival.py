@@ -1,0 +1,62 @@
+"""Weight gradients at the error's first arrival (Z-IL, Song et al. 2020, on any DAG).
+
+From a forward-initialised state only the clamped targets and the prior terms carry
+error. A reverse-topological sweep carries it back to the inputs: each free node takes
+one step of its inference update from its forward value (preconditioned by the inverse
+curvature of its prediction's term when the state optimizer preconditions), driven by the
+errors its children held when the error first reached them -- the predictions stay at
+their forward values until the sweep has passed (the fixed-prediction assumption), so
+a node's message does not depend on which of its siblings the sweep visited first. The
+node's own error right after that step is its *arrival error*. Each edge's weight
+gradient is the one its target's arrival error gives with the edge's sources at their
+forward values: local, as in any PC weight update -- an edge sees its own sources and
+its target's error, never a loss.
+
+With Gaussian nodes and a step of one inverse curvature, a node's arrival error is the
+sum of its children's messages, which is backprop's delta: the gradient equals BP's
+exactly; for categorical and mean/variance nodes it equals BP's to first order in the
+step (the family's link is linearised over one step). The states themselves are left
+at their forward values; inference then runs as usual.
+"""
+
+from __future__ import annotations
+
+from .engine import _accumulate
+
+
+def arrival_errors(eng, lr: float, precondition: bool) -> tuple[dict, dict]:
+    """({node: (g, sign)} with dE/dmu = sign * g, {node: state}) of every node the
+    error reaches, at its arrival (clamped targets and prior terms: the forward state)."""
+    prog = eng.prog
+    st = eng.state
+    eng._refresh(prog.energy_nodes)
+    arrival, _ = eng._errors(prog.energy_nodes)
+    states = {n: st[n] for n in arrival}
+    for group in prog._free_groups(st, "sweep"):
+        group = [n for n in group if prog.in_edges[n]]  # a root has no edge to train
+        leaving = [e for e in prog.edges if any(s in group for s in e.sources)]
+        dirs = eng._directions(group, {k: v for k, v in arrival.items() if k not in group}, {}, None, leaving)
+        for n, (d, sign) in dirs.items():
+            fam = prog.families[n]
+            step = d * (lr * sign)
+            if precondition:  # the prediction's curvature only: a prior's pull is in d already
+                step = step * eng.step_scale(n, prior=False)
+            x = states[n] = st[n] - step
+            g, s, _ = fam.errors(x, fam.mean(x, False), eng.mu[n], eng.params[n], False)
+            arrival[n] = (g, s)
+    return arrival, states
+
+
+def arrival_grads(eng, lr: float, precondition: bool) -> None:
+    """Set ``.grad`` of every parameter to its gradient at first arrival (batch mean)."""
+    arrival, states = arrival_errors(eng, lr, precondition)
+    acc: dict = {}
+    eng._directions([], arrival, {}, acc)
+    prog = eng.prog
+    clamped = eng.state.clamped
+    for n, pd in prog.node_params.items():
+        if prog.in_edges[n] and n in arrival:  # a learned variance, at the arrival state
+            x, fam = states[n], prog.families[n]
+            for k, g in fam.grad_params(x, fam.mean(x, n in clamped), eng.mu[n], eng.params[n], n in clamped).items():
+                _accumulate(acc, pd[k], g, 1.0)
+    eng._set_grads(acc)

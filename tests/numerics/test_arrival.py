@@ -1,0 +1,128 @@
+"""Weight gradients at the error's first arrival (Z-IL) in float64: equal to backprop's
+on Gaussian DAGs, equal to first order on every family, and local."""
+
+import pytest
+import torch
+
+from tests.numerics.graphs import DAG, M3, MIXED, TRANSFORMER, VAE, batch_for, program
+
+
+def grads(prog):
+    return [p.grad.clone() for p in prog.parameters()]
+
+
+def bp_grads(prog, batch, noise):
+    prog.zero_grad()
+    prog.loss_bp(batch, noise=noise).backward()
+    return grads(prog)
+
+
+@pytest.mark.parametrize("variance", [1.0, 0.3, 5.0])
+def test_arrival_gradients_equal_backprop_on_a_gaussian_dag(variance):
+    """Two inputs, a multi-input edge, a skip, two targets: Song et al. (2020) show
+    equality on chains; holding predictions at their forward values extends it to DAGs."""
+    prog = program(DAG.replace("TARGET", f"{{type: gaussian, variance: {variance}}}"))
+    batch = batch_for(prog, B=5)
+    state = prog.init_state(batch)
+    prog.arrival_grads(state)
+    pc = grads(prog)
+    for a, b in zip(pc, bp_grads(prog, batch, state.noise)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def near_prediction(prog, batch, eps):
+    """The batch with every target replaced by the forward prediction moved by eps: the
+    output errors are then O(eps)."""
+    gen = torch.Generator().manual_seed(3)
+    out = dict(batch)
+    for t, pred in prog.predict(batch).items():
+        bind = prog.nodes[t].bind
+        if prog.families[t].name == "categorical":
+            other = torch.softmax(torch.randn(pred.shape, generator=gen, dtype=pred.dtype), -1)
+            out[bind] = (1 - eps) * pred + eps * other
+        else:
+            out[bind] = pred + eps * torch.randn(pred.shape, generator=gen, dtype=pred.dtype)
+    return out
+
+
+@pytest.mark.parametrize("text", [M3, TRANSFORMER], ids=["m3", "transformer"])
+def test_arrival_gradients_equal_backprop_to_first_order_in_the_error(text):
+    """Categorical nodes link their state to what children see through a softmax, which
+    one step linearises: with output errors of size eps the arrival gradient is BP's up
+    to a relative O(eps)."""
+    prog = program(text)
+    eps = 1e-5
+    batch = near_prediction(prog, batch_for(prog, B=3), eps)
+    state = prog.init_state(batch)
+    prog.arrival_grads(state)
+    pc = grads(prog)
+    for a, b in zip(pc, bp_grads(prog, batch, state.noise)):
+        scale = b.abs().max().item()
+        assert (a - b).abs().max().item() <= 1e-3 * scale + 1e-15, (a, b)
+
+
+SKIP_SHARED = """
+name: skip
+nodes:
+  x:  {shape: [4], role: input, bind: x}
+  h1: {shape: [5], family: gaussian}
+  h2: {shape: [5], family: gaussian}
+  y:  {shape: [3], family: {type: gaussian, variance: 0.5}, role: target, bind: y}
+edges:
+  - {from: x, to: h1, activation: tanh}
+  - {from: h1, to: h2, activation: tanh}
+  - {from: h2, to: y}
+  - {from: h1, to: y}
+  - {from: x, to: y}
+"""
+
+
+@pytest.mark.parametrize("gradient", ["arrival", "equilibrium"])
+def test_weight_gradients_are_local(gradient, monkeypatch):
+    """A skip (h1 -> y, x -> y) and a shared target (y): every linear edge's gradient is
+    its target's error times its own source's value, and no backward pass through the
+    BP loss takes part."""
+    prog = program(SKIP_SHARED, overrides=[f"train.weights.gradient={gradient}"])
+    batch = batch_for(prog, B=6)
+
+    def forbidden(*a, **k):
+        raise AssertionError("a PC step used the BP loss")
+
+    monkeypatch.setattr(type(prog), "loss_terms", forbidden)
+    monkeypatch.setattr(type(prog), "loss_bp", forbidden)
+    state = prog.init_state(batch)
+    if gradient == "arrival":
+        from pcgraph.compile.arrival import arrival_errors
+
+        eng = prog._engine_for(state)
+        errors, _ = arrival_errors(eng, 1.0, True)
+        prog.arrival_grads(state)
+        seen = {n: eng.vis[n] for n in ("x", "h1", "h2")}
+    else:
+        prog.infer(state, steps=30)
+        prog.weight_grads(state)
+        eng = prog._engine_for(state)
+        errors, _ = eng._errors(prog.energy_nodes)
+        seen = {n: eng.vis[n] for n in ("x", "h1", "h2")}
+    B = state.batch_size
+    for e in prog.edges:
+        mod = prog.edge_modules[e.name]
+        g, sign = errors[e.target]
+        delta = sign * g  # dE/dmu of the target
+        if e.activation == "tanh":
+            delta = delta * (1 - eng.out[e.name] ** 2)
+        (src,) = e.sources
+        torch.testing.assert_close(mod.weight.grad, delta.T @ seen[src] / B)
+        torch.testing.assert_close(mod.bias.grad, delta.sum(0) / B)
+
+
+def test_arrival_step_leaves_the_state_at_its_forward_value_and_needs_one():
+    prog = program(M3)
+    batch = batch_for(prog)
+    state = prog.init_state(batch)
+    before = {n: state[n].clone() for n in state}
+    prog.arrival_grads(state)
+    assert all(torch.equal(state[n], before[n]) for n in state)
+    prog.infer(state, steps=1)
+    with pytest.raises(Exception, match="forward"):
+        prog.arrival_grads(state)
