@@ -277,7 +277,7 @@ def format_report(r: dict, title: str = "") -> str:
     never = [n["node"] for n in r["nodes"] if n["front_step"] is None]
     lines += ["", f"total energy rose at {r['energy_rises']} of {r['steps']} steps" + (f" ({', '.join(map(str, r['energy_rise_steps'][:10]))}{' ...' if r['energy_rises'] > 10 else ''})" if r["energy_rises"] else "")]
     if never:
-        lines.append(f"the error never reached: {', '.join(never)} (their weights get no PC gradient; more steps reach them)")
+        lines.append(f"the error never reached {', '.join(never)} in {r['steps']} steps: the edges into {'it' if len(never) == 1 else 'them'} get no PC gradient (more steps reach {'it' if len(never) == 1 else 'them'})")
     prior = any("cos_prior_part" in e for e in r["edges"])
     lines += ["", "| parameter | cos(PC, BP) | ‖PC‖/‖BP‖ |" + (" cos(PC, BP targets' part) | cos(PC, BP prior part) |" if prior else "")]
     lines.append("|---" * (5 if prior else 3) + "|")
