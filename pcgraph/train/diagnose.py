@@ -4,8 +4,10 @@ gradients point compared with backprop's.
 With the model's current weights and one batch, from the forward-initialised state:
 
 * the energy of every node at each of the T inference steps (before and after);
-* the *error front*: the first step at which each free node's state moves away from
-  its initial value (clamped targets are the error's source, step 0);
+* the *error front*: the first step at which a node's state or its prediction (from
+  its parents' states) moves away from its initial value, i.e. at which its error can
+  first differ from the forward pass's (clamped targets and nodes with a prior term
+  are the error's sources: step 0);
 * the steps at which the total energy rose;
 * per parameter of every edge (and node), the cosine and norm ratio of PC's weight
   gradient after inference (the gradient of the energy that PC training applies)
@@ -28,7 +30,7 @@ import torch
 
 from ..errors import Issue, TrainError
 
-#: a node "moved" when its state changed by more than this, relative to max(1, max|x0|)
+#: a state or prediction "moved" when it changed by more than this, relative to max(1, max|x0|)
 MOVE_TOL = 1e-6
 #: a step "raised" the total energy when it grew by more than this, relative to max(1, |E|)
 RISE_TOL = 1e-6
@@ -111,9 +113,10 @@ def inference_trace(prog, batch: Mapping[str, Any], steps: int | None = None, *,
     """Run inference on ``batch`` from the spec's initialisation, step by step.
 
     Returns {"steps": T, "energies": {node: [E_0..E_T]} (batch means), "total":
-    [..], "front": {node: first step the state moved, 0 for clamped targets, None if
-    never}, "state": the state after T steps, "noise": the sampling noise used,
-    "replayed": whether steps were replayed from the start}.
+    [..], "front": {node: first step its state or prediction moved, 0 for clamped
+    targets and free nodes with a prior, None if never}, "state": the state after T
+    steps, "noise": the sampling noise used, "replayed": whether steps were replayed
+    from the start}.
 
     Steps are taken one ``infer`` call at a time; if that does not end where one call
     of T steps does (a state optimiser with memory, such as momentum or Adam), each
@@ -127,18 +130,24 @@ def inference_trace(prog, batch: Mapping[str, Any], steps: int | None = None, *,
         return prog.init_state(batch, init=cfg.init, noise=noise)
 
     x0 = {n: state[n].clone() for n in state.free}
-    targets = {n for n in prog.targets if n in state.clamped}
+    with torch.no_grad():
+        mu0 = prog.predictions(state)
+    sources = {n for n in prog.energy_nodes if n in state.clamped or prog.nodes[n].prior is not None}
     start = _node_means(prog, state)
 
     def record(states):
         energies = {n: [v] for n, v in start.items()}
-        front: dict[str, int | None] = {n: (0 if n in targets else None) for n in prog.energy_nodes}
+        front: dict[str, int | None] = {n: (0 if n in sources else None) for n in prog.energy_nodes}
         for t, s in enumerate(states, 1):
             for n, v in _node_means(prog, s).items():
                 energies[n].append(v)
-            for n in x0:
-                if front.get(n, 0) is None and _moved(s[n], x0[n], tol):
-                    front[n] = t
+            waiting = [n for n, f in front.items() if f is None]
+            if waiting:
+                with torch.no_grad():
+                    mu = prog.predictions(s)
+                for n in waiting:
+                    if (n in x0 and _moved(s[n], x0[n], tol)) or (n in mu0 and _moved(mu[n], mu0[n], tol)):
+                        front[n] = t
         return energies, front
 
     def chained():

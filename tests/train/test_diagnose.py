@@ -91,6 +91,36 @@ def test_error_front_moves_back_one_hop_per_synchronous_step():
         assert all(v == 0.0 for v in e[: depth + 1 - k]) and e[depth + 1 - k] > 0
 
 
+def test_a_prior_is_an_error_source_and_the_front_counts_moved_predictions():
+    # x -> h1 -> z (prior) -> h2 -> h3 -> y, sync. By hand: y and z carry error at the
+    # forward state (0). Step 1: h3 moves (y's error) and z moves (its prior), which
+    # moves h2's prediction (1). z's own error is zero until z has moved, so its parent
+    # h1 first moves at step 2.
+    text = """name: prior
+nodes:
+  x: {shape: [4], role: input, bind: x}
+  h1: {shape: [5], family: gaussian}
+  z: {shape: [5], family: gaussian, prior: standard_normal}
+  h2: {shape: [5], family: gaussian}
+  h3: {shape: [5], family: gaussian}
+  y: {shape: [3], family: gaussian, role: target, bind: y}
+edges:
+  - {from: x, to: h1, activation: tanh}
+  - {from: h1, to: z, activation: tanh}
+  - {from: z, to: h2, activation: tanh}
+  - {from: h2, to: h3, activation: tanh}
+  - {from: h3, to: y}
+train:
+  dtype: float64
+  device: cpu
+  inference: {steps: 4, schedule: sync, init: forward, optimizer: {type: sgd, lr: 0.1}}
+"""
+    r = diagnose(program(loads_spec(text, "prior.yaml")), batch())
+    assert {n["node"]: n["front_step"] for n in r["nodes"]} == {"h1": 2, "z": 0, "h2": 1, "h3": 1, "y": 0}
+    assert r["energies"]["h2"][0] == 0.0 and r["energies"]["h2"][1] > 0  # its error appears with the moved prediction
+    assert any("cos_prior_part" in e for e in r["edges"])
+
+
 def test_energies_after_zero_steps_are_the_forward_states():
     for out in ("gaussian", "categorical"):
         prog = program(chain_spec(2, out=out, out_variance=4.0, steps=0))
