@@ -45,11 +45,13 @@ def load_model(source, overrides=(), *, device=None, fresh: bool = False):
     from ..graph import build_graph
     from ..spec import load_spec
     from . import checkpoint as ckpt
-    from .run import device_override, load_run_spec
+    from .run import SPEC_FILE, device_override, load_run_spec
 
     path = Path(source)
     overrides = [*overrides, *device_override(device)]
     is_run = path.is_dir()
+    if is_run and not (path / SPEC_FILE).exists():
+        raise TrainError(Issue(("run",), f"{path} is not a run directory (no {SPEC_FILE}): give a run directory or a spec file"))
     spec = load_run_spec(path, overrides) if is_run else load_spec(path, overrides)
     graph = build_graph(spec)
     if not graph.is_dag:
@@ -275,7 +277,7 @@ def format_report(r: dict, title: str = "") -> str:
     head = title or r["graph"]
     lines = [
         f"{head}: energy {r['energy']}, batch of {r['batch_size']}, T = {r['steps']} {r['inference']['schedule']} steps "
-        f"({opt['type']}, lr {opt['lr']:g}), init {r['inference']['init']}",
+        f"({opt.get('type')}, lr {_num(opt.get('lr'), 'g') if isinstance(opt.get('lr'), (int, float)) else opt.get('lr')}), init {r['inference']['init']}",
         "",
         "| node | hops to target | energy t=0 | energy t=T | front step |",
         "|---|---|---|---|---|",

@@ -207,3 +207,6 @@ def test_cli_run_dir_uses_its_checkpoint_and_errors_are_one_line(tmp_path):
     missing = run("diagnose", tmp_path / "run")
     assert missing.exit_code == 2 and "has no checkpoint.pt" in missing.output and "Traceback" not in missing.output
     assert len(missing.output.strip().splitlines()) == 1
+    not_run = run("diagnose", tmp_path)
+    assert not_run.exit_code == 2 and f"run: {tmp_path} is not a run directory" in not_run.output
+    assert (tmp_path / "kept.pt").exists() and (tmp_path / "run" / "metrics.jsonl").exists()  # nothing lost
