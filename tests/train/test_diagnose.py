@@ -169,7 +169,8 @@ def test_trace_is_the_energy_after_t_steps_of_one_inference(momentum):
     for t in range(6):
         s = prog.init_state(b)
         prog.infer(s, steps=t)
-        got = {n: float(v.mean()) for n, v in prog.node_energies(s).items()}
+        with torch.no_grad():
+            got = {n: float(v.mean()) for n, v in prog.node_energies(s).items()}
         for n, v in got.items():
             assert tr["energies"][n][t] == pytest.approx(v, rel=1e-9, abs=1e-15)
 
