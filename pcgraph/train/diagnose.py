@@ -127,9 +127,10 @@ def inference_trace(prog, batch: Mapping[str, Any], steps: int | None = None, *,
     T = cfg.steps if steps is None else int(steps)
     state = prog.init_state(batch, init=cfg.init)
     noise = state.noise
+    initial = state.clone()  # (a random init is drawn once: replays start from this copy)
 
     def fresh():
-        return prog.init_state(batch, init=cfg.init, noise=noise)
+        return initial.clone()
 
     x0 = {n: state[n].clone() for n in state.free}
     with torch.no_grad():
