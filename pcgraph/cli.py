@@ -1,4 +1,4 @@
-"""The ``pcgraph`` command line: validate | inspect | schema | compile | train | eval | compare | bench | data."""
+"""The ``pcgraph`` command line: validate | inspect | schema | compile | train | eval | compare | bench | diagnose | data."""
 
 from __future__ import annotations
 
@@ -167,6 +167,32 @@ def bench(spec, steps, warmup, rounds, device, compile_mode, no_memory, override
     click.echo(format_result(r))
     if as_json:
         click.echo(json.dumps(r))
+
+
+@main.command()
+@click.argument("source", metavar="RUN_DIR|SPEC", type=click.Path(exists=True))
+@click.option("--split", default="test", show_default=True, help="the split the batch comes from")
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="examples in the batch (default: the spec's batch size)")
+@click.option("--steps", "-T", type=click.IntRange(0), default=None, help="inference steps (default: the spec's train.inference.steps)")
+@click.option("--fresh", is_flag=True, help="a run directory's freshly initialised weights instead of its checkpoint's")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="override a spec value, e.g. train.inference.optimizer.lr=0.05")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="write diagnose.json and diagnose.png here")
+@click.option("--device", default=None)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON instead of tables")
+@reports_errors
+def diagnose(source, split, batch_size, steps, fresh, overrides, out, device, data_dir, as_json):
+    """On one batch, with the model's current weights: per-node energy before and
+    after inference, the step the error reaches each node, steps that raised the
+    energy, and per weight the cosine and norm ratio of PC's gradient against BP's."""
+    from .train.diagnose import format_report, run_diagnose, write_report
+
+    r = run_diagnose(source, overrides, split=split, batch_size=batch_size, steps=steps, device=device, data_dir=data_dir, fresh=fresh)
+    click.echo(json.dumps(r) if as_json else format_report(r, title=f"{source} ({r['weights']} weights, {split} split)"))
+    if out is not None:
+        files = write_report(r, out)
+        if not as_json:
+            click.echo(f"wrote {', '.join(str(f) for f in files)}")
 
 
 def _attach_data_commands() -> None:

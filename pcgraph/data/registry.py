@@ -103,7 +103,8 @@ def load_dataset(data_spec: Any, graph: "PCGraph | None" = None, data_dir: str |
     ``data_spec`` is a ``DataSpec`` (or a mapping of one; None: the graph's spec's).
     Returns {"train": {...}, "test": {...}} keyed by the field names the spec's nodes
     bind: ``data_spec.fields`` renames (spec field -> dataset field) are applied,
-    and so are the ``subset``/``test_subset`` options (first N examples)."""
+    and so are the ``subset``/``test_subset`` options (first N examples; ``text``
+    draws its windows at random across the corpus itself)."""
     from ..spec.models import DataSpec
 
     if data_spec is None:

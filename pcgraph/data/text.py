@@ -13,7 +13,9 @@ modification time) and the options that change the tokens.
 
 Examples are non-overlapping windows of ``seq_len`` tokens: ``tokens`` is a window,
 ``next_tokens`` the same window shifted by one token (the token that follows each
-position).
+position). ``subset`` / ``test_subset`` draw that many windows at random from all of
+a split's windows (every book, not the first ones), with the fixed ``subset_seed``:
+the same options give the same windows in every run and for every method.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ class TextOptions(DatasetOptions):
     vocab_size: PositiveInt = 8001
     seq_len: PositiveInt = 32
     test_fraction: float = Field(0.05, gt=0, lt=1)
-    subset: Optional[PositiveInt] = Field(None, description="use the first N training windows")
-    test_subset: Optional[PositiveInt] = Field(None, description="use the first N test windows")
+    subset: Optional[PositiveInt] = Field(None, description="use N training windows drawn at random from the whole corpus (seeded by subset_seed)")
+    test_subset: Optional[PositiveInt] = Field(None, description="use N test windows drawn at random from the whole test text (seeded by subset_seed)")
+    subset_seed: int = Field(0, description="seed of the subset and test_subset draws (fixed, so every run and method sees the same windows)")
     model_type: Literal["bpe", "unigram"] = "bpe"
     max_chars: Optional[PositiveInt] = Field(None, description="read at most this many characters (quick runs)")
     unit: Literal["paragraph", "line"] = Field(
@@ -302,7 +305,7 @@ def prepare_text(options=None, data_dir=None) -> TextCorpus:
         "test_tokens": int(test_ids.size),
         "vocab_size": sp.get_piece_size(),
         "eos_id": sp.eos_id(),
-        "options": options.model_dump(exclude={"seq_len", "subset", "test_subset"}),
+        "options": options.model_dump(exclude={"seq_len", "subset", "test_subset", "subset_seed"}),
     }
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
@@ -328,11 +331,31 @@ def text_tokenizer(options=None, data_dir=None):
     return prepare_text(options, data_dir).tokenizer()
 
 
+def n_windows(ids: np.ndarray, seq_len: int) -> int:
+    """How many non-overlapping windows of ``seq_len`` tokens (plus the next one) ``ids`` holds."""
+    return max(0, (int(ids.size) - 1) // seq_len)
+
+
 def windows(ids: np.ndarray, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Non-overlapping windows: (tokens [N, L], next_tokens [N, L]), next = shifted by one."""
-    n = max(0, (int(ids.size) - 1) // seq_len)
+    n = n_windows(ids, seq_len)
     a = torch.from_numpy(np.asarray(ids[: n * seq_len + 1], dtype=np.int64))
     return a[: n * seq_len].reshape(n, seq_len), a[1 : n * seq_len + 1].reshape(n, seq_len)
+
+
+def sample_windows(ids: np.ndarray, seq_len: int, count: int, seed: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` of the windows of ``windows(ids, seq_len)``, distinct and drawn
+    uniformly at random from all of them (in the drawn order) with the generator
+    seeded by (``seed``, ``stream``); all of them, in order, when there are no more
+    than ``count``. Only the drawn windows are copied out of ``ids``."""
+    n = n_windows(ids, seq_len)
+    if count >= n:
+        return windows(ids, seq_len)
+    rng = np.random.default_rng([seed, stream])
+    starts = rng.choice(n, size=count, replace=False).astype(np.int64) * seq_len
+    at = starts[:, None] + np.arange(seq_len + 1)
+    a = torch.from_numpy(np.asarray(ids[at], dtype=np.int64))
+    return a[:, :-1].contiguous(), a[:, 1:].contiguous()
 
 
 @register
@@ -346,8 +369,11 @@ class Text(Dataset):
     def load(self, options, data_dir, graph):
         corpus = prepare_text(options, data_dir)
         out = {}
-        for split, ids in (("train", corpus.train_ids), ("test", corpus.test_ids)):
-            tokens, nxt = windows(ids, options.seq_len)
+        for stream, (split, ids, limit) in enumerate((("train", corpus.train_ids, options.subset), ("test", corpus.test_ids, options.test_subset))):
+            if limit is None:
+                tokens, nxt = windows(ids, options.seq_len)
+            else:  # the draw happens here, so the registry's first-N cut keeps all of it
+                tokens, nxt = sample_windows(ids, options.seq_len, limit, options.subset_seed, stream)
             if tokens.shape[0] == 0:
                 raise data_error(
                     f"text: the {split} split holds {ids.size} tokens, fewer than seq_len + 1 = {options.seq_len + 1}; use more text"

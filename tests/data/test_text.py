@@ -193,3 +193,69 @@ def test_latin1_and_crlf_files_are_read(tmp_path):
     (tmp_path / "text" / "a.txt").write_bytes(body)
     c = prepare_text(OPTS, tmp_path)
     assert c.train_ids.size > 0
+
+
+# ------------------------------------------------------------------ subsets
+def book(letters: str, seed: int, paragraphs: int = 40) -> str:
+    """A book whose words use only ``letters``: which book a window of text came
+    from shows in the letters it decodes to."""
+    rnd = random.Random(seed)
+    paras = []
+    for _ in range(paragraphs):
+        words = ["".join(rnd.choice(letters) for _ in range(rnd.randint(2, 5))) for _ in range(rnd.randint(8, 20))]
+        paras.append(" ".join(words) + ".")
+    return "\n\n".join(paras) + "\n"
+
+
+ALPHABETS = ["abcd", "efgh", "ijkl", "mnop", "qrst"]
+
+
+@pytest.fixture
+def library(tmp_path):
+    (tmp_path / "text").mkdir()
+    for k, letters in enumerate(ALPHABETS):
+        (tmp_path / "text" / f"book{k}.txt").write_text(book(letters, k))
+    return tmp_path
+
+
+def books_of(sp, rows) -> set:
+    seen = set()
+    for row in rows:
+        text = sp.decode([int(i) for i in row])
+        seen |= {k for k, letters in enumerate(ALPHABETS) if any(c in text for c in letters)}
+    return seen
+
+
+def test_subset_draws_windows_from_every_book_and_is_deterministic(library):
+    opts = {"vocab_size": 40, "seq_len": 8}
+    full = load_dataset({"dataset": "text", "options": opts}, None, library)
+    sp = text_tokenizer(opts, library)
+    n_train, n_test = full["train"]["tokens"].shape[0], full["test"]["tokens"].shape[0]
+    k, k_test = n_train // 10, n_test // 3
+    sub_opts = {**opts, "subset": k, "test_subset": k_test}
+    a = load_dataset({"dataset": "text", "options": sub_opts}, None, library)
+    b = load_dataset({"dataset": "text", "options": sub_opts}, None, library)
+    # the first tenth of the windows lies in the first book; a draw reaches them all
+    assert books_of(sp, full["train"]["tokens"][:k]) == {0}
+    assert books_of(sp, a["train"]["tokens"]) == set(range(len(ALPHABETS)))
+    assert books_of(sp, a["test"]["tokens"]) == set(range(len(ALPHABETS)))
+    for split, size in (("train", k), ("test", k_test)):
+        assert a[split]["tokens"].shape == (size, 8)
+        assert torch.equal(a[split]["tokens"], b[split]["tokens"])  # same windows every time
+        assert torch.equal(a[split]["next_tokens"][:, :-1], a[split]["tokens"][:, 1:])
+        # each drawn window is a distinct window of the split itself, its next tokens with it
+        rows = {tuple(r) for r in torch.cat([full[split]["tokens"], full[split]["next_tokens"]], 1).tolist()}
+        drawn = [tuple(r) for r in torch.cat([a[split]["tokens"], a[split]["next_tokens"]], 1).tolist()]
+        assert len(set(drawn)) == size and set(drawn) <= rows
+    # train and test come from disjoint text, so no window is in both
+    assert not {tuple(r) for r in a["train"]["tokens"].tolist()} & {tuple(r) for r in full["test"]["tokens"].tolist()}
+    other = load_dataset({"dataset": "text", "options": {**sub_opts, "subset_seed": 1}}, None, library)
+    assert not torch.equal(other["train"]["tokens"], a["train"]["tokens"])
+
+
+def test_subset_larger_than_the_corpus_keeps_every_window_in_order(library):
+    opts = {"vocab_size": 40, "seq_len": 8}
+    full = load_dataset({"dataset": "text", "options": opts}, None, library)
+    big = load_dataset({"dataset": "text", "options": {**opts, "subset": 10**6, "test_subset": 10**6}}, None, library)
+    for split in ("train", "test"):
+        assert torch.equal(big[split]["tokens"], full[split]["tokens"])
