@@ -12,14 +12,18 @@ gradient is the one its target's arrival error gives with the edge's sources at 
 forward values: local, as in any PC weight update -- an edge sees its own sources and
 its target's error, never a loss.
 
-With Gaussian nodes and a step of one inverse curvature, a node's arrival error is the
-sum of its children's messages, which is backprop's delta: the gradient equals BP's
-exactly; for categorical and mean/variance nodes it equals BP's to first order in the
-step (the family's link is linearised over one step). The states themselves are left
-at their forward values; inference then runs as usual.
+A family's link from state to error (the softmax of a categorical node, the exponential
+of a log-variance) is linearised over the step: the arrival error is the one an
+infinitesimal step in the same direction carries, scaled to the step. With a step of
+one inverse curvature a node's arrival error is then exactly the sum of its children's
+messages -- backprop's delta -- and the weight gradients equal BP's on any DAG of any
+families (Millidge et al. 2020 show the same for the fixed-prediction assumption). The
+states themselves stay at their forward values.
 """
 
 from __future__ import annotations
+
+import torch
 
 from .engine import _accumulate
 
@@ -41,10 +45,23 @@ def arrival_errors(eng, lr: float, precondition: bool) -> tuple[dict, dict]:
             step = d * (lr * sign)
             if precondition:  # the prediction's curvature only: a prior's pull is in d already
                 step = step * eng.step_scale(n, prior=False)
-            x = states[n] = st[n] - step
-            g, s, _ = fam.errors(x, fam.mean(x, False), eng.mu[n], eng.params[n], False)
-            arrival[n] = (g, s)
+            states[n] = st[n] - step
+            arrival[n] = (_error_after(fam, st[n], step, eng.mu[n], eng.params[n]), 1.0)
     return arrival, states
+
+
+def _error_after(fam, x, step, mu, params):
+    """dE/dmu after the state ``x`` takes ``-step``, to first order in the step: the
+    error's value at x plus its directional derivative (forward mode), so a family's
+    link (softmax, the log-variance's exponential) is linearised over the step and the
+    error equals the one an infinitesimal step of the same direction would carry."""
+
+    def error(state):
+        g, sign, _ = fam.errors(state, fam.mean(state, False), mu, params, False)
+        return g * sign
+
+    value, slope = torch.func.jvp(error, (x,), (-step,))
+    return value + slope
 
 
 def arrival_grads(eng, lr: float, precondition: bool) -> None:

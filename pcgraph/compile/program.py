@@ -106,6 +106,8 @@ class Program(nn.Module):
         gens = graph.generations or [self.order]
         self.generations = [[n for n in g if self.nodes[n].role != "input"] for g in gens]
         self._weight_optimizer = None
+        if self.train_cfg.method == "pc":
+            self.weight_gradient()  # a choice the graph cannot honour is a compile error
 
     def _init_activation(self, e: EdgeInfo, act):
         """The nonlinearity that follows an edge, which its initialisation suits: the
@@ -548,16 +550,18 @@ class Program(nn.Module):
 
     # ------------------------------------------------------------------ steps
     def pc_step(self, batch: Mapping[str, Any], *, steps: int | None = None, schedule: str | None = None) -> dict[str, torch.Tensor]:
-        """One PC training step: forward init, T inference steps, then
-        ``weights.updates`` weight steps, each from the gradient ``weights.gradient``
-        names. Returns the per-node energies [B] after inference (no sync)."""
+        """One PC training step, then ``weights.updates`` weight steps, each from the
+        gradient ``weights.gradient`` names. equilibrium: forward init, T inference steps,
+        the gradients at the inferred state. arrival: forward init and the arrival sweep
+        (inference past it would not change the gradient, so the step ends there), a
+        fresh forward pass before each further update. Returns the per-node energies [B]
+        at the state the gradient was taken from (no sync)."""
         cfg = self.train_cfg
         schedule = schedule or cfg.inference.schedule
+        arrival = self.weight_gradient(schedule) == "arrival"
         state = self.init_state(batch, init=cfg.inference.init)
-        arrival = cfg.weights.gradient == "arrival" and schedule != "incremental"
-        if arrival:
-            self.arrival_grads(state)
-        self.infer(state, steps=steps, schedule=schedule)
+        if not arrival:
+            self.infer(state, steps=steps, schedule=schedule)
         if schedule == "incremental":
             with torch.no_grad():
                 return self.node_energies(state)
@@ -565,16 +569,32 @@ class Program(nn.Module):
         for k in range(cfg.weights.updates):
             if arrival:
                 if k:  # the next gradient at the new weights: a fresh forward pass
-                    self.arrival_grads(self.init_state(batch, noise=state.noise))
+                    state = self.init_state(batch, noise=state.noise)
+                self.arrival_grads(state)
                 if terms is None:
                     with torch.no_grad():
-                        terms = self._engine_for(state).energies()
+                        terms = state._engine.energies()
             else:
                 terms = self.weight_grads(state)
             self._default_weight_step()
             if state._engine is not None:
                 state._engine.weights_changed()
         return terms
+
+    def weight_gradient(self, schedule: str | None = None) -> str:
+        """Where PC takes its weight gradient: ``train.weights.gradient``, with auto
+        resolved (arrival needs a forward pass and a schedule that leaves the weights
+        alone during inference)."""
+        cfg = self.train_cfg
+        choice = cfg.weights.gradient
+        schedule = schedule or cfg.inference.schedule
+        forward = self.graph.is_dag and cfg.inference.init == "forward" and schedule != "incremental"
+        if choice == "auto":
+            return "arrival" if forward else "equilibrium"
+        if choice == "arrival" and not forward:
+            raise CompileError(Issue(("train", "weights", "gradient"), "gradients at arrival need a forward pass and a non-incremental schedule"
+                                     " (a DAG, train.inference.init=forward): use train.weights.gradient=equilibrium"))
+        return choice
 
     def arrival_grads(self, state: State) -> None:
         """Set ``.grad`` of every parameter to its gradient at the error's first arrival

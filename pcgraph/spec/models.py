@@ -155,10 +155,11 @@ class InferenceSpec(Strict):
 class WeightsSpec(Strict):
     optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec(type="adam", lr=1e-4))
     updates: PositiveInt = 1
-    gradient: Literal["equilibrium", "arrival"] = Field(
-        "equilibrium",
-        description="equilibrium: from the errors after the T inference steps (the EM M-step); arrival: each edge's"
-        " gradient when the error first reaches its target in a reverse-topological sweep (Z-IL; needs init: forward)",
+    gradient: Literal["auto", "arrival", "equilibrium"] = Field(
+        "auto",
+        description="arrival: each edge's gradient when the error first reaches its target in a reverse-topological"
+        " sweep from the forward pass (Z-IL; equals backprop's); equilibrium: from the errors after the T inference"
+        " steps (the EM M-step); auto: arrival where the graph has a forward pass (init: forward, a DAG, not incremental)",
     )
     grad_clip: Optional[PositiveFloat] = None
 
