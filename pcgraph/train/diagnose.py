@@ -193,12 +193,16 @@ def parameter_labels(prog) -> dict[int, tuple[str, str]]:
 
 
 def gradient_agreement(prog, batch: Mapping[str, Any], state, noise) -> list[dict]:
-    """Per parameter: PC's weight gradient at ``state`` (``Program.weight_grads``)
-    against the gradient of ``Program.loss_terms`` (the BP loss) with the same noise."""
+    """Per parameter: the weight gradient PC training applies (``train.weights.gradient``:
+    at the error's arrival from the forward state, or at the inferred ``state``) against
+    the gradient of ``Program.loss_terms`` (the BP loss) with the same noise."""
     params = dict(prog.named_parameters())
     saved = {n: p.grad for n, p in params.items()}
     prog.zero_grad(set_to_none=True)
-    prog.weight_grads(state)
+    if prog.weight_gradient() == "arrival":
+        prog.arrival_grads(prog.init_state(batch, noise=noise))
+    else:
+        prog.weight_grads(state)
     pc = {n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)) for n, p in params.items()}
     for n, p in params.items():
         p.grad = saved[n]
@@ -255,6 +259,7 @@ def diagnose(prog, batch: Mapping[str, Any], steps: int | None = None, *, tol: f
         "batch_size": trace["state"].batch_size,
         "steps": T,
         "inference": {"schedule": cfg.schedule, "init": cfg.init, "optimizer": cfg.optimizer.model_dump()},
+        "weight_gradient": prog.weight_gradient(),
         "replayed": trace["replayed"],
         "nodes": nodes,
         "total_before": trace["total"][0],
@@ -291,6 +296,8 @@ def format_report(r: dict, title: str = "") -> str:
     if never:
         lines.append(f"the error never reached {', '.join(never)} in {r['steps']} steps: the edges into {'it' if len(never) == 1 else 'them'} get no PC gradient (more steps reach {'it' if len(never) == 1 else 'them'})")
     prior = any("cos_prior_part" in e for e in r["edges"])
+    where = "at the error's arrival (from the forward state)" if r.get("weight_gradient") == "arrival" else "after inference"
+    lines += ["", f"PC's weight gradient, taken {where}, against BP's:"]
     lines += ["", "| parameter | cos(PC, BP) | ‖PC‖/‖BP‖ |" + (" cos(PC, BP targets' part) | cos(PC, BP prior part) |" if prior else "")]
     lines.append("|---" * (5 if prior else 3) + "|")
     for e in r["edges"]:
