@@ -2,8 +2,8 @@
 
 From a forward-initialised state only the clamped targets and the prior terms carry
 error. A reverse-topological sweep carries it back to the inputs: each free node takes
-one step of its inference update from its forward value (preconditioned by the inverse
-curvature of its prediction's term when the state optimizer preconditions), driven by the
+one step from its forward value, of one inverse curvature of its prediction's term
+(Z-IL's step; training uses it whatever optimizer inference names), driven by the
 errors its children held when the error first reached them -- the predictions stay at
 their forward values until the sweep has passed (the fixed-prediction assumption), so
 a node's message does not depend on which of its siblings the sweep visited first. The
@@ -28,7 +28,7 @@ import torch
 from .engine import _accumulate
 
 
-def arrival_errors(eng, lr: float, precondition: bool) -> tuple[dict, dict]:
+def arrival_errors(eng, lr: float = 1.0, precondition: bool = True) -> tuple[dict, dict]:
     """({node: (g, sign)} with dE/dmu = sign * g, {node: state}) of every node the
     error reaches, at its arrival (clamped targets and prior terms: the forward state)."""
     prog = eng.prog
@@ -64,7 +64,7 @@ def _error_after(fam, x, step, mu, params):
     return value + slope
 
 
-def arrival_grads(eng, lr: float, precondition: bool) -> None:
+def arrival_grads(eng, lr: float = 1.0, precondition: bool = True) -> None:
     """Set ``.grad`` of every parameter to its gradient at first arrival (batch mean)."""
     arrival, states = arrival_errors(eng, lr, precondition)
     acc: dict = {}

@@ -604,9 +604,8 @@ class Program(nn.Module):
             eng._check_outside_edits()
         if eng is None or eng.prog is not self or not eng.fresh:
             raise CompileError(Issue(("train", "weights", "gradient"), "gradients at arrival start from a forward-initialised state: set train.inference.init=forward"))
-        opt = self.train_cfg.inference.optimizer
         with torch.no_grad():
-            arrival_grads(eng, opt.lr, opt.precondition)
+            arrival_grads(eng)
 
     def bp_step(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """One backprop step on the same graph: loss_bp, backward, weight step.

@@ -35,6 +35,7 @@ train:
   dtype: {dtype}
   device: cpu
   inference: {{steps: {steps}, schedule: sync, init: forward, optimizer: {{type: sgd, lr: {lr}, momentum: {momentum}}}}}
+  weights: {{gradient: equilibrium}}
 """
     return loads_spec(text, "chain.yaml")
 
