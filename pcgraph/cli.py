@@ -30,14 +30,15 @@ def _load(path: str, overrides=()):
 @reports_errors
 def validate(specs):
     """Check SPEC files; print every problem as FILE:LINE:COL: path: message."""
+    from .check import check_spec
+
     failed = []
     for path in specs:
-        try:
-            g = _load(path)
-        except PcgraphError as e:
-            failed.append(e)
-            for line in e.lines:
-                click.echo(line, err=True)
+        g, issues = check_spec(path)
+        if issues:
+            failed.append(path)
+            for issue in issues:
+                click.echo(str(issue), err=True)
             continue
         click.echo(f"{path}: ok ({g.name}: {len(g.nodes)} nodes, {len(g.edges)} edges, {g.params_total:,} parameters)")
     if failed:

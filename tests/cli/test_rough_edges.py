@@ -1,0 +1,145 @@
+"""What a new user meets first: edge names in --set, validate reporting every problem,
+overrides located at the override, resume and checkpoint messages, epochs 0, method and
+energy errors naming the option that fixes them."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from pcgraph.cli import main
+from tests.conftest import SPECS
+
+DIGITS = SPECS / "digits-m2.yaml"
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(map(str, args)))
+
+
+# ------------------------------------------------------------------ --set edges.e0
+
+
+def test_set_addresses_an_edge_by_the_default_name_inspect_shows():
+    shown = json.loads(run("inspect", DIGITS, "--format", "json").output)
+    assert [e["name"] for e in shown["edges"]] == ["e0", "e1", "e2", "e3"]
+    by_name = json.loads(run("inspect", DIGITS, "--format", "json", "--set", "edges.e2.activation=relu").output)
+    by_index = json.loads(run("inspect", DIGITS, "--format", "json", "--set", "edges.2.activation=relu").output)
+    assert [e["activation"] for e in by_name["edges"]] == ["tanh", "tanh", "relu", "identity"]
+    assert by_name["edges"] == by_index["edges"]
+
+
+def test_default_name_of_an_unnamed_edge_beside_given_names(write):
+    p = write(
+        "name: n\nnodes:\n  x: {shape: [2], role: input, bind: x}\n  h: {shape: [3], family: gaussian}\n"
+        "  y: {shape: [2], family: gaussian, role: target, bind: y}\n"
+        "edges:\n  - {from: x, to: h, name: enc}\n  - {from: h, to: y}\n"
+    )
+    r = run("inspect", p, "--format", "json", "--set", "edges.e1.activation=relu", "--set", "edges.enc.activation=tanh")
+    assert r.exit_code == 0, r.output
+    assert [(e["name"], e["activation"]) for e in json.loads(r.output)["edges"]] == [("enc", "tanh"), ("e1", "relu")]
+    r = run("inspect", p, "--set", "edges.e0.activation=relu")  # edge 0 is called enc, not e0
+    assert r.exit_code == 2
+    assert "--set edges.e0.activation=relu: edges.e0: no item 'e0'" in r.output
+
+
+# ------------------------------------------------------------------ --set located at the override
+
+
+@pytest.mark.parametrize(
+    "override, path",
+    [
+        ("train.epochs=abc", "train.epochs"),
+        ("nodes.h1.shape=[0]", "nodes.h1.shape.0"),
+        ("train.inference={steps: abc}", "train.inference.steps"),
+        ("edges.e1.activation=tanhh", "edges.1.activation"),
+    ],
+)
+def test_invalid_set_value_is_reported_at_the_override(override, path):
+    r = run("inspect", DIGITS, "--set", override)
+    assert r.exit_code == 2
+    assert r.output.startswith(f"--set {override}: {path}: "), r.output
+    assert "digits-m2.yaml" not in r.output
+
+
+# ------------------------------------------------------------------ validate: every problem in one run
+
+TWO_PROBLEMS = """\
+name: bad
+nodes:
+  x: {shape: [4], role: input, bind: image}
+  h: {shape: [3], family: gaussian}
+  y: {shape: [2], family: gaussian, role: target, bind: label}
+edges:
+  - {from: x, to: h, transform: linaer}
+  - {from: h2, to: y}
+"""
+
+
+def test_validate_reports_a_misspelt_transform_and_an_unknown_node_together(write):
+    p = write(TWO_PROBLEMS)
+    r = run("validate", p)
+    assert r.exit_code == 2
+    lines = r.output.strip().splitlines()
+    assert lines == [
+        f"{p}:7:33: edges.0.transform: unknown transform 'linaer' (did you mean 'linear'?); known: "
+        + lines[0].split("known: ")[1],
+        f"{p}:8:12: edges.1.from: unknown node 'h2' (did you mean 'h'?)",
+    ]
+
+
+MANY = """\
+name: Bad_Name
+nodes:
+  x: {shape: [4], role: input, bind: image}
+  h: {shape: [3, 0], family: gaussian}
+  g: {shape: [3], family: gausian}
+  k: {family: gaussian}
+  y: {shape: [2], family: gaussian, role: target, bind: label}
+  lonely: {shape: [3], family: gaussian}
+edges:
+  - {from: x, to: h}
+  - {from: h, to: g}
+  - {from: g, to: y, activation: tanhh}
+  - {from: k, to: y}
+  - {to: g}
+  - {from: y, to: nowhere}
+  - {from: x, to: x}
+train: {epochs: -1}
+"""
+
+
+def test_validate_collects_schema_and_graph_problems_without_follow_on_noise(write):
+    p = write(MANY)
+    r = run("validate", p)
+    assert r.exit_code == 2
+    got = [line.split(": ", 2)[1] for line in r.output.strip().splitlines()]
+    # schema problems, then the graph problems of the parts that validated, in file order
+    assert got == [
+        "name",
+        "nodes.h.shape.1",
+        "nodes.g.family",
+        "nodes.k",
+        "nodes.lonely",  # an orphan: a graph problem of a node that validated
+        "edges.2.activation",
+        "edges.4",  # no 'from'
+        "edges.5.to",  # unknown node 'nowhere'
+        "edges.6.to",  # x is an input: a graph problem of an edge that validated
+        "train.epochs",
+    ]
+    assert "'nowhere' (nodes: x, h, g, k, y, lonely)" in r.output
+
+
+def test_validate_still_reports_a_clean_file_as_ok_beside_a_bad_one(write):
+    p = write(TWO_PROBLEMS)
+    r = run("validate", DIGITS, p)
+    assert r.exit_code == 2
+    assert f"{DIGITS}: ok (digits-m2: 5 nodes, 4 edges" in r.output
+    assert r.output.count("edges.") == 2
+
+
+def test_validate_yaml_error_alone(write):
+    p = write("name: x\nnodes: {a: [\n")
+    r = run("validate", p)
+    assert r.exit_code == 2
+    assert len(r.output.strip().splitlines()) == 1
