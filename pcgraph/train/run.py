@@ -86,7 +86,6 @@ def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume
     graph = build_graph(spec)
     if spec.data is None and data is None:
         raise TrainError(Issue(("data",), "the spec has no data section: add data: {dataset: ..., batch_size: ...}", spec.source.locate(()) if spec.source else None))
-    torch.manual_seed(spec.train.seed)
     program = compile(graph, energy=spec.train.energy, device=spec.train.device)
     if data is None:
         from ..data import load_dataset

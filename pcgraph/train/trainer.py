@@ -201,6 +201,10 @@ class Trainer:
         train and test splits after every epoch. Returns the summary."""
         for cb in self.callbacks:
             cb.on_fit_start(self)
+        if self.step == 0 and self.batch == 0:
+            # a fresh run draws its random numbers (sampling nodes, random state
+            # initialisation) from train.seed, as the CLI and the Python API alike
+            torch.manual_seed(int(self.train.seed))
         old = self._install_signals()
         t_fit = time.perf_counter()
         try:
