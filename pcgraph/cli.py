@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
 from .clitools import EXIT_INVALID, reports_errors
-from .errors import PcgraphError
+from .errors import Issue, Location, TrainError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -101,14 +102,20 @@ def train(spec, overrides, out, device, data_dir, resume, quiet):
 
     if spec is None and resume is None:
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
+    if spec is not None and resume is not None:
+        raise TrainError(
+            Issue((), f"a resumed run keeps the spec saved in {Path(resume) / 'spec.resolved.yaml'}, so {spec} would be ignored: drop it and change values with --set", Location(f"--resume {resume}"))
+        )
     try:
         trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet)
     except Interrupted as e:
         click.echo(f"{e.message}; continue with: pcgraph train --resume {e.out_dir if e.out_dir is not None else '<run dir>'}", err=True)
         sys.exit(130)
-    final = summary.get("final", {}).get("test", {})
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k not in ("epoch",) and isinstance(v, float))
-    click.echo(f"{summary['name']} ({summary['method']}{'' if summary['method'] == 'bp' else ', energy ' + summary['energy']}): {summary['epochs']} epochs; test {shown}")
+    final = summary.get("final", {})
+    split = "test" if "test" in final else "train"
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in final.get(split, {}).items() if k not in ("epoch", "seconds", "warmup_seconds") and isinstance(v, float))
+    epochs = f"{summary['epochs']} epoch{'' if summary['epochs'] == 1 else 's'}"
+    click.echo(f"{summary['name']} ({summary['method']}{'' if summary['method'] == 'bp' else ', energy ' + summary['energy']}): {epochs}" + (f"; {split} {shown}" if shown else ""))
     click.echo(f"run directory: {out_dir}")
 
 

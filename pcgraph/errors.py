@@ -51,6 +51,8 @@ class Issue:
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location is not None else ""
+        if not self.path and self.location is not None:  # a file, not a spec path (e.g. a checkpoint)
+            return f"{where}{_one_line(self.message)}"
         return f"{where}{dotted(self.path)}: {_one_line(self.message)}"
 
 

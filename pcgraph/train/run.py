@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from .. import __version__
-from ..errors import Issue, TrainError
+from ..errors import Issue, Location, TrainError
 from ..graph import build_graph
 from ..spec import load_spec
 from . import checkpoint as ckpt
@@ -74,7 +74,7 @@ def write_spec(spec, path: Path) -> None:
 def load_run_spec(out: Path, overrides: Iterable[str] = ()):
     path = out / SPEC_FILE
     if not path.exists():
-        raise TrainError(Issue(("resume",), f"{out} is not a run directory (no {SPEC_FILE})"))
+        raise TrainError(Issue((), f"not a run directory: it has no {SPEC_FILE} (pcgraph train writes one)", Location(str(out))))
     return load_spec(path, overrides)
 
 
@@ -117,7 +117,9 @@ def train_run(spec_path=None, overrides=(), *, out=None, device=None, data_dir=N
     if resume is not None:
         out = Path(resume)
         spec = load_run_spec(out, [*overrides, *device_override(device)])
+        _check_extension(spec, out)
         trainer = open_run(spec, out, resume=True, data_dir=data_dir, progress=progress)
+        print(resume_note(trainer, out), file=sys.stderr, flush=True)
     else:
         spec = load_spec(spec_path, [*overrides, *device_override(device)])
         out = Path(out) if out is not None else default_out(spec)
@@ -146,17 +148,36 @@ def train_run(spec_path=None, overrides=(), *, out=None, device=None, data_dir=N
     return trainer, summary, out
 
 
+def _check_extension(spec, out: Path) -> None:
+    """Refuse (before anything is written) to resume with fewer epochs than were trained."""
+    done = int(ckpt.load(out / ckpt.NAME)["epoch"])
+    if spec.train.epochs < done:
+        where = spec.source.locate(("train", "epochs")) if spec.source else None
+        raise TrainError(Issue(("train", "epochs"), f"the run in {out} has already trained {_count(done, 'epoch')}, more than {spec.train.epochs}; to extend it give more, e.g. --set train.epochs={done + 1}", where))
+
+
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def resume_note(trainer: Trainer, out: Path) -> str:
+    """One line: where a resumed run continues (or that it has nothing left to do)."""
+    epochs = trainer.train.epochs
+    if trainer.epoch >= epochs:
+        return f"{out} has already trained its {_count(epochs, 'epoch')}; to train further extend it: pcgraph train --resume {out} --set train.epochs={2 * epochs}"
+    n = trainer.n_batches()
+    done = _count(trainer.epoch, "epoch") + (f" and {_count(trainer.batch, 'batch', 'batches')}" if trainer.batch else "")
+    return f"resuming {out} at epoch {trainer.epoch + 1}/{epochs}, batch {trainer.batch + 1}/{n} ({done} done)"
+
+
 def load_run(run_dir, device=None):
     """(spec, program with the checkpoint's weights) of a run directory."""
     from ..compile import compile
 
     out = Path(run_dir)
     spec = load_run_spec(out)
-    path = out / ckpt.NAME
-    if not path.exists():
-        raise TrainError(Issue(("run",), f"{out} has no checkpoint"))
     program = compile(build_graph(spec), energy=spec.train.energy, device=device or "cpu")
-    program.load_state_dict(ckpt.load(path, map_location=program.device)["model"])
+    program.load_state_dict(ckpt.load(out / ckpt.NAME, map_location=program.device)["model"])
     program.eval()
     return spec, program
 

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 import torch
 
-from ..errors import Issue, TrainError
+from ..errors import Issue, Location, TrainError
 from . import checkpoint as ckpt
 from .metrics import Metrics
 from .progress import Progress
@@ -149,17 +149,11 @@ class Trainer:
             ckpt.save(self.checkpoint_path, self.state_dict())
 
     def _load(self) -> None:
-        path = self.checkpoint_path
-        if path is None or not path.exists():
-            raise TrainError(Issue(("resume",), f"no checkpoint to resume from in {self.out_dir}"))
-        try:
-            state = ckpt.load(path, map_location=self.program.device)
-        except Exception as e:  # noqa: BLE001 - reported
-            raise TrainError(Issue(("resume",), f"cannot read checkpoint {path}: {e}")) from None
+        if self.checkpoint_path is None:
+            raise TrainError(Issue(("out_dir",), "resuming needs the run directory (out_dir) that holds the checkpoint"))
+        state = ckpt.load(self.checkpoint_path, map_location=self.program.device)
         if state.get("method") != self.method or state.get("energy") != self.program.energy_kind:
-            raise TrainError(
-                Issue(("resume",), f"checkpoint {path} was made by method {state.get('method')} / energy {state.get('energy')}, not {self.method} / {self.program.energy_kind}")
-            )
+            self._mismatch(state)
         self.program.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.batch, self.step = int(state["epoch"]), int(state["batch"]), int(state["step"])
@@ -168,6 +162,20 @@ class Trainer:
         if torch.cuda.is_available() and state.get("cuda_rng"):
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         self.history = json.loads(state.get("history", "[]"))
+
+    def _mismatch(self, state: dict) -> None:
+        """A run keeps its method and energy: say which ``--set`` changed them."""
+        was = f"method {state.get('method')}, energy {state.get('energy')}"
+        source = self.program.graph.spec.source
+        sets = [source.overrides.get(("train", k)) for k in ("method", "energy")] if source is not None else []
+        sets = [s for s in sets if s]
+        if sets:
+            where = f"--set {sets[0]}"
+            fix = "leave out this --set, or train the new method in a new run (--out)"
+        else:
+            where = str(self.checkpoint_path)
+            fix = f"set train.method={state.get('method')} and train.energy={state.get('energy')} back, or train the new method in a new run (--out)"
+        raise TrainError(Issue((), f"the run in {self.out_dir} was trained with {was}, which a resumed run keeps; {fix}", Location(where)))
 
     # ------------------------------------------------------------ signals
     def _install_signals(self):
