@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .clitools import EXIT_INVALID, reports_errors
-from .errors import Issue, Location, TrainError
+from .errors import CompileError, Issue, Location, TrainError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,7 +78,12 @@ def compile_cmd(spec, energy, show, device, overrides):
     """Compile SPEC to a program and (with --print) show it."""
     from .compile import compile as build
 
-    prog = build(_load(spec, overrides), energy=energy, device=device)
+    graph = _load(spec, overrides)
+    needs_kl = [n for n in graph.nodes.values() if n.family_cls is not None and n.family_cls.needs_kl]
+    if energy == "gaussian" and needs_kl:
+        n = needs_kl[0]
+        raise CompileError(Issue(("nodes", n.name, "family"), f"family '{n.family}' on node '{n.name}' has no standard-PC form: use --energy kl", Location("--energy gaussian")))
+    prog = build(graph, energy=energy, device=device)
     if show:
         click.echo(prog.listing())
     else:
@@ -104,7 +109,7 @@ def train(spec, overrides, out, device, data_dir, resume, quiet):
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
     if spec is not None and resume is not None:
         raise TrainError(
-            Issue((), f"a resumed run keeps the spec saved in {Path(resume) / 'spec.resolved.yaml'}, so {spec} would be ignored: drop it and change values with --set", Location(f"--resume {resume}"))
+            Issue(None, f"a resumed run keeps the spec saved in {Path(resume) / 'spec.resolved.yaml'}, so {spec} would be ignored: drop it and change values with --set", Location(f"--resume {resume}"))
         )
     try:
         trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet)

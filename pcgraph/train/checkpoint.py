@@ -54,13 +54,13 @@ def load(path: Path, map_location="cpu") -> dict:
     where = Location(str(path))
     fresh = f"train anew: pcgraph train {path.parent / 'spec.resolved.yaml'} --out NEW_DIR"
     if not path.exists():
-        raise TrainError(Issue((), f"no checkpoint: the run stopped before saving one; {fresh}", where))
+        raise TrainError(Issue(None, f"no checkpoint: the run stopped before saving one; {fresh}", where))
     if path.stat().st_size == 0:
-        raise TrainError(Issue((), f"the checkpoint is empty (0 bytes); restore it from a copy, or {fresh}", where))
+        raise TrainError(Issue(None, f"the checkpoint is empty (0 bytes); restore it from a copy, or {fresh}", where))
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception:  # noqa: BLE001 - any failure to read means the same to the user
         state = None
     if not isinstance(state, dict) or any(k not in state for k in KEYS):
-        raise TrainError(Issue((), f"the checkpoint is damaged or not pcgraph's; restore it from a copy, or {fresh}", where))
+        raise TrainError(Issue(None, f"the checkpoint is damaged or not pcgraph's; restore it from a copy, or {fresh}", where))
     return state

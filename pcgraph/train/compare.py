@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import Issue, TrainError
+from ..errors import Issue, Location, TrainError
 from ..spec import load_spec
 from . import checkpoint as ckpt
 from .plots import plot_curves
@@ -40,6 +40,25 @@ def parse_methods(text: str) -> list[str]:
     return names
 
 
+def _check_methods(spec_path, methods: list[str], overrides: list[str], base) -> None:
+    """Before any training: a method the spec cannot be trained with is an error that
+    names it in --methods (not the --set lines it stands for)."""
+    from ..errors import GraphError
+    from ..graph import build_graph
+
+    graph = build_graph(base)  # the spec's own problems are reported as they are
+    where = Location(f"--methods {','.join(methods)}")
+    for m in methods:
+        if "train.energy=gaussian" in METHODS[m]:
+            for n in graph.nodes.values():
+                if n.family_cls is not None and n.family_cls.needs_kl:
+                    raise TrainError(Issue(None, f"{m} trains with the standard energy F, which family '{n.family}' on node '{n.name}' does not have; leave {m} out of --methods", where))
+        try:
+            build_graph(load_spec(spec_path, [*overrides, *METHODS[m]]))
+        except GraphError as e:
+            raise TrainError(Issue(None, f"{m} cannot train this spec ({e.issues[0].message}); leave {m} out of --methods", where)) from None
+
+
 def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir, progress, data_cache: dict):
     run_dir = out / f"{method}-seed{seed}"
     spec = load_spec(spec_path, [*overrides, *METHODS[method], f"train.seed={seed}", *device_override(device)])
@@ -61,6 +80,7 @@ def compare(spec_path, methods: Iterable[str], seeds: int = 1, overrides: Iterab
     methods = list(methods)
     overrides = list(overrides)
     base = load_spec(spec_path, overrides)
+    _check_methods(spec_path, methods, overrides, base)
     out = Path(out) if out is not None else Path("runs") / f"compare-{base.name}"
     out.mkdir(parents=True, exist_ok=True)
     rows, histories, failures = [], {}, []

@@ -74,7 +74,7 @@ def write_spec(spec, path: Path) -> None:
 def load_run_spec(out: Path, overrides: Iterable[str] = ()):
     path = out / SPEC_FILE
     if not path.exists():
-        raise TrainError(Issue((), f"not a run directory: it has no {SPEC_FILE} (pcgraph train writes one)", Location(str(out))))
+        raise TrainError(Issue(None, f"not a run directory: it has no {SPEC_FILE} (pcgraph train writes one)", Location(str(out))))
     return load_spec(path, overrides)
 
 

@@ -335,3 +335,35 @@ def test_zero_epochs_is_rejected_by_validation(write):
     assert r.output.strip() == f"{p}:10:17: train.epochs: must be > 0, got 0"
     r = run("train", p, "--set", "train.epochs=0")
     assert r.exit_code == 2 and r.output.strip() == "--set train.epochs=0: train.epochs: must be > 0, got 0"
+
+
+# ------------------------------------------------------------------ method / energy errors name the option
+
+MEANVAR = TINY.replace("h: {shape: [8], family: gaussian}", "h: {shape: [8], family: gaussian_meanvar, prior: standard_normal}")
+
+
+def test_energy_errors_name_the_option_that_fixes_them(write, tmp_path):
+    p = write(MEANVAR, "vae.yaml")
+    r = run("train", p, "--set", "train.energy=gaussian", "--out", tmp_path / "run")
+    assert r.exit_code == 2
+    assert r.output.strip().endswith("no standard-PC form: it needs train.energy kl, not gaussian (--set train.energy=kl)")
+    r = run("compile", p, "--energy", "gaussian")
+    assert r.exit_code == 2
+    assert r.output.strip() == "--energy gaussian: nodes.h.family: family 'gaussian_meanvar' on node 'h' has no standard-PC form: use --energy kl"
+    r = run("compare", p, "--methods", "bp,pc-f", "--out", tmp_path / "cmp")
+    assert r.exit_code == 2
+    assert r.output.strip() == (
+        "--methods bp,pc-f: pc-f trains with the standard energy F, which family 'gaussian_meanvar' on node 'h' does not have; leave pc-f out of --methods"
+    )
+    assert not (tmp_path / "cmp").exists() and not (tmp_path / "run").exists()
+
+
+def test_method_errors_on_a_cyclic_graph_name_the_set(write):
+    cyclic = TINY.replace("  - {from: h, to: y}", "  - {from: h, to: y}\n  - {from: y, to: h}").replace(
+        "train: {epochs: 1,", "train: {epochs: 1, topology: cyclic, method: bp,"
+    )
+    p = write(cyclic, "cyc.yaml")
+    r = run("validate", p)
+    assert r.exit_code == 2
+    assert "train.method: backprop needs a forward pass, which a cyclic graph has not: use method pc (--set train.method=pc)" in r.output
+    assert "(--set train.inference.init=zeros)" in r.output
