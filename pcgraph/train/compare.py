@@ -135,6 +135,10 @@ def mean_std(values: list[float], key: str) -> str:
     return f"{mean:.{digits}f}"
 
 
+def _seconds(x: float) -> str:
+    return f"{x:.3f}" if x < 1 else f"{x:.1f}"
+
+
 def table(rows: list[dict], methods: list[str], title: str = "", split: str = "test", keys: list[str] | None = None) -> str:
     """Markdown table, one line per method: seeds, epochs, each metric (all that the
     rows hold unless ``keys`` names them), training seconds per epoch."""
@@ -162,6 +166,6 @@ def table(rows: list[dict], methods: list[str], title: str = "", split: str = "t
         for k in keys:
             vals = [r[k] for r in rs if k in r]
             cells.append(mean_std(vals, k) if vals else "")
-        cells.append(f"{statistics.fmean(secs):.1f}" if secs else "")
+        cells.append(_seconds(statistics.fmean(secs)) if secs else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -367,3 +367,50 @@ def test_method_errors_on_a_cyclic_graph_name_the_set(write):
     assert r.exit_code == 2
     assert "train.method: backprop needs a forward pass, which a cyclic graph has not: use method pc (--set train.method=pc)" in r.output
     assert "(--set train.inference.init=zeros)" in r.output
+
+
+# ------------------------------------------------------------------ compare.png after one epoch, warm-up apart
+
+
+def test_curves_after_one_epoch_show_distinct_markers_on_whole_epochs(tmp_path):
+    from pcgraph.train.plots import draw_curves, plot_curves
+
+    one = [{"epoch": 1, "split": "train", "loss": 0.5, "energy": 0.3}, {"epoch": 1, "split": "test", "loss": 0.6}]
+    fig = draw_curves({"bp": one, "pc-kl": [dict(r, loss=r["loss"] + 0.1) for r in one]})
+    lines = [line for ax in fig.axes for line in ax.get_lines()]
+    assert len(lines) == 6  # loss: 2 methods x 2 splits; energy: 2 methods, train only
+    for line in lines:
+        assert len(line.get_xdata()) == 1
+        assert line.get_marker() not in (None, "", "None", " ") and line.get_markersize() >= 5
+    markers = {(line.get_marker(), line.get_markerfacecolor() == "none") for line in lines}
+    assert len(markers) == 2  # train and test tell apart with one point each
+    loss_ax = next(ax for ax in fig.axes if ax.get_title() == "loss")
+    assert list(loss_ax.get_xticks()) == [1]
+    lo, hi = loss_ax.get_xlim()
+    assert lo < 1 < hi and hi - lo <= 2
+    plot_curves({"bp": one}, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_epoch_seconds_leave_out_the_one_time_warm_up(write):
+    import time
+
+    import pcgraph
+    from pcgraph.train.run import setup
+
+    p = write(TINY.replace("method: pc", ""), "tiny.yaml")
+    trainer = setup(pcgraph.load_spec(p, ["train.method=bp", "train.epochs=2"]), progress=False)
+    step, calls = trainer.step_fn, []
+
+    def slow_first(batch):
+        if not calls:
+            time.sleep(0.5)  # a one-time cost, as a first step's allocation and kernel selection
+        calls.append(1)
+        return step(batch)
+
+    trainer.step_fn = slow_first
+    summary = trainer.fit()
+    train_rows = [r for r in trainer.history if r["split"] == "train"]
+    assert summary["warmup_seconds"] >= 0.5
+    assert all(r["seconds"] < 0.5 for r in train_rows), train_rows
+    assert len(calls) == 10
