@@ -99,8 +99,9 @@ def compile_cmd(spec, energy, show, device, overrides):
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="datasets folder (default $PCGRAPH_DATA or the user cache)")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None, help="continue the run in this directory")
 @click.option("--quiet", is_flag=True, help="no progress output")
+@click.option("--log", type=click.Choice(["tensorboard"]), default=None, help='also write TensorBoard scalars to RUN_DIR/tensorboard (pip install "pcgraph[tensorboard]")')
 @reports_errors
-def train(spec, overrides, out, device, data_dir, resume, quiet):
+def train(spec, overrides, out, device, data_dir, resume, quiet, log):
     """Train SPEC (method bp or pc, energy kl or gaussian) and write a run directory."""
     from .train.run import train_run
     from .train.trainer import Interrupted
@@ -112,7 +113,7 @@ def train(spec, overrides, out, device, data_dir, resume, quiet):
             Issue(None, f"a resumed run keeps the spec saved in {Path(resume) / 'spec.resolved.yaml'}, so {spec} would be ignored: drop it and change values with --set", Location(f"--resume {resume}"))
         )
     try:
-        trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet)
+        trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet, log=log)
     except Interrupted as e:
         click.echo(f"{e.message}; continue with: pcgraph train --resume {e.out_dir if e.out_dir is not None else '<run dir>'}", err=True)
         sys.exit(130)
@@ -133,14 +134,15 @@ def train(spec, overrides, out, device, data_dir, resume, quiet):
 @click.option("--device", default=None)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--quiet", is_flag=True)
+@click.option("--log", type=click.Choice(["tensorboard"]), default=None, help="also write TensorBoard scalars to each run's tensorboard/ folder")
 @reports_errors
-def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet):
+def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet, log):
     """Train SPEC with several methods and seeds (same data order and initial
     weights per seed); write compare.json, compare.md and compare.png."""
     from .train.compare import compare as run_compare
     from .train.compare import parse_methods, table
 
-    result = run_compare(spec, parse_methods(methods), seeds, overrides, out=out, device=device, data_dir=data_dir, progress=not quiet)
+    result = run_compare(spec, parse_methods(methods), seeds, overrides, out=out, device=device, data_dir=data_dir, progress=not quiet, log=log)
     click.echo(table(result["rows"], result["methods"], title=f"{result['spec']} (test split)"))
     for f in result.get("failures", []):
         click.echo(f"failed: {f['method']} seed {f['seed']}: {f['error']}")

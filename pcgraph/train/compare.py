@@ -59,7 +59,7 @@ def _check_methods(spec_path, methods: list[str], overrides: list[str], base) ->
             raise TrainError(Issue(None, f"{m} cannot train this spec ({e.issues[0].message}); leave {m} out of --methods", where)) from None
 
 
-def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir, progress, data_cache: dict):
+def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir, progress, data_cache: dict, log=None):
     run_dir = out / f"{method}-seed{seed}"
     spec = load_spec(spec_path, [*overrides, *METHODS[method], f"train.seed={seed}", *device_override(device)])
     resume = (run_dir / ckpt.NAME).exists()
@@ -67,7 +67,7 @@ def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir,
         raise TrainError(Issue(("--out",), f"{run_dir} holds an unfinished run without a checkpoint; move it away to start over"))
     key = (json.dumps(spec.data.model_dump(mode="json")) if spec.data else None, str(data_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = open_run(spec, run_dir, resume=resume, data_dir=data_dir, progress=progress, data=data_cache.get(key))
+    trainer = open_run(spec, run_dir, resume=resume, data_dir=data_dir, progress=progress, data=data_cache.get(key), log=log)
     data_cache[key] = trainer.data
     if trainer.epoch < spec.train.epochs:
         if progress:
@@ -76,7 +76,13 @@ def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir,
     return trainer
 
 
-def compare(spec_path, methods: Iterable[str], seeds: int = 1, overrides: Iterable[str] = (), *, out=None, device=None, data_dir=None, progress=True) -> dict:
+def compare(
+    spec_path, methods: Iterable[str], seeds: int = 1, overrides: Iterable[str] = (), *, out=None, device=None, data_dir=None, progress=True, log: str | None = None
+) -> dict:
+    if log == "tensorboard":
+        from .tensorboard import summary_writer
+
+        summary_writer()  # a missing package is said before anything is written
     methods = list(methods)
     overrides = list(overrides)
     base = load_spec(spec_path, overrides)
@@ -88,7 +94,7 @@ def compare(spec_path, methods: Iterable[str], seeds: int = 1, overrides: Iterab
     for seed in range(int(base.train.seed), int(base.train.seed) + seeds):
         for method in methods:
             try:
-                trainer = _run_one(spec_path, overrides, method, seed, out, device=device, data_dir=data_dir, progress=progress, data_cache=cache)
+                trainer = _run_one(spec_path, overrides, method, seed, out, device=device, data_dir=data_dir, progress=progress, data_cache=cache, log=log)
             except TrainError as e:  # e.g. a diverged run: record it, go on with the others
                 failures.append({"method": method, "seed": seed, "error": e.lines[0]})
                 if progress:

@@ -78,9 +78,10 @@ def load_run_spec(out: Path, overrides: Iterable[str] = ()):
     return load_spec(path, overrides)
 
 
-def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume=False, data=None):
+def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume=False, data=None, log: str | None = None):
     """Compile the spec's graph (on ``spec.train.device``) and build a Trainer for it
-    (loading data unless given)."""
+    (loading data unless given). ``log="tensorboard"`` mirrors the run's metrics into
+    ``out/tensorboard``."""
     from ..compile import compile
 
     graph = build_graph(spec)
@@ -97,28 +98,38 @@ def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume
     callbacks = []
     if out is not None:
         callbacks = [JsonlLogger(out / "metrics.jsonl"), RunFiles(out)]
+        if log == "tensorboard":
+            from .tensorboard import TensorBoardLogger
+
+            callbacks.append(TensorBoardLogger(out / "tensorboard"))
     trainer = Trainer(program, spec.train, data, out_dir=out, callbacks=callbacks, progress=progress, resume=resume)
     return trainer
 
 
-def open_run(spec, out: Path, *, resume: bool, data_dir=None, progress=True, data=None) -> Trainer:
+def open_run(spec, out: Path, *, resume: bool, data_dir=None, progress=True, data=None, log: str | None = None) -> Trainer:
     """A Trainer writing to the run directory ``out``, which holds the spec as run.
     On resume the checkpoint's history is authoritative: rows logged after it are
     dropped from metrics.jsonl."""
-    trainer = setup(spec, data_dir=data_dir, progress=progress, out=out, resume=resume, data=data)
+    trainer = setup(spec, data_dir=data_dir, progress=progress, out=out, resume=resume, data=data, log=log)
     if resume:
         ckpt.atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in trainer.history))
     write_spec(spec, out / SPEC_FILE)
     return trainer
 
 
-def train_run(spec_path=None, overrides=(), *, out=None, device=None, data_dir=None, resume: str | None = None, progress=True) -> tuple[Trainer, dict, Path]:
+def train_run(
+    spec_path=None, overrides=(), *, out=None, device=None, data_dir=None, resume: str | None = None, progress=True, log: str | None = None
+) -> tuple[Trainer, dict, Path]:
     """What ``pcgraph train`` does. Returns (trainer, summary, run directory)."""
+    if log == "tensorboard":
+        from .tensorboard import summary_writer
+
+        summary_writer()  # a missing package is said before anything is written
     if resume is not None:
         out = Path(resume)
         spec = load_run_spec(out, [*overrides, *device_override(device)])
         _check_extension(spec, out)
-        trainer = open_run(spec, out, resume=True, data_dir=data_dir, progress=progress)
+        trainer = open_run(spec, out, resume=True, data_dir=data_dir, progress=progress, log=log)
         print(resume_note(trainer, out), file=sys.stderr, flush=True)
     else:
         spec = load_spec(spec_path, [*overrides, *device_override(device)])
@@ -129,7 +140,7 @@ def train_run(spec_path=None, overrides=(), *, out=None, device=None, data_dir=N
             )
         out.mkdir(parents=True, exist_ok=True)
         try:
-            trainer = open_run(spec, out, resume=False, data_dir=data_dir, progress=progress)
+            trainer = open_run(spec, out, resume=False, data_dir=data_dir, progress=progress, log=log)
         except Exception:
             if not any(out.iterdir()):
                 out.rmdir()

@@ -100,6 +100,7 @@ class Trainer:
         #: seconds of the first training step in this process (allocation, kernel
         #: selection, lazy initialisation), kept out of the epochs' ``seconds``
         self.warmup_seconds: float | None = None
+        self.last_terms: dict = {}
         self._stop = None
         self.step_fn = program.step_fn(self.method)
         self.optimizer = program.weight_optimizer
@@ -247,6 +248,7 @@ class Trainer:
             t_step = time.perf_counter()
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             terms = self.step_fn(self._batch(train, idx))
+            self.last_terms = terms  # per-node energies (BP: loss terms) of the last batch, for callbacks
             total = torch.stack([t.mean() for t in terms.values()]).sum()
             value = total.item()  # one host sync per batch: progress and divergence check
             if self.warmup_seconds is None:  # the one-time warm-up is reported apart
