@@ -199,7 +199,7 @@ def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dic
     spec = load_run_spec(out, device_override(device))
     trainer = setup(spec, data_dir=data_dir, progress=False, out=out, resume=True)
     if split not in trainer.data:
-        raise TrainError(Issue(("split",), f"no split '{split}' (have: {', '.join(trainer.data)})"))
+        raise TrainError(Issue(None, f"the data has no split '{split}' (it has: {', '.join(trainer.data)})", Location(f"--split {split}")))
     metrics = trainer.evaluate(split, seed=trainer.epoch)
     result = {"run": str(out), "split": split, "epoch": trainer.epoch, **metrics}
     ckpt.atomic_write_text(out / f"eval-{split}.json", json.dumps(result, indent=2))

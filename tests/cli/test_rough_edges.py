@@ -312,6 +312,13 @@ def test_a_damaged_checkpoint_is_one_clear_sentence(finished, damage, command):
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before  # nothing the user had is lost
 
 
+def test_eval_of_an_unknown_split_names_the_option(finished):
+    p, out = finished
+    r = run("eval", out, "--split", "valid")
+    assert r.exit_code == 2
+    assert r.output.strip() == "--split valid: the data has no split 'valid' (it has: train, test)"
+
+
 def test_eval_of_a_folder_that_is_no_run(tmp_path):
     r = run("eval", tmp_path)
     assert r.exit_code == 2
