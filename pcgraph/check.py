@@ -94,6 +94,7 @@ class _Repair:
         self.lost_targets: set[str] = set()  # nodes that a left-out edge pointed to
         self.bad_sections: set[tuple] = set()  # e.g. ("data",), ("train", "inference")
         self.gone_nodes: set[str] = set()
+        self.lost_names: set[str] = set()  # names of left-out edges (another edge may share them)
         #: a node table or edge list of the wrong kind leaves nothing to check the graph on
         self.unusable = not isinstance(self.data.get("nodes"), dict) or not isinstance(self.data.get("edges", []), list)
 
@@ -165,6 +166,8 @@ class _Repair:
             self.bad_edges.add(i)
             if len(path) == 2 or missing or path[2] in ("from", "to") or not isinstance(edge, dict):
                 self._lose_target(edge)
+                if isinstance(edge, dict):
+                    self.lost_names.add(edge.get("name") or f"e{i}")
                 self.edges[i] = None  # left out
                 return True
             edge = dict(edge)
@@ -219,7 +222,10 @@ class _Repair:
                 return True
             return len(p) == 2 and p[1] in self.lost_targets and "incoming edge" in issue.message
         if p[:1] == ("edges",) and len(p) >= 2:
-            return p[1] in self.bad_edges or self._touches_gone(self.edges.get(p[1]))
+            edge = self.edges.get(p[1])
+            if p[2:] == ("share",) and isinstance(edge, dict) and edge.get("share") in self.lost_names:
+                return True
+            return p[1] in self.bad_edges or self._touches_gone(edge)
         return any(p[: len(s)] == s for s in self.bad_sections)
 
 

@@ -132,6 +132,16 @@ def test_validate_collects_schema_and_graph_problems_without_follow_on_noise(wri
     assert "'nowhere' (nodes: x, h, g, k, y, lonely)" in r.output
 
 
+def test_validate_does_not_blame_an_edge_for_sharing_with_one_left_out(write):
+    p = write(
+        "name: s\nnodes:\n  x: {shape: [4], role: input, bind: x}\n  y: {shape: [4], family: gaussian, role: target, bind: y}\n"
+        "edges:\n  - {to: y, name: gone}\n  - {from: x, to: y, share: gone}\n  - {from: x, to: y, share: nothere}\n"
+    )
+    r = run("validate", p)
+    assert r.exit_code == 2
+    assert [line.split(": ", 2)[1] for line in r.output.strip().splitlines()] == ["edges.0", "edges.2.share"]
+
+
 def test_validate_still_reports_a_clean_file_as_ok_beside_a_bad_one(write):
     p = write(TWO_PROBLEMS)
     r = run("validate", DIGITS, p)
