@@ -316,10 +316,13 @@ class Trainer:
         return rows
 
     # ------------------------------------------------------------ evaluation
-    def evaluate(self, split: str = "test", max_examples: int | None = None, seed: int = 0) -> dict[str, float]:
+    def evaluate(self, split: str = "test", max_examples: int | None = None, seed: int | None = None) -> dict[str, float]:
         """Metrics of the current weights on a split (forward pass; BP loss terms).
-        Sampling nodes use noise from a generator seeded by ``seed``, so evaluation
-        is repeatable and leaves the training random stream untouched."""
+        Sampling nodes use noise from a generator seeded by ``seed`` (default: the
+        completed epochs, as the epoch's own evaluation and ``pcgraph eval`` use), so
+        evaluation is repeatable and leaves the training random stream untouched."""
+        if seed is None:
+            seed = self.epoch
         data = self.data[split]
         n = next(iter(data.values())).shape[0]
         if max_examples is not None:

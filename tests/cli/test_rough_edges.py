@@ -202,6 +202,9 @@ def test_python_api_honours_train_seed_exactly_as_the_cli(write, tmp_path, metho
         return [{k: v for k, v in r.items() if k not in ("seconds", "warmup_seconds")} for r in rows]
 
     assert numbers(trainer.history) == numbers(cli_rows)
+    r = run("eval", tmp_path / "cli")  # and evaluation after training agrees too (sampling nodes included)
+    assert r.exit_code == 0, r.output
+    assert {k: v for k, v in json.loads(r.output).items() if k not in ("run", "split", "epoch")} == trainer.evaluate("test")
     # and a different seed gives different numbers (the comparison can tell)
     spec2 = pcgraph.load_spec(p, [*over, "train.seed=4"])
     t2 = pcgraph.Trainer(pcgraph.compile(pcgraph.build_graph(spec2)), spec2.train, trainer.data, progress=False)
