@@ -97,7 +97,7 @@ def compile_cmd(spec, energy, show, device, overrides):
 @click.option("--out", type=click.Path(file_okay=False), help="run directory (default runs/<name>-<method>-<time>)")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: the spec's train.device)")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="datasets folder (default $PCGRAPH_DATA or the user cache)")
-@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None, help="continue the run in this directory")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None, help="continue the run in this directory (extend a finished one with --set train.epochs=N)")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--log", type=click.Choice(["tensorboard"]), default=None, help='also write TensorBoard scalars to RUN_DIR/tensorboard (pip install "pcgraph[tensorboard]")')
 @reports_errors
