@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
 from .clitools import EXIT_INVALID, reports_errors
-from .errors import PcgraphError
+from .errors import CompileError, Issue, Location, TrainError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,14 +31,15 @@ def _load(path: str, overrides=()):
 @reports_errors
 def validate(specs):
     """Check SPEC files; print every problem as FILE:LINE:COL: path: message."""
+    from .check import check_spec
+
     failed = []
     for path in specs:
-        try:
-            g = _load(path)
-        except PcgraphError as e:
-            failed.append(e)
-            for line in e.lines:
-                click.echo(line, err=True)
+        g, issues = check_spec(path)
+        if issues:
+            failed.append(path)
+            for issue in issues:
+                click.echo(str(issue), err=True)
             continue
         click.echo(f"{path}: ok ({g.name}: {len(g.nodes)} nodes, {len(g.edges)} edges, {g.params_total:,} parameters)")
     if failed:
@@ -76,7 +78,12 @@ def compile_cmd(spec, energy, show, device, overrides):
     """Compile SPEC to a program and (with --print) show it."""
     from .compile import compile as build
 
-    prog = build(_load(spec, overrides), energy=energy, device=device)
+    graph = _load(spec, overrides)
+    needs_kl = [n for n in graph.nodes.values() if n.family_cls is not None and n.family_cls.needs_kl]
+    if energy == "gaussian" and needs_kl:
+        n = needs_kl[0]
+        raise CompileError(Issue(("nodes", n.name, "family"), f"family '{n.family}' on node '{n.name}' has no standard-PC form: use --energy kl", Location("--energy gaussian")))
+    prog = build(graph, energy=energy, device=device)
     if show:
         click.echo(prog.listing())
     else:
@@ -90,24 +97,31 @@ def compile_cmd(spec, energy, show, device, overrides):
 @click.option("--out", type=click.Path(file_okay=False), help="run directory (default runs/<name>-<method>-<time>)")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: the spec's train.device)")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="datasets folder (default $PCGRAPH_DATA or the user cache)")
-@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None, help="continue the run in this directory")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None, help="continue the run in this directory (extend a finished one with --set train.epochs=N)")
 @click.option("--quiet", is_flag=True, help="no progress output")
+@click.option("--log", type=click.Choice(["tensorboard"]), default=None, help='also write TensorBoard scalars to RUN_DIR/tensorboard (pip install "pcgraph[tensorboard]")')
 @reports_errors
-def train(spec, overrides, out, device, data_dir, resume, quiet):
+def train(spec, overrides, out, device, data_dir, resume, quiet, log):
     """Train SPEC (method bp or pc, energy kl or gaussian) and write a run directory."""
     from .train.run import train_run
     from .train.trainer import Interrupted
 
     if spec is None and resume is None:
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
+    if spec is not None and resume is not None:
+        raise TrainError(
+            Issue(None, f"a resumed run keeps the spec saved in {Path(resume) / 'spec.resolved.yaml'}, so {spec} would be ignored: drop it and change values with --set", Location(f"--resume {resume}"))
+        )
     try:
-        trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet)
+        trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet, log=log)
     except Interrupted as e:
         click.echo(f"{e.message}; continue with: pcgraph train --resume {e.out_dir if e.out_dir is not None else '<run dir>'}", err=True)
         sys.exit(130)
-    final = summary.get("final", {}).get("test", {})
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k not in ("epoch",) and isinstance(v, float))
-    click.echo(f"{summary['name']} ({summary['method']}{'' if summary['method'] == 'bp' else ', energy ' + summary['energy']}): {summary['epochs']} epochs; test {shown}")
+    final = summary.get("final", {})
+    split = "test" if "test" in final else "train"
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in final.get(split, {}).items() if k not in ("epoch", "seconds", "warmup_seconds") and isinstance(v, float))
+    epochs = f"{summary['epochs']} epoch{'' if summary['epochs'] == 1 else 's'}"
+    click.echo(f"{summary['name']} ({summary['method']}{'' if summary['method'] == 'bp' else ', energy ' + summary['energy']}): {epochs}" + (f"; {split} {shown}" if shown else ""))
     click.echo(f"run directory: {out_dir}")
 
 
@@ -120,14 +134,15 @@ def train(spec, overrides, out, device, data_dir, resume, quiet):
 @click.option("--device", default=None)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--quiet", is_flag=True)
+@click.option("--log", type=click.Choice(["tensorboard"]), default=None, help="also write TensorBoard scalars to each run's tensorboard/ folder")
 @reports_errors
-def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet):
+def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet, log):
     """Train SPEC with several methods and seeds (same data order and initial
     weights per seed); write compare.json, compare.md and compare.png."""
     from .train.compare import compare as run_compare
     from .train.compare import parse_methods, table
 
-    result = run_compare(spec, parse_methods(methods), seeds, overrides, out=out, device=device, data_dir=data_dir, progress=not quiet)
+    result = run_compare(spec, parse_methods(methods), seeds, overrides, out=out, device=device, data_dir=data_dir, progress=not quiet, log=log)
     click.echo(table(result["rows"], result["methods"], title=f"{result['spec']} (test split)"))
     for f in result.get("failures", []):
         click.echo(f"failed: {f['method']} seed {f['seed']}: {f['error']}")

@@ -43,14 +43,16 @@ def _one_line(text: str) -> str:
 
 @dataclass(frozen=True)
 class Issue:
-    """One problem: where, which path, what is wrong."""
+    """One problem: where, which path (None: the location says it all), what is wrong."""
 
-    path: tuple
+    path: tuple | None
     message: str
     location: Location | None = None
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location is not None else ""
+        if self.path is None:  # about a file or option as a whole (a checkpoint, --resume)
+            return f"{where}{_one_line(self.message)}"
         return f"{where}{dotted(self.path)}: {_one_line(self.message)}"
 
 

@@ -17,7 +17,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 def compile(graph: PCGraph, energy: str | None = None, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None) -> Program:
     """Build the Program for ``graph``. ``energy``: "kl" (F_KL) or "gaussian"
-    (standard PC); defaults come from the spec's ``train`` section."""
+    (standard PC); defaults come from the spec's ``train`` section. The weights are
+    initialised from ``train.seed``."""
     train = graph.spec.train
     energy = energy or train.energy
     device = resolve_device(device if device is not None else train.device)
@@ -25,7 +26,11 @@ def compile(graph: PCGraph, energy: str | None = None, device: str | torch.devic
         dtype = train.dtype
     if isinstance(dtype, str):
         dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
-    return Program(graph, energy=energy, device=device, dtype=dtype)
+    # the initial weights are a function of train.seed alone, however the program is built
+    # (CLI or Python) and whatever ran before; the caller's random stream is left untouched
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(train.seed))
+        return Program(graph, energy=energy, device=device, dtype=dtype)
 
 
 __all__ = ["compile", "Program", "State", "resolve_device"]

@@ -37,7 +37,7 @@ class Program(nn.Module):
     def __init__(self, graph: PCGraph, energy: str = "kl", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
         super().__init__()
         if energy not in ("kl", "gaussian"):
-            raise CompileError(Issue(("train", "energy"), f"energy must be 'kl' or 'gaussian', got {energy!r}"))
+            raise CompileError(Issue(("train", "energy"), f"energy must be kl or gaussian, not {energy}"))
         self.graph = graph
         self.energy_kind = energy
         self.kl = energy == "kl"
@@ -51,7 +51,7 @@ class Program(nn.Module):
         for n in graph.nodes.values():
             if n.family_cls is not None and n.family_cls.needs_kl and not self.kl:
                 issues.append(
-                    Issue(("nodes", n.name, "family"), f"family '{n.family}' on node '{n.name}' has no standard-PC form: compile it with energy='kl'", n.location)
+                    Issue(("nodes", n.name, "family"), f"family '{n.family}' on node '{n.name}' has no standard-PC form: it needs the KL energy (energy kl)", n.location)
                 )
         if issues:
             raise CompileError(issues)

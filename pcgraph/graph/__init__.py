@@ -193,7 +193,7 @@ def build_graph(spec: Spec) -> PCGraph:
             for rel, msg in fam_cls.check_options(fam, tuple(n.shape)):
                 err(p + ("family",) + tuple(rel), msg)
             if fam_cls.needs_kl and not kl:
-                err(p + ("family",), f"family '{fam.type}' on node '{name}' has no standard-PC form: it needs train.energy: kl (got gaussian)")
+                err(p + ("family",), f"family '{fam.type}' on node '{name}' has no standard-PC form: it needs train.energy kl, not gaussian (--set train.energy=kl)")
             if n.prior is not None and not fam_cls.supports_prior:
                 err(p + ("prior",), f"family '{fam.type}' on node '{name}' takes no prior (priors are Gaussian: use gaussian or gaussian_meanvar)", True)
         shape = tuple(n.shape)
@@ -352,9 +352,9 @@ def build_graph(spec: Spec) -> PCGraph:
                     graph.nodes[n]["generation"] = k
     else:
         if train.inference.init == "forward":
-            err(("train", "inference", "init"), "a cyclic graph has no forward pass: use init: zeros or normal")
+            err(("train", "inference", "init"), "a cyclic graph has no forward pass: use init zeros or normal (--set train.inference.init=zeros)")
         if train.method == "bp":
-            err(("train", "method"), "backprop needs a forward pass, which a cyclic graph has not: use method: pc (or topology: dag)")
+            err(("train", "method"), "backprop needs a forward pass, which a cyclic graph has not: use method pc (--set train.method=pc) or topology dag")
 
     # ---------------------------------------------------------------- data
     if spec.data is not None:

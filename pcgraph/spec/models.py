@@ -167,7 +167,7 @@ class WeightsSpec(Strict):
 class TrainSpec(Strict):
     method: Literal["pc", "bp"] = "pc"
     energy: Literal["kl", "gaussian"] = "kl"
-    epochs: NonNegativeInt = 10
+    epochs: PositiveInt = Field(10, description="epochs to train (a resumed run continues up to this many)")
     seed: int = 0
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda|cuda:\d+|mps)$")
     dtype: Literal["float32", "float64"] = "float32"

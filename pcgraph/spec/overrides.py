@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import typing
 from typing import Any
 
@@ -72,6 +73,11 @@ def _index(items: list, part: str):
     for i, item in enumerate(items):  # edges may be addressed by name
         if isinstance(item, dict) and item.get("name") == part:
             return i
+    default = re.fullmatch(r"e(\d+)", part)  # an unnamed edge's default name (e0, e1, ... in file order)
+    if default:
+        i = int(default.group(1))
+        if i < len(items) and isinstance(items[i], dict) and not items[i].get("name"):
+            return i
     return None
 
 
@@ -124,7 +130,7 @@ def _assign(data, parts, value, root):
                 return done, "cannot index a non-list value"
             idx = _index(cur, part)
             if idx is None:
-                return done + [part], f"no item '{part}' in {'.'.join(map(str, done))} ({len(cur)} items; use an index or an edge name)"
+                return done + [part], f"no item '{part}' in {'.'.join(map(str, done))} ({len(cur)} items; use an index, an edge's name or its default name e0, e1, ...)"
             if last:
                 cur[idx] = value
                 return None

@@ -28,10 +28,11 @@ class SourceMap:
     def locate(self, path: tuple, key: bool = False) -> Location:
         """The position of ``path`` (its key if ``key``), else of its nearest ancestor."""
         path = tuple(path)
+        for i in range(len(path), -1, -1):  # a value set by --set (or inside one) is located there
+            if path[:i] in self.overrides:
+                return Location(f"--set {self.overrides[path[:i]]}")
         for i in range(len(path), -1, -1):
             p = path[:i]
-            if p in self.overrides:
-                return Location(f"--set {self.overrides[p]}")
             table = self.keys if (key and i == len(path)) else self.values
             if p in table:
                 line, col = table[p]

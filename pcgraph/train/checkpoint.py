@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from ..errors import Issue, Location, TrainError
+
 FORMAT = 1
 NAME = "checkpoint.pt"
 
@@ -41,5 +43,24 @@ def save(path: Path, payload: dict) -> None:
     atomic_write_bytes(path, lambda f: torch.save(payload, f))
 
 
+#: what every checkpoint holds (Trainer.state_dict)
+KEYS = ("model", "optimizer", "epoch", "batch", "step", "acc", "rng", "method", "energy")
+
+
 def load(path: Path, map_location="cpu") -> dict:
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """The checkpoint at ``path``; a missing, empty or unreadable one is a TrainError of
+    one sentence: what is wrong and what to do."""
+    path = Path(path)
+    where = Location(str(path))
+    fresh = f"train anew: pcgraph train {path.parent / 'spec.resolved.yaml'} --out NEW_DIR"
+    if not path.exists():
+        raise TrainError(Issue(None, f"no checkpoint: the run stopped before saving one; {fresh}", where))
+    if path.stat().st_size == 0:
+        raise TrainError(Issue(None, f"the checkpoint is empty (0 bytes); restore it from a copy, or {fresh}", where))
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception:  # noqa: BLE001 - any failure to read means the same to the user
+        state = None
+    if not isinstance(state, dict) or any(k not in state for k in KEYS):
+        raise TrainError(Issue(None, f"the checkpoint is damaged or not pcgraph's; restore it from a copy, or {fresh}", where))
+    return state

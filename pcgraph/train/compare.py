@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import Issue, TrainError
+from ..errors import Issue, Location, TrainError
 from ..spec import load_spec
 from . import checkpoint as ckpt
 from .plots import plot_curves
@@ -40,7 +40,26 @@ def parse_methods(text: str) -> list[str]:
     return names
 
 
-def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir, progress, data_cache: dict):
+def _check_methods(spec_path, methods: list[str], overrides: list[str], base) -> None:
+    """Before any training: a method the spec cannot be trained with is an error that
+    names it in --methods (not the --set lines it stands for)."""
+    from ..errors import GraphError
+    from ..graph import build_graph
+
+    graph = build_graph(base)  # the spec's own problems are reported as they are
+    where = Location(f"--methods {','.join(methods)}")
+    for m in methods:
+        if "train.energy=gaussian" in METHODS[m]:
+            for n in graph.nodes.values():
+                if n.family_cls is not None and n.family_cls.needs_kl:
+                    raise TrainError(Issue(None, f"{m} trains with the standard energy F, which family '{n.family}' on node '{n.name}' does not have; leave {m} out of --methods", where))
+        try:
+            build_graph(load_spec(spec_path, [*overrides, *METHODS[m]]))
+        except GraphError as e:
+            raise TrainError(Issue(None, f"{m} cannot train this spec ({e.issues[0].message}); leave {m} out of --methods", where)) from None
+
+
+def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir, progress, data_cache: dict, log=None):
     run_dir = out / f"{method}-seed{seed}"
     spec = load_spec(spec_path, [*overrides, *METHODS[method], f"train.seed={seed}", *device_override(device)])
     resume = (run_dir / ckpt.NAME).exists()
@@ -48,7 +67,7 @@ def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir,
         raise TrainError(Issue(("--out",), f"{run_dir} holds an unfinished run without a checkpoint; move it away to start over"))
     key = (json.dumps(spec.data.model_dump(mode="json")) if spec.data else None, str(data_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = open_run(spec, run_dir, resume=resume, data_dir=data_dir, progress=progress, data=data_cache.get(key))
+    trainer = open_run(spec, run_dir, resume=resume, data_dir=data_dir, progress=progress, data=data_cache.get(key), log=log)
     data_cache[key] = trainer.data
     if trainer.epoch < spec.train.epochs:
         if progress:
@@ -57,10 +76,17 @@ def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir,
     return trainer
 
 
-def compare(spec_path, methods: Iterable[str], seeds: int = 1, overrides: Iterable[str] = (), *, out=None, device=None, data_dir=None, progress=True) -> dict:
+def compare(
+    spec_path, methods: Iterable[str], seeds: int = 1, overrides: Iterable[str] = (), *, out=None, device=None, data_dir=None, progress=True, log: str | None = None
+) -> dict:
+    if log == "tensorboard":
+        from .tensorboard import summary_writer
+
+        summary_writer()  # a missing package is said before anything is written
     methods = list(methods)
     overrides = list(overrides)
     base = load_spec(spec_path, overrides)
+    _check_methods(spec_path, methods, overrides, base)
     out = Path(out) if out is not None else Path("runs") / f"compare-{base.name}"
     out.mkdir(parents=True, exist_ok=True)
     rows, histories, failures = [], {}, []
@@ -68,7 +94,7 @@ def compare(spec_path, methods: Iterable[str], seeds: int = 1, overrides: Iterab
     for seed in range(int(base.train.seed), int(base.train.seed) + seeds):
         for method in methods:
             try:
-                trainer = _run_one(spec_path, overrides, method, seed, out, device=device, data_dir=data_dir, progress=progress, data_cache=cache)
+                trainer = _run_one(spec_path, overrides, method, seed, out, device=device, data_dir=data_dir, progress=progress, data_cache=cache, log=log)
             except TrainError as e:  # e.g. a diverged run: record it, go on with the others
                 failures.append({"method": method, "seed": seed, "error": e.lines[0]})
                 if progress:
@@ -115,6 +141,10 @@ def mean_std(values: list[float], key: str) -> str:
     return f"{mean:.{digits}f}"
 
 
+def _seconds(x: float) -> str:
+    return f"{x:.3f}" if x < 1 else f"{x:.1f}"
+
+
 def table(rows: list[dict], methods: list[str], title: str = "", split: str = "test", keys: list[str] | None = None) -> str:
     """Markdown table, one line per method: seeds, epochs, each metric (all that the
     rows hold unless ``keys`` names them), training seconds per epoch."""
@@ -142,6 +172,6 @@ def table(rows: list[dict], methods: list[str], title: str = "", split: str = "t
         for k in keys:
             vals = [r[k] for r in rs if k in r]
             cells.append(mean_std(vals, k) if vals else "")
-        cells.append(f"{statistics.fmean(secs):.1f}" if secs else "")
+        cells.append(_seconds(statistics.fmean(secs)) if secs else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from .. import __version__
-from ..errors import Issue, TrainError
+from ..errors import Issue, Location, TrainError
 from ..graph import build_graph
 from ..spec import load_spec
 from . import checkpoint as ckpt
@@ -74,19 +74,19 @@ def write_spec(spec, path: Path) -> None:
 def load_run_spec(out: Path, overrides: Iterable[str] = ()):
     path = out / SPEC_FILE
     if not path.exists():
-        raise TrainError(Issue(("resume",), f"{out} is not a run directory (no {SPEC_FILE})"))
+        raise TrainError(Issue(None, f"not a run directory: it has no {SPEC_FILE} (pcgraph train writes one)", Location(str(out))))
     return load_spec(path, overrides)
 
 
-def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume=False, data=None):
+def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume=False, data=None, log: str | None = None):
     """Compile the spec's graph (on ``spec.train.device``) and build a Trainer for it
-    (loading data unless given)."""
+    (loading data unless given). ``log="tensorboard"`` mirrors the run's metrics into
+    ``out/tensorboard``."""
     from ..compile import compile
 
     graph = build_graph(spec)
     if spec.data is None and data is None:
         raise TrainError(Issue(("data",), "the spec has no data section: add data: {dataset: ..., batch_size: ...}", spec.source.locate(()) if spec.source else None))
-    torch.manual_seed(spec.train.seed)
     program = compile(graph, energy=spec.train.energy, device=spec.train.device)
     if data is None:
         from ..data import load_dataset
@@ -98,27 +98,39 @@ def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume
     callbacks = []
     if out is not None:
         callbacks = [JsonlLogger(out / "metrics.jsonl"), RunFiles(out)]
+        if log == "tensorboard":
+            from .tensorboard import TensorBoardLogger
+
+            callbacks.append(TensorBoardLogger(out / "tensorboard"))
     trainer = Trainer(program, spec.train, data, out_dir=out, callbacks=callbacks, progress=progress, resume=resume)
     return trainer
 
 
-def open_run(spec, out: Path, *, resume: bool, data_dir=None, progress=True, data=None) -> Trainer:
+def open_run(spec, out: Path, *, resume: bool, data_dir=None, progress=True, data=None, log: str | None = None) -> Trainer:
     """A Trainer writing to the run directory ``out``, which holds the spec as run.
     On resume the checkpoint's history is authoritative: rows logged after it are
     dropped from metrics.jsonl."""
-    trainer = setup(spec, data_dir=data_dir, progress=progress, out=out, resume=resume, data=data)
+    trainer = setup(spec, data_dir=data_dir, progress=progress, out=out, resume=resume, data=data, log=log)
     if resume:
         ckpt.atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in trainer.history))
     write_spec(spec, out / SPEC_FILE)
     return trainer
 
 
-def train_run(spec_path=None, overrides=(), *, out=None, device=None, data_dir=None, resume: str | None = None, progress=True) -> tuple[Trainer, dict, Path]:
+def train_run(
+    spec_path=None, overrides=(), *, out=None, device=None, data_dir=None, resume: str | None = None, progress=True, log: str | None = None
+) -> tuple[Trainer, dict, Path]:
     """What ``pcgraph train`` does. Returns (trainer, summary, run directory)."""
+    if log == "tensorboard":
+        from .tensorboard import summary_writer
+
+        summary_writer()  # a missing package is said before anything is written
     if resume is not None:
         out = Path(resume)
         spec = load_run_spec(out, [*overrides, *device_override(device)])
-        trainer = open_run(spec, out, resume=True, data_dir=data_dir, progress=progress)
+        _check_extension(spec, out)
+        trainer = open_run(spec, out, resume=True, data_dir=data_dir, progress=progress, log=log)
+        print(resume_note(trainer, out), file=sys.stderr, flush=True)
     else:
         spec = load_spec(spec_path, [*overrides, *device_override(device)])
         out = Path(out) if out is not None else default_out(spec)
@@ -128,7 +140,7 @@ def train_run(spec_path=None, overrides=(), *, out=None, device=None, data_dir=N
             )
         out.mkdir(parents=True, exist_ok=True)
         try:
-            trainer = open_run(spec, out, resume=False, data_dir=data_dir, progress=progress)
+            trainer = open_run(spec, out, resume=False, data_dir=data_dir, progress=progress, log=log)
         except Exception:
             if not any(out.iterdir()):
                 out.rmdir()
@@ -147,17 +159,36 @@ def train_run(spec_path=None, overrides=(), *, out=None, device=None, data_dir=N
     return trainer, summary, out
 
 
+def _check_extension(spec, out: Path) -> None:
+    """Refuse (before anything is written) to resume with fewer epochs than were trained."""
+    done = int(ckpt.load(out / ckpt.NAME)["epoch"])
+    if spec.train.epochs < done:
+        where = spec.source.locate(("train", "epochs")) if spec.source else None
+        raise TrainError(Issue(("train", "epochs"), f"the run in {out} has already trained {_count(done, 'epoch')}, more than {spec.train.epochs}; to extend it give more, e.g. --set train.epochs={done + 1}", where))
+
+
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def resume_note(trainer: Trainer, out: Path) -> str:
+    """One line: where a resumed run continues (or that it has nothing left to do)."""
+    epochs = trainer.train.epochs
+    if trainer.epoch >= epochs:
+        return f"{out} has already trained its {_count(epochs, 'epoch')}; to train further extend it: pcgraph train --resume {out} --set train.epochs={2 * epochs}"
+    n = trainer.n_batches()
+    done = _count(trainer.epoch, "epoch") + (f" and {_count(trainer.batch, 'batch', 'batches')}" if trainer.batch else "")
+    return f"resuming {out} at epoch {trainer.epoch + 1}/{epochs}, batch {trainer.batch + 1}/{n} ({done} done)"
+
+
 def load_run(run_dir, device=None):
     """(spec, program with the checkpoint's weights) of a run directory."""
     from ..compile import compile
 
     out = Path(run_dir)
     spec = load_run_spec(out)
-    path = out / ckpt.NAME
-    if not path.exists():
-        raise TrainError(Issue(("run",), f"{out} has no checkpoint"))
     program = compile(build_graph(spec), energy=spec.train.energy, device=device or "cpu")
-    program.load_state_dict(ckpt.load(path, map_location=program.device)["model"])
+    program.load_state_dict(ckpt.load(out / ckpt.NAME, map_location=program.device)["model"])
     program.eval()
     return spec, program
 
@@ -168,7 +199,7 @@ def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dic
     spec = load_run_spec(out, device_override(device))
     trainer = setup(spec, data_dir=data_dir, progress=False, out=out, resume=True)
     if split not in trainer.data:
-        raise TrainError(Issue(("split",), f"no split '{split}' (have: {', '.join(trainer.data)})"))
+        raise TrainError(Issue(None, f"the data has no split '{split}' (it has: {', '.join(trainer.data)})", Location(f"--split {split}")))
     metrics = trainer.evaluate(split, seed=trainer.epoch)
     result = {"run": str(out), "split": split, "epoch": trainer.epoch, **metrics}
     ckpt.atomic_write_text(out / f"eval-{split}.json", json.dumps(result, indent=2))

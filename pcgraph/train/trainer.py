@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 import torch
 
-from ..errors import Issue, TrainError
+from ..errors import Issue, Location, TrainError
 from . import checkpoint as ckpt
 from .metrics import Metrics
 from .progress import Progress
@@ -91,12 +91,16 @@ class Trainer:
         self.eval_train_max = eval_train_max
         self.method = self.train.method
         if self.method == "pc" and self.train.energy != program.energy_kind:
-            raise TrainError(Issue(("train", "energy"), f"the program was compiled with energy '{program.energy_kind}' but train.energy is '{self.train.energy}'"))
+            raise TrainError(Issue(("train", "energy"), f"the program was compiled with energy {program.energy_kind} but train.energy is {self.train.energy}: compile it with the train section's energy (pcgraph.compile(graph) takes it from the spec)"))
         self.epoch = 0  # completed epochs
         self.batch = 0  # completed batches in the current epoch
         self.step = 0  # completed training steps overall
         self.acc = {"value": 0.0, "count": 0, "seconds": 0.0}
         self.history: list[dict] = []
+        #: seconds of the first training step in this process (allocation, kernel
+        #: selection, lazy initialisation), kept out of the epochs' ``seconds``
+        self.warmup_seconds: float | None = None
+        self.last_terms: dict = {}
         self._stop = None
         self.step_fn = program.step_fn(self.method)
         self.optimizer = program.weight_optimizer
@@ -149,17 +153,11 @@ class Trainer:
             ckpt.save(self.checkpoint_path, self.state_dict())
 
     def _load(self) -> None:
-        path = self.checkpoint_path
-        if path is None or not path.exists():
-            raise TrainError(Issue(("resume",), f"no checkpoint to resume from in {self.out_dir}"))
-        try:
-            state = ckpt.load(path, map_location=self.program.device)
-        except Exception as e:  # noqa: BLE001 - reported
-            raise TrainError(Issue(("resume",), f"cannot read checkpoint {path}: {e}")) from None
+        if self.checkpoint_path is None:
+            raise TrainError(Issue(("out_dir",), "resuming needs the run directory (out_dir) that holds the checkpoint"))
+        state = ckpt.load(self.checkpoint_path, map_location=self.program.device)
         if state.get("method") != self.method or state.get("energy") != self.program.energy_kind:
-            raise TrainError(
-                Issue(("resume",), f"checkpoint {path} was made by method {state.get('method')} / energy {state.get('energy')}, not {self.method} / {self.program.energy_kind}")
-            )
+            self._mismatch(state)
         self.program.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.batch, self.step = int(state["epoch"]), int(state["batch"]), int(state["step"])
@@ -168,6 +166,20 @@ class Trainer:
         if torch.cuda.is_available() and state.get("cuda_rng"):
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         self.history = json.loads(state.get("history", "[]"))
+
+    def _mismatch(self, state: dict) -> None:
+        """A run keeps its method and energy: say which ``--set`` changed them."""
+        was = f"method {state.get('method')}, energy {state.get('energy')}"
+        source = self.program.graph.spec.source
+        sets = [source.overrides.get(("train", k)) for k in ("method", "energy")] if source is not None else []
+        sets = [s for s in sets if s]
+        if sets:
+            where = f"--set {sets[0]}"
+            fix = "leave out this --set, or train the new method in a new run (--out)"
+        else:
+            where = str(self.checkpoint_path)
+            fix = f"set train.method={state.get('method')} and train.energy={state.get('energy')} back, or train the new method in a new run (--out)"
+        raise TrainError(Issue(None, f"the run in {self.out_dir} was trained with {was}, which a resumed run keeps; {fix}", Location(where)))
 
     # ------------------------------------------------------------ signals
     def _install_signals(self):
@@ -201,6 +213,10 @@ class Trainer:
         train and test splits after every epoch. Returns the summary."""
         for cb in self.callbacks:
             cb.on_fit_start(self)
+        if self.step == 0 and self.batch == 0:
+            # a fresh run draws its random numbers (sampling nodes, random state
+            # initialisation) from train.seed, as the CLI and the Python API alike
+            torch.manual_seed(int(self.train.seed))
         old = self._install_signals()
         t_fit = time.perf_counter()
         try:
@@ -229,10 +245,15 @@ class Trainer:
         t0 = time.perf_counter()
         while self.batch < n:
             b = self.batch
+            t_step = time.perf_counter()
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             terms = self.step_fn(self._batch(train, idx))
+            self.last_terms = terms  # per-node energies (BP: loss terms) of the last batch, for callbacks
             total = torch.stack([t.mean() for t in terms.values()]).sum()
             value = total.item()  # one host sync per batch: progress and divergence check
+            if self.warmup_seconds is None:  # the one-time warm-up is reported apart
+                self.warmup_seconds = time.perf_counter() - t_step
+                t0 += self.warmup_seconds
             if not math.isfinite(value):
                 self._diverged(terms, epoch, b + 1)
             self.acc["value"] += value
@@ -295,10 +316,13 @@ class Trainer:
         return rows
 
     # ------------------------------------------------------------ evaluation
-    def evaluate(self, split: str = "test", max_examples: int | None = None, seed: int = 0) -> dict[str, float]:
+    def evaluate(self, split: str = "test", max_examples: int | None = None, seed: int | None = None) -> dict[str, float]:
         """Metrics of the current weights on a split (forward pass; BP loss terms).
-        Sampling nodes use noise from a generator seeded by ``seed``, so evaluation
-        is repeatable and leaves the training random stream untouched."""
+        Sampling nodes use noise from a generator seeded by ``seed`` (default: the
+        completed epochs, as the epoch's own evaluation and ``pcgraph eval`` use), so
+        evaluation is repeatable and leaves the training random stream untouched."""
+        if seed is None:
+            seed = self.epoch
         data = self.data[split]
         n = next(iter(data.values())).shape[0]
         if max_examples is not None:
@@ -338,6 +362,8 @@ class Trainer:
         }
         if seconds is not None:
             out["fit_seconds"] = round(seconds, 3)
+        if self.warmup_seconds is not None:
+            out["warmup_seconds"] = round(self.warmup_seconds, 3)
         tests = [r for r in self.history if r["split"] == "test"]
         if tests and "accuracy" in tests[0]:
             best = max(tests, key=lambda r: r["accuracy"])

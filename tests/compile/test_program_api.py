@@ -18,7 +18,7 @@ def test_meanvar_under_energy_f_is_a_compile_error_naming_the_node():
     with pytest.raises(CompileError) as info:
         compile(pcgraph.build_graph(spec), energy="gaussian")
     (line,) = info.value.lines
-    assert line.startswith("vae.yaml:6:3: nodes.z.family:") and "energy='kl'" in line
+    assert line.startswith("vae.yaml:6:3: nodes.z.family:") and line.endswith("it needs the KL energy (energy kl)")
 
 
 def test_runtime_failure_names_the_edge_and_its_line():

@@ -59,7 +59,7 @@ CASES = {
     ),
     "meanvar needs kl": (
         edit("h: {shape: [3], family: gaussian}", "h: {shape: [3], family: gaussian_meanvar}") + "train: {energy: gaussian}\n",
-        ["spec.yaml:4:27: nodes.h.family: family 'gaussian_meanvar' on node 'h' has no standard-PC form: it needs train.energy: kl (got gaussian)"],
+        ["spec.yaml:4:27: nodes.h.family: family 'gaussian_meanvar' on node 'h' has no standard-PC form: it needs train.energy kl, not gaussian (--set train.energy=kl)"],
     ),
     "broken yaml": (
         edit("h: {shape: [3], family: gaussian}", "h: {shape: [3, family: gaussian}"),
