@@ -92,19 +92,37 @@ def compile_cmd(spec, energy, show, device, overrides):
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="datasets folder (default $PCGRAPH_DATA or the user cache)")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None, help="continue the run in this directory")
 @click.option("--quiet", is_flag=True, help="no progress output")
+@click.option("--nproc", type=click.IntRange(1), default=1, show_default=True, help="data-parallel processes on this machine (started through torchrun)")
 @reports_errors
-def train(spec, overrides, out, device, data_dir, resume, quiet):
-    """Train SPEC (method bp or pc, energy kl or gaussian) and write a run directory."""
+def train(spec, overrides, out, device, data_dir, resume, quiet, nproc):
+    """Train SPEC (method bp or pc, energy kl or gaussian) and write a run directory.
+    Under torchrun (or with --nproc) the processes train data-parallel."""
+    from .train import distributed
     from .train.run import train_run
     from .train.trainer import Interrupted
 
     if spec is None and resume is None:
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
+    if nproc > 1 and distributed.world_size() == 1:
+        from .spec import load_spec
+        from .train.launch import launch, worker_args
+        from .train.run import device_override, new_run_dir
+
+        if resume is None:  # check here, and fix the run directory every process writes
+            out = new_run_dir(load_spec(spec, [*overrides, *device_override(device)]), out)
+        sys.exit(launch(nproc, worker_args(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, quiet=quiet)))
     try:
         trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet)
     except Interrupted as e:
-        click.echo(f"{e.message}; continue with: pcgraph train --resume {e.out_dir if e.out_dir is not None else '<run dir>'}", err=True)
+        if distributed.is_writer():
+            click.echo(f"{e.message}; continue with: pcgraph train --resume {e.out_dir if e.out_dir is not None else '<run dir>'}", err=True)
         sys.exit(130)
+    except PcgraphError as e:
+        if not distributed.is_writer() and not isinstance(e, distributed.PeerLost):
+            sys.exit(2)  # rank 0 reports it
+        raise
+    if not distributed.is_writer():
+        return
     final = summary.get("final", {}).get("test", {})
     shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k not in ("epoch",) and isinstance(v, float))
     click.echo(f"{summary['name']} ({summary['method']}{'' if summary['method'] == 'bp' else ', energy ' + summary['energy']}): {summary['epochs']} epochs; test {shown}")

@@ -120,6 +120,11 @@ class Trainer:
         g = torch.Generator().manual_seed(int(self.train.seed) * 1_000_003 + epoch)
         return torch.randperm(self.n_train, generator=g)
 
+    def _part(self, n: int) -> slice:
+        """The rows of a batch of ``n`` examples that this process works on: all of
+        them (data-parallel training gives each process its share)."""
+        return slice(0, n)
+
     def _batch(self, split: Mapping[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
         dev = self.program.device
         return {k: v[idx].to(dev, non_blocking=True) for k, v in split.items()}
@@ -148,14 +153,18 @@ class Trainer:
         if self.checkpoint_path is not None:
             ckpt.save(self.checkpoint_path, self.state_dict())
 
-    def _load(self) -> None:
+    def _read_checkpoint(self) -> dict:
         path = self.checkpoint_path
         if path is None or not path.exists():
             raise TrainError(Issue(("resume",), f"no checkpoint to resume from in {self.out_dir}"))
         try:
-            state = ckpt.load(path, map_location=self.program.device)
+            return ckpt.load(path, map_location=self.program.device)
         except Exception as e:  # noqa: BLE001 - reported
             raise TrainError(Issue(("resume",), f"cannot read checkpoint {path}: {e}")) from None
+
+    def _load(self) -> None:
+        path = self.checkpoint_path
+        state = self._read_checkpoint()
         if state.get("method") != self.method or state.get("energy") != self.program.energy_kind:
             raise TrainError(
                 Issue(("resume",), f"checkpoint {path} was made by method {state.get('method')} / energy {state.get('energy')}, not {self.method} / {self.program.energy_kind}")
@@ -229,10 +238,7 @@ class Trainer:
         t0 = time.perf_counter()
         while self.batch < n:
             b = self.batch
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            terms = self.step_fn(self._batch(train, idx))
-            total = torch.stack([t.mean() for t in terms.values()]).sum()
-            value = total.item()  # one host sync per batch: progress and divergence check
+            terms, value = self._train_step(train, order[b * self.batch_size : (b + 1) * self.batch_size])
             if not math.isfinite(value):
                 self._diverged(terms, epoch, b + 1)
             self.acc["value"] += value
@@ -251,6 +257,13 @@ class Trainer:
                 raise Interrupted(f"stopped by {self._stop} at epoch {epoch}, batch {self.batch}/{n}; state saved{where}", self.out_dir)
         self.acc["seconds"] += time.perf_counter() - t0
         self.progress.end_epoch()
+
+    def _train_step(self, train, idx: torch.Tensor) -> tuple[dict[str, torch.Tensor], float]:
+        """One training step on the examples ``idx``: (per-node terms [B], their batch
+        mean summed over nodes)."""
+        terms = self.step_fn(self._batch(train, idx))
+        total = torch.stack([t.mean() for t in terms.values()]).sum()
+        return terms, total.item()  # one host sync per batch: progress and divergence check
 
     def _diverged(self, terms, epoch, batch) -> None:
         bad = [n for n in self.program.order if n in terms and not torch.isfinite(terms[n]).all().item()]
@@ -310,16 +323,25 @@ class Trainer:
         p.eval()
         try:
             for start in range(0, n, self.eval_batch_size):
-                idx = torch.arange(start, min(n, start + self.eval_batch_size))
-                batch = self._batch(data, idx)
-                noise = {
-                    s: torch.randn((len(idx),) + p.nodes[s].shape, generator=gen, dtype=p.dtype).to(p.device) for s in p.sampling
-                }
-                terms, mus = p.evaluate_batch(batch, noise=noise)
+                size = min(n, start + self.eval_batch_size) - start
+                noise = {s: torch.randn((size,) + p.nodes[s].shape, generator=gen, dtype=p.dtype) for s in p.sampling}
+                part = self._part(size)
+                if part.stop <= part.start:
+                    continue
+                batch = self._batch(data, torch.arange(start + part.start, start + part.stop))
+                p.rows = (part.start, part.stop, size)
+                try:
+                    terms, mus = p.evaluate_batch(batch, noise={s: v[part].to(p.device) for s, v in noise.items()})
+                finally:
+                    p.rows = None
                 metrics.add(terms, mus, batch)
         finally:
             p.train(was_training)
-        return metrics.result()
+        return self._combine(metrics).result()
+
+    def _combine(self, metrics: Metrics) -> Metrics:
+        """The metrics of the whole split from this process's (here: all of it)."""
+        return metrics
 
     def summary(self, seconds: float | None = None) -> dict:
         last = {}

@@ -1,0 +1,54 @@
+"""``pcgraph train SPEC --nproc N``: start N training processes on this machine
+through torchrun's elastic agent (``torch.distributed.run``), as
+``torchrun --standalone --nproc-per-node N -m pcgraph train ...`` would."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..errors import Issue, TrainError
+
+#: exit status of a run stopped by a signal (its state is saved)
+EXIT_INTERRUPTED = 130
+
+
+def worker_args(spec, overrides, *, out, device, data_dir, resume, quiet) -> list[str]:
+    """The ``pcgraph train`` arguments every process gets (``--out`` already decided,
+    so that all processes agree on the run directory)."""
+    args = ["train"]
+    if spec is not None:
+        args.append(str(spec))
+    for o in overrides:
+        args += ["--set", o]
+    for flag, value in (("--out", out), ("--device", device), ("--data-dir", data_dir), ("--resume", resume)):
+        if value is not None:
+            args += [flag, str(value)]
+    if quiet:
+        args.append("--quiet")
+    return args
+
+
+def launch(nproc: int, args: list[str]) -> int:
+    """Run ``python -m pcgraph ARGS`` in ``nproc`` processes; the exit status to return:
+    0, or the status the processes stopped with (130 when interrupted)."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    # as torchrun does: one thread per process unless the user chose otherwise
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    argv = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0", "--monitor-interval", "0.2", "-m", "pcgraph", *args]
+    try:
+        run(parse_args(argv))
+    except ChildFailedError as e:
+        codes = {f.local_rank: f.exitcode for f in e.failures.values()}
+        if EXIT_INTERRUPTED in codes.values():
+            return EXIT_INTERRUPTED
+        if 2 in codes.values():
+            return 2  # a process said why
+        rank, code = min(codes.items())
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        raise TrainError(Issue(("nproc",), f"training process {rank} {how}; the run directory keeps the last checkpoint")) from None
+    return 0
+
