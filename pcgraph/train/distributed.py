@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import re
 
 import torch
 import torch.distributed as dist
@@ -100,7 +101,7 @@ def _collective(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except (RuntimeError, dist.DistError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        first = re.sub(r"^\[[^\]]*\]\s*", "", (str(e).strip().splitlines() or [type(e).__name__])[0]).split(". ")[0]
         raise PeerLost(
             Issue(
                 ("train",),

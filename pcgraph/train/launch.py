@@ -32,22 +32,27 @@ def worker_args(spec, overrides, *, out, device, data_dir, resume, quiet) -> lis
 def launch(nproc: int, args: list[str]) -> int:
     """Run ``python -m pcgraph ARGS`` in ``nproc`` processes; the exit status to return:
     0, or the status the processes stopped with (130 when interrupted)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
     # as torchrun does: one thread per process unless the user chose otherwise
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # the agent's log: failures are reported below
     argv = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0", "--monitor-interval", "0.2", "-m", "pcgraph", *args]
     try:
         run(parse_args(argv))
+    except SignalException:  # Ctrl-C or SIGTERM: the agent passed it on; rank 0 saved and said so
+        return EXIT_INTERRUPTED
     except ChildFailedError as e:
-        codes = {f.local_rank: f.exitcode for f in e.failures.values()}
-        if EXIT_INTERRUPTED in codes.values():
+        codes = [f.exitcode for f in e.failures.values()]
+        if EXIT_INTERRUPTED in codes:
             return EXIT_INTERRUPTED
-        if 2 in codes.values():
+        if 2 in codes:
             return 2  # a process said why
-        rank, code = min(codes.items())
+        rank, first = e.get_first_failure()
+        code = first.exitcode
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
         raise TrainError(Issue(("nproc",), f"training process {rank} {how}; the run directory keeps the last checkpoint")) from None
     return 0
