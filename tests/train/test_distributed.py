@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from pcgraph.cli import main
 from pcgraph.train.distributed import DataParallelTrainer
-from pcgraph.train.run import train_run
+from pcgraph.spec import load_spec
+from pcgraph.train.run import setup, train_run
 
 # 201 training examples in batches of 50: the last batch holds one example, so with two
 # processes one of them has nothing of its own in it.
@@ -77,11 +78,19 @@ def join_group(rank, world, port):
 
 
 def train_jobs(rank, world, port, jobs):
-    """Spawned: every job trained data-parallel in one process group."""
+    """Spawned: every job trained data-parallel in one process group; a job with a run
+    directory through ``train_run``, the others by a Trainer whose final weights and
+    history rank 0 saves to ``result``."""
     join_group(rank, world, port)
     try:
-        for spec, overrides, out in jobs:
-            train_run(spec, overrides, out=out, progress=False)
+        for spec, overrides, out, result in jobs:
+            if out is not None:
+                train_run(spec, overrides, out=out, progress=False)
+            else:
+                trainer = setup(load_spec(spec, overrides), progress=False)
+                trainer.fit()
+                if rank == 0:
+                    torch.save({"model": trainer.program.state_dict(), "history": trainer.history}, result)
     finally:
         dist.destroy_process_group()
 
@@ -94,27 +103,36 @@ def rows(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def assert_same_run(one, two, tol=1e-10):
-    w1, w2 = weights(one), weights(two)
+def assert_same(w1, w2, r1, r2, tol=1e-10):
     assert w1.keys() == w2.keys()
     for k in w1:
         assert w1[k].dtype == torch.float64
         torch.testing.assert_close(w2[k], w1[k], rtol=0, atol=tol, msg=k)
-    r1, r2 = rows(one), rows(two)
     assert len(r1) == len(r2) == 4
     for a, b in zip(r1, r2):
         for k, v in a.items():
             if k != "seconds":
                 assert b[k] == pytest.approx(v, rel=tol), k
+
+
+def assert_same_run(one, two):
+    assert_same(weights(one), weights(two), rows(one), rows(two))
     assert sorted(p.name for p in one.iterdir()) == sorted(p.name for p in two.iterdir())
 
 
 def test_two_processes_equal_one(write, tmp_path):
     jobs = {name: (write(text, f"{name}.yaml"), overrides) for name, (text, overrides) in JOBS.items()}
-    mp.spawn(train_jobs, args=(2, free_port(), [(spec, o, tmp_path / f"{name}-2") for name, (spec, o) in jobs.items()]), nprocs=2)
+    spawned = [(spec, o, tmp_path / "run-2" if name == "pc-kl" else None, tmp_path / f"{name}.pt") for name, (spec, o) in jobs.items()]
+    mp.spawn(train_jobs, args=(2, free_port(), spawned), nprocs=2)
     for name, (spec, overrides) in jobs.items():
-        train_run(spec, overrides, out=tmp_path / f"{name}-1", progress=False)
-        assert_same_run(tmp_path / f"{name}-1", tmp_path / f"{name}-2")
+        if name == "pc-kl":  # the whole run directory: the same files, weights and rows
+            train_run(spec, overrides, out=tmp_path / "run-1", progress=False)
+            assert_same_run(tmp_path / "run-1", tmp_path / "run-2")
+            continue
+        trainer = setup(load_spec(spec, overrides), progress=False)
+        trainer.fit()
+        two = torch.load(tmp_path / f"{name}.pt", weights_only=True)
+        assert_same(trainer.program.state_dict(), two["model"], trainer.history, two["history"])
 
 
 @pytest.mark.parametrize("world", [1, 2, 3, 5])
@@ -144,7 +162,6 @@ class DieAt:
 
 
 def train_until_a_peer_dies(rank, world, port, spec_path, out, errors):
-    from pcgraph.spec import load_spec
     from pcgraph.train.run import _make_run_dir, open_run
 
     os.environ["PCGRAPH_DIST_TIMEOUT"] = "30"
