@@ -84,7 +84,9 @@ def train_jobs(rank, world, port, jobs):
     join_group(rank, world, port)
     try:
         for spec, overrides, out, result in jobs:
-            if out is not None:
+            if spec is None:  # continue a run begun by one process
+                train_run(None, overrides, resume=out, progress=False)
+            elif out is not None:
                 train_run(spec, overrides, out=out, progress=False)
             else:
                 trainer = setup(load_spec(spec, overrides), progress=False)
@@ -123,11 +125,15 @@ def assert_same_run(one, two):
 def test_two_processes_equal_one(write, tmp_path):
     jobs = {name: (write(text, f"{name}.yaml"), overrides) for name, (text, overrides) in JOBS.items()}
     spawned = [(spec, o, tmp_path / "run-2" if name == "pc-kl" else None, tmp_path / f"{name}.pt") for name, (spec, o) in jobs.items()]
+    # and a run of one epoch by one process, continued for a second by two
+    train_run(jobs["pc-kl"][0], ["train.epochs=1"], out=tmp_path / "resumed", progress=False)
+    spawned.append((None, ["train.epochs=2"], str(tmp_path / "resumed"), None))
     mp.spawn(train_jobs, args=(2, free_port(), spawned), nprocs=2)
     for name, (spec, overrides) in jobs.items():
         if name == "pc-kl":  # the whole run directory: the same files, weights and rows
             train_run(spec, overrides, out=tmp_path / "run-1", progress=False)
             assert_same_run(tmp_path / "run-1", tmp_path / "run-2")
+            assert_same_run(tmp_path / "run-1", tmp_path / "resumed")
             continue
         trainer = setup(load_spec(spec, overrides), progress=False)
         trainer.fit()
