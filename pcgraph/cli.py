@@ -104,12 +104,9 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, nproc):
     if spec is None and resume is None:
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
     if nproc > 1 and distributed.world_size() == 1:
-        from .spec import load_spec
-        from .train.launch import launch, worker_args
-        from .train.run import device_override, new_run_dir
+        from .train.launch import launch, prepare, worker_args
 
-        if resume is None:  # check here, and fix the run directory every process writes
-            out = new_run_dir(load_spec(spec, [*overrides, *device_override(device)]), out)
+        out = prepare(nproc, spec, overrides, out=out, device=device, resume=resume)
         sys.exit(launch(nproc, worker_args(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, quiet=quiet)))
     try:
         trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet)

@@ -13,6 +13,25 @@ from ..errors import Issue, TrainError
 EXIT_INTERRUPTED = 130
 
 
+def prepare(nproc: int, spec, overrides, *, out, device, resume):
+    """Check before starting anything: the spec loads, there is a device per process,
+    and (new run) the run directory is free. Returns the run directory every process
+    writes (decided here, so that they agree)."""
+    from pathlib import Path
+
+    import torch
+
+    from ..compile import resolve_device
+    from ..spec import load_spec
+    from .run import device_override, load_run_spec, new_run_dir
+
+    sets = [*overrides, *device_override(device)]
+    loaded = load_run_spec(Path(resume), sets) if resume is not None else load_spec(spec, sets)
+    if resolve_device(loaded.train.device).type == "cuda" and torch.cuda.device_count() < nproc:
+        raise TrainError(Issue(("nproc",), f"--nproc {nproc} needs a CUDA device per process, and {torch.cuda.device_count()} are visible"))
+    return out if resume is not None else new_run_dir(loaded, out)
+
+
 def worker_args(spec, overrides, *, out, device, data_dir, resume, quiet) -> list[str]:
     """The ``pcgraph train`` arguments every process gets (``--out`` already decided,
     so that all processes agree on the run directory)."""
