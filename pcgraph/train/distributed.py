@@ -89,6 +89,7 @@ def session(device):
     dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(seconds=timeout_s()))
     try:
         yield
+        _collective(dist.barrier)  # rank 0 may still be writing: nobody tears down before all are done
     finally:
         dist.destroy_process_group()
 
