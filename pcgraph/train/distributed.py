@@ -209,7 +209,9 @@ class DataParallelTrainer(Trainer):
             terms = self.step_fn(self._batch(train, idx[rows]))
         finally:
             p.rows = None
-        total = torch.stack([t.sum() for t in terms.values()]).sum().to(torch.float64) * (1.0 if mine else 0.0)
+        total = torch.stack([t.sum() for t in terms.values()]).sum().to(torch.float64)
+        if not mine:  # the borrowed example counts for nothing
+            total = torch.zeros_like(total)
         buf = torch.stack([total, torch.tensor(float(self._signal is not None), dtype=torch.float64, device=total.device)])
         _collective(dist.all_reduce, buf)
         value, stops = buf.tolist()
@@ -233,7 +235,7 @@ class DataParallelTrainer(Trainer):
     def _read_checkpoint(self) -> dict:
         if self.rank == 0:
             try:
-                state, message = super()._read_checkpoint(), None
+                state = super()._read_checkpoint()
             except TrainError as e:
                 _broadcast((None, str(e.issues[0].message)))
                 raise

@@ -14,8 +14,8 @@ import torch.multiprocessing as mp
 from click.testing import CliRunner
 
 from pcgraph.cli import main
-from pcgraph.train.distributed import DataParallelTrainer
 from pcgraph.spec import load_spec
+from pcgraph.train.distributed import DataParallelTrainer
 from pcgraph.train.run import setup, train_run
 
 # 201 training examples in batches of 50: the last batch holds one example, so with two
