@@ -100,9 +100,12 @@ def compile_cmd(spec, energy, show, device, overrides):
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None, help="continue the run in this directory (extend a finished one with --set train.epochs=N)")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--log", type=click.Choice(["tensorboard"]), default=None, help='also write TensorBoard scalars to RUN_DIR/tensorboard (pip install "pcgraph[tensorboard]")')
+@click.option("--nproc", type=click.IntRange(1), default=1, show_default=True, help="data-parallel processes on this machine (started through torchrun)")
 @reports_errors
-def train(spec, overrides, out, device, data_dir, resume, quiet, log):
-    """Train SPEC (method bp or pc, energy kl or gaussian) and write a run directory."""
+def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
+    """Train SPEC (method bp or pc, energy kl or gaussian) and write a run directory.
+    Under torchrun (or with --nproc) the processes train data-parallel."""
+    from .train import distributed
     from .train.run import train_run
     from .train.trainer import Interrupted
 
@@ -112,11 +115,23 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log):
         raise TrainError(
             Issue(None, f"a resumed run keeps the spec saved in {Path(resume) / 'spec.resolved.yaml'}, so {spec} would be ignored: drop it and change values with --set", Location(f"--resume {resume}"))
         )
+    if nproc > 1 and distributed.world_size() == 1:
+        from .train.launch import launch, prepare, worker_args
+
+        out = prepare(nproc, spec, overrides, out=out, device=device, resume=resume)
+        sys.exit(launch(nproc, worker_args(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, quiet=quiet, log=log)))
     try:
         trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet, log=log)
     except Interrupted as e:
-        click.echo(f"{e.message}; continue with: pcgraph train --resume {e.out_dir if e.out_dir is not None else '<run dir>'}", err=True)
+        if distributed.is_writer():
+            click.echo(f"{e.message}; continue with: pcgraph train --resume {e.out_dir if e.out_dir is not None else '<run dir>'}", err=True)
         sys.exit(130)
+    except PcgraphError as e:
+        if not distributed.is_writer() and not isinstance(e, distributed.PeerLost):
+            sys.exit(2)  # rank 0 reports it
+        raise
+    if not distributed.is_writer():
+        return
     final = summary.get("final", {})
     split = "test" if "test" in final else "train"
     shown = ", ".join(f"{k} {v:.4g}" for k, v in final.get(split, {}).items() if k not in ("epoch", "seconds", "warmup_seconds") and isinstance(v, float))

@@ -106,6 +106,13 @@ class Program(nn.Module):
         gens = graph.generations or [self.order]
         self.generations = [[n for n in g if self.nodes[n].role != "input"] for g in gens]
         self._weight_optimizer = None
+        #: the rows (start, stop, of total) of a larger batch that this program's batch
+        #: is -- data-parallel training: per-example random draws are made for the
+        #: whole batch and sliced, so they do not depend on how the batch is split
+        self.rows: tuple[int, int, int] | None = None
+        #: called before every weight step once the local gradients are in ``.grad``
+        #: (data-parallel training combines the processes' gradients there)
+        self.grad_sync = None
         if self.train_cfg.method == "pc":
             self.weight_gradient()  # a choice the graph cannot honour is a compile error
 
@@ -179,6 +186,16 @@ class Program(nn.Module):
             raise DataError(Issue(("<spec>",), "the batch binds no node"))
         return out
 
+    def _per_example(self, draw, batch_size: int) -> torch.Tensor:
+        """``draw(batch_size)``, a random tensor with one row per example; drawn for the
+        whole batch and sliced when this batch is ``self.rows`` of a larger one."""
+        if self.rows is None:
+            return draw(batch_size)
+        start, stop, total = self.rows
+        if stop - start != batch_size:
+            raise ValueError(f"the batch has {batch_size} examples, but rows {start}:{stop} of {total} were announced")
+        return draw(total)[start:stop]
+
     def _draw_noise(self, batch_size: int, noise: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
         out = {}
         like = torch.empty(0, dtype=self.dtype, device=self.device_)
@@ -186,7 +203,7 @@ class Program(nn.Module):
             if noise is not None and n in noise:
                 out[n] = noise[n].to(self.device_, self.dtype)
             else:
-                out[n] = self.families[n].sample_noise(batch_size, like)
+                out[n] = self._per_example(lambda b, n=n: self.families[n].sample_noise(b, like), batch_size)
         return out
 
     # ------------------------------------------------------------- forward pass
@@ -261,8 +278,11 @@ class Program(nn.Module):
                 if n in clamped:
                     values[n] = clamped[n]
                 else:
-                    shape = (B,) + self.nodes[n].param_shape
-                    values[n] = (torch.zeros if init == "zeros" else torch.randn)(shape, dtype=self.dtype, device=self.device_)
+                    tail = self.nodes[n].param_shape
+                    if init == "zeros":
+                        values[n] = torch.zeros((B,) + tail, dtype=self.dtype, device=self.device_)
+                    else:
+                        values[n] = self._per_example(lambda b, tail=tail: torch.randn((b,) + tail, dtype=self.dtype, device=self.device_), B)
             state = State(values, nz, frozenset(clamped))
             state._engine = Engine.from_state(self, state)
             return state
@@ -543,6 +563,8 @@ class Program(nn.Module):
         return self._weight_optimizer
 
     def _default_weight_step(self) -> None:
+        if self.grad_sync is not None:
+            self.grad_sync()
         clip = self.train_cfg.weights.grad_clip
         if clip:
             torch.nn.utils.clip_grad_norm_(self.parameters(), clip)

@@ -25,6 +25,7 @@ from ..errors import Issue, Location, TrainError
 from ..graph import build_graph
 from ..spec import load_spec
 from . import checkpoint as ckpt
+from . import distributed
 from .plots import plot_curves
 from .trainer import Callback, JsonlLogger, Trainer
 
@@ -87,7 +88,7 @@ def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume
     graph = build_graph(spec)
     if spec.data is None and data is None:
         raise TrainError(Issue(("data",), "the spec has no data section: add data: {dataset: ..., batch_size: ...}", spec.source.locate(()) if spec.source else None))
-    program = compile(graph, energy=spec.train.energy, device=spec.train.device)
+    program = compile(graph, energy=spec.train.energy, device=distributed.local_device(spec.train.device))
     if data is None:
         from ..data import load_dataset
 
@@ -95,14 +96,15 @@ def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume
     for split in data:  # fail early, naming field and node, if data does not fit
         first = {k: v[:2] for k, v in data[split].items()}
         program.init_state(first, init=spec.train.inference.init)
+    writer = distributed.is_writer()  # only rank 0 of a data-parallel run writes and reports
     callbacks = []
-    if out is not None:
+    if out is not None and writer:
         callbacks = [JsonlLogger(out / "metrics.jsonl"), RunFiles(out)]
         if log == "tensorboard":
             from .tensorboard import TensorBoardLogger
 
             callbacks.append(TensorBoardLogger(out / "tensorboard"))
-    trainer = Trainer(program, spec.train, data, out_dir=out, callbacks=callbacks, progress=progress, resume=resume)
+    trainer = distributed.trainer_class()(program, spec.train, data, out_dir=out, callbacks=callbacks, progress=progress and writer, resume=resume)
     return trainer
 
 
@@ -111,38 +113,53 @@ def open_run(spec, out: Path, *, resume: bool, data_dir=None, progress=True, dat
     On resume the checkpoint's history is authoritative: rows logged after it are
     dropped from metrics.jsonl."""
     trainer = setup(spec, data_dir=data_dir, progress=progress, out=out, resume=resume, data=data, log=log)
-    if resume:
-        ckpt.atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in trainer.history))
-    write_spec(spec, out / SPEC_FILE)
+    if distributed.is_writer():
+        if resume:
+            ckpt.atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in trainer.history))
+        write_spec(spec, out / SPEC_FILE)
     return trainer
 
 
 def train_run(
     spec_path=None, overrides=(), *, out=None, device=None, data_dir=None, resume: str | None = None, progress=True, log: str | None = None
 ) -> tuple[Trainer, dict, Path]:
-    """What ``pcgraph train`` does. Returns (trainer, summary, run directory)."""
+    """What ``pcgraph train`` does. Returns (trainer, summary, run directory). Under
+    torchrun every process calls it; they train data-parallel and rank 0 writes."""
     if log == "tensorboard":
         from .tensorboard import summary_writer
 
         summary_writer()  # a missing package is said before anything is written
     if resume is not None:
-        out = Path(resume)
-        spec = load_run_spec(out, [*overrides, *device_override(device)])
-        _check_extension(spec, out)
-        trainer = open_run(spec, out, resume=True, data_dir=data_dir, progress=progress, log=log)
-        print(resume_note(trainer, out), file=sys.stderr, flush=True)
+        spec = load_run_spec(Path(resume), [*overrides, *device_override(device)])
+        _check_extension(spec, Path(resume))
     else:
         spec = load_spec(spec_path, [*overrides, *device_override(device)])
-        out = Path(out) if out is not None else default_out(spec)
-        if holds_run(out):
-            raise TrainError(
-                Issue(("out",), f"{out} already holds a run: continue it with --resume {out}, or choose another --out (nothing was changed)")
-            )
-        out.mkdir(parents=True, exist_ok=True)
+    with distributed.session(spec.train.device):
+        return _train(spec, out, data_dir, resume, progress, log)
+
+
+def new_run_dir(spec, out=None) -> Path:
+    """The directory a new run of ``spec`` writes (``out`` or the default), which
+    must not hold a run already."""
+    out = Path(out) if out is not None else default_out(spec)
+    if holds_run(out):
+        raise TrainError(Issue(("out",), f"{out} already holds a run: continue it with --resume {out}, or choose another --out (nothing was changed)"))
+    return out
+
+
+def _train(spec, out, data_dir, resume, progress, log=None) -> tuple[Trainer, dict, Path]:
+    writer = distributed.is_writer()
+    if resume is not None:
+        out = Path(resume)
+        trainer = open_run(spec, out, resume=True, data_dir=data_dir, progress=progress, log=log)
+        if writer:
+            print(resume_note(trainer, out), file=sys.stderr, flush=True)
+    else:
+        out = distributed.on_writer(lambda: _make_run_dir(spec, out))
         try:
             trainer = open_run(spec, out, resume=False, data_dir=data_dir, progress=progress, log=log)
         except Exception:
-            if not any(out.iterdir()):
+            if writer and not any(out.iterdir()):
                 out.rmdir()
             raise
         info = {
@@ -153,8 +170,10 @@ def train_run(
             "device": str(trainer.program.device),
             "data_dir": str(data_dir) if data_dir else None,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "processes": distributed.world_size(),
         }
-        ckpt.atomic_write_text(out / "run.json", json.dumps(info, indent=2))
+        if writer:
+            ckpt.atomic_write_text(out / "run.json", json.dumps(info, indent=2))
     summary = trainer.fit()
     return trainer, summary, out
 
@@ -179,6 +198,12 @@ def resume_note(trainer: Trainer, out: Path) -> str:
     n = trainer.n_batches()
     done = _count(trainer.epoch, "epoch") + (f" and {_count(trainer.batch, 'batch', 'batches')}" if trainer.batch else "")
     return f"resuming {out} at epoch {trainer.epoch + 1}/{epochs}, batch {trainer.batch + 1}/{n} ({done} done)"
+
+
+def _make_run_dir(spec, out) -> Path:
+    out = new_run_dir(spec, out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def load_run(run_dir, device=None):

@@ -124,6 +124,11 @@ class Trainer:
         g = torch.Generator().manual_seed(int(self.train.seed) * 1_000_003 + epoch)
         return torch.randperm(self.n_train, generator=g)
 
+    def _part(self, n: int) -> slice:
+        """The rows of a batch of ``n`` examples that this process works on: all of
+        them (data-parallel training gives each process its share)."""
+        return slice(0, n)
+
     def _batch(self, split: Mapping[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
         dev = self.program.device
         return {k: v[idx].to(dev, non_blocking=True) for k, v in split.items()}
@@ -152,10 +157,13 @@ class Trainer:
         if self.checkpoint_path is not None:
             ckpt.save(self.checkpoint_path, self.state_dict())
 
-    def _load(self) -> None:
+    def _read_checkpoint(self) -> dict:
         if self.checkpoint_path is None:
             raise TrainError(Issue(("out_dir",), "resuming needs the run directory (out_dir) that holds the checkpoint"))
-        state = ckpt.load(self.checkpoint_path, map_location=self.program.device)
+        return ckpt.load(self.checkpoint_path, map_location=self.program.device)
+
+    def _load(self) -> None:
+        state = self._read_checkpoint()
         if state.get("method") != self.method or state.get("energy") != self.program.energy_kind:
             self._mismatch(state)
         self.program.load_state_dict(state["model"])
@@ -246,11 +254,8 @@ class Trainer:
         while self.batch < n:
             b = self.batch
             t_step = time.perf_counter()
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            terms = self.step_fn(self._batch(train, idx))
+            terms, value = self._train_step(train, order[b * self.batch_size : (b + 1) * self.batch_size])
             self.last_terms = terms  # per-node energies (BP: loss terms) of the last batch, for callbacks
-            total = torch.stack([t.mean() for t in terms.values()]).sum()
-            value = total.item()  # one host sync per batch: progress and divergence check
             if self.warmup_seconds is None:  # the one-time warm-up is reported apart
                 self.warmup_seconds = time.perf_counter() - t_step
                 t0 += self.warmup_seconds
@@ -272,6 +277,13 @@ class Trainer:
                 raise Interrupted(f"stopped by {self._stop} at epoch {epoch}, batch {self.batch}/{n}; state saved{where}", self.out_dir)
         self.acc["seconds"] += time.perf_counter() - t0
         self.progress.end_epoch()
+
+    def _train_step(self, train, idx: torch.Tensor) -> tuple[dict[str, torch.Tensor], float]:
+        """One training step on the examples ``idx``: (per-node terms [B], their batch
+        mean summed over nodes)."""
+        terms = self.step_fn(self._batch(train, idx))
+        total = torch.stack([t.mean() for t in terms.values()]).sum()
+        return terms, total.item()  # one host sync per batch: progress and divergence check
 
     def _diverged(self, terms, epoch, batch) -> None:
         bad = [n for n in self.program.order if n in terms and not torch.isfinite(terms[n]).all().item()]
@@ -334,16 +346,25 @@ class Trainer:
         p.eval()
         try:
             for start in range(0, n, self.eval_batch_size):
-                idx = torch.arange(start, min(n, start + self.eval_batch_size))
-                batch = self._batch(data, idx)
-                noise = {
-                    s: torch.randn((len(idx),) + p.nodes[s].shape, generator=gen, dtype=p.dtype).to(p.device) for s in p.sampling
-                }
-                terms, mus = p.evaluate_batch(batch, noise=noise)
+                size = min(n, start + self.eval_batch_size) - start
+                noise = {s: torch.randn((size,) + p.nodes[s].shape, generator=gen, dtype=p.dtype) for s in p.sampling}
+                part = self._part(size)
+                if part.stop <= part.start:
+                    continue
+                batch = self._batch(data, torch.arange(start + part.start, start + part.stop))
+                p.rows = (part.start, part.stop, size)
+                try:
+                    terms, mus = p.evaluate_batch(batch, noise={s: v[part].to(p.device) for s, v in noise.items()})
+                finally:
+                    p.rows = None
                 metrics.add(terms, mus, batch)
         finally:
             p.train(was_training)
-        return metrics.result()
+        return self._combine(metrics).result()
+
+    def _combine(self, metrics: Metrics) -> Metrics:
+        """The metrics of the whole split from this process's (here: all of it)."""
+        return metrics
 
     def summary(self, seconds: float | None = None) -> dict:
         last = {}
