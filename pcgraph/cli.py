@@ -154,6 +154,7 @@ def eval_cmd(run_dir, split, device, data_dir):
 @click.option("--infer", "infer", multiple=True, metavar="NODE", help="inferred nodes to report (default: every node not clamped)")
 @click.option("--mask", "masks", multiple=True, metavar="NODE=MASK", help="clamp NODE only in part: left-half | right-half | top-half | bottom-half | random-half | FILE (1 = observed)")
 @click.option("--steps", type=click.IntRange(0), default=None, help="inference steps (default: the spec's eval_steps or steps)")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="state learning rate (default: the spec's)")
 @click.option("--samples", type=click.IntRange(1), default=None, help="examples when no split gives them (default 16 with a prior, else 1)")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="write query.json and per-node images, token lists and tables here")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="examples per batch (default: the spec's eval batch size)")
@@ -161,11 +162,11 @@ def eval_cmd(run_dir, split, device, data_dir):
 @click.option("--device", default=None)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @reports_errors
-def query(run_dir, clamps, infer, masks, steps, samples, out, batch_size, seed, device, data_dir):
+def query(run_dir, clamps, infer, masks, steps, lr, samples, out, batch_size, seed, device, data_dir):
     """Clamp nodes of the model in RUN_DIR and infer the others; print a summary."""
     from .train.query import query_run, summary_lines
 
-    report = query_run(run_dir, clamps, infer, masks, steps=steps, samples=samples, out=out, device=device, data_dir=data_dir, batch_size=batch_size, seed=seed)
+    report = query_run(run_dir, clamps, infer, masks, steps=steps, lr=lr, samples=samples, out=out, device=device, data_dir=data_dir, batch_size=batch_size, seed=seed)
     click.echo("\n".join(summary_lines(report)))
 
 

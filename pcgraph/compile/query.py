@@ -48,11 +48,15 @@ class QueryResult:
     #: {node: energy per example [B]} before and after inference (non-input nodes)
     energy_before: dict
     energy_after: dict
+    #: examples that kept their starting state because inference raised their energy
+    reverted: int = 0
     #: {node: mean parameters after inference}: probabilities (categorical), the mean
     #: and log-variance halves (gaussian_meanvar), the state (gaussian, inputs)
     values: dict = field(default_factory=dict)
     #: {node: mean parameters of the parents' prediction} for nodes with parents
     predictions: dict = field(default_factory=dict)
+    #: {node: what children saw} for sampling nodes (a draw from gaussian_meanvar)
+    samples: dict = field(default_factory=dict)
 
 
 class _Held(StateOptimizer):
@@ -180,11 +184,17 @@ def _mask(program, name: str, mask, batch: int) -> torch.Tensor:
     raise DataError(Issue(("nodes", name), f"the mask for node '{name}' has {m.numel()} entries: give {per} (shape {list(shape)}), or {batch}x{per} for one per example"))
 
 
-def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[str, Any] | None = None, batch: int | None = None, steps: int | None = None) -> QueryResult:
+def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[str, Any] | None = None, batch: int | None = None, steps: int | None = None, lr: float | None = None) -> QueryResult:
     """Clamp ``clamp`` ({node: value or "prior"}; nodes in ``masks`` only where the
     mask is True) and infer every other node; ``infer`` names the inferred nodes to
     report (default: all). ``batch``: the number of examples when no value says it.
-    ``steps``: inference steps (default: the spec's eval_steps or steps)."""
+    ``steps``: inference steps (default: the spec's eval_steps or steps); ``lr``: the
+    state learning rate (default: the spec's).
+
+    Inference never leaves an example worse than it started: an example whose total
+    energy rose or stopped being finite (a step size too large for its curvature, as
+    in a backprop-trained encoder's confident posterior) keeps its starting state and
+    is counted in ``reverted``."""
     masks = dict(masks or {})
     for n in list(clamp) + list(masks) + list(infer or []):
         if n not in program.nodes:
@@ -225,18 +235,31 @@ def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[s
         before = _energies(q, state)
         T = steps if steps is not None else (cfg.eval_steps if cfg.eval_steps is not None else cfg.steps)
         schedule = "sync" if cfg.schedule == "incremental" else cfg.schedule  # a query never changes weights
-        opt = make_state_optimizer(cfg.optimizer)
+        opt = make_state_optimizer(cfg.optimizer if lr is None else cfg.optimizer.model_copy(update={"lr": float(lr)}))
+        start = state.clone()
         q.infer(state, steps=T, optimizer=_Held(opt, held) if held else opt, schedule=schedule)
         after = _energies(q, state)
+        total_before, total_after = _total(before, B), _total(after, B)
+        worse = ~torch.isfinite(total_after) | (total_after > total_before + 1e-6 * (1.0 + total_before.abs()))
+        if bool(worse.any()):
+            for n in state.free:
+                state[n] = torch.where(worse.view((-1,) + (1,) * (state[n].dim() - 1)), start[n], state[n])
+            after = _energies(q, state)
         mus = q.predictions(state)
     inferred = list(infer) if infer else [n for n in q.order if n not in full]
-    result = QueryResult(q, state, frozenset(full), inferred, {n: h[0] for n, h in held.items()}, before, after)
+    result = QueryResult(q, state, frozenset(full), inferred, {n: h[0] for n, h in held.items()}, before, after, int(worse.sum()))
     for n in q.order:
         x = state[n]
         result.values[n] = x if q.nodes[n].role == "input" else q.families[n].mean(x, n in state.clamped)
+        if n in q.sampling:
+            result.samples[n] = q.families[n].visible(x, result.values[n], state.noise[n])
         if n in mus:
             result.predictions[n] = q.families[n].prediction_value(mus[n])
     return result
+
+
+def _total(energies: dict, batch: int) -> torch.Tensor:
+    return torch.stack(list(energies.values())).sum(0) if energies else torch.zeros(batch)
 
 
 def _energies(program, state) -> dict:

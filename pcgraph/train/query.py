@@ -165,7 +165,7 @@ def _metrics(acc: _Acc, name: str, value: torch.Tensor, truth: torch.Tensor, cat
         acc.add((name, prefix + "mse_unobserved"), sq[~mask].sum(), int((~mask).sum()))
 
 
-def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, samples=None, out=None, device=None, data_dir=None, batch_size=None, seed=0, max_values=64, decode=None) -> dict:
+def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, samples=None, out=None, device=None, data_dir=None, batch_size=None, seed=0, max_values=64, decode=None) -> dict:
     """What ``pcgraph query`` does; returns the query.json content (and writes it,
     with images, token lists and tables, to ``out`` when given)."""
     spec, program = load_run(run_dir, device)
@@ -218,6 +218,7 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, samples=Non
     torch.manual_seed(seed)
     acc = _Acc(max_values)
     result = None
+    reverted = 0
     for start in range(0, n, bs):
         stop = min(n, start + bs)
         rows = slice(start, stop)
@@ -229,10 +230,11 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, samples=Non
                 clamp[node] = data[split][program.nodes[node].bind][idx[rows]]
             else:
                 clamp[node] = s.value[rows] if _is_batch(program, node, s.value, n) else s.value
-        result = program.query(clamp, infer or None, masks={k: v for k, (_, v) in mask_of.items()}, batch=stop - start, steps=steps)
-        _collect(acc, result, sources, mask_of, data, split, idx, rows)
+        result = program.query(clamp, infer or None, masks={k: v for k, (_, v) in mask_of.items()}, batch=stop - start, steps=steps, lr=lr)
+        reverted += result.reverted
+        _collect(acc, result, program, sources, data, split, idx, rows)
     q = result.program
-    report = {"run": str(run_dir), "examples": n, "steps": result_steps(q, steps), "clamp": {k: s.text for k, s in sources.items()}}
+    report = {"run": str(run_dir), "examples": n, "steps": result_steps(q, steps), "clamp": {k: s.text for k, s in sources.items()}, "reverted": reverted}
     if split is not None:
         report["split"] = split
     report["nodes"] = _node_report(acc, q, result, sources, mask_of, n)
@@ -242,7 +244,7 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, samples=Non
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        report["files"] = write_files(out, report, acc, q, field_shape, decode)
+        report["files"] = write_files(out, report, acc, q, program, field_shape, decode)
         ckpt.atomic_write_text(out / "query.json", json.dumps(report, indent=1))
     return report
 
@@ -265,32 +267,36 @@ def _is_batch(program, node: str, value: torch.Tensor, n: int) -> bool:
     if value.dim() == 0 or value.shape[0] != n:
         return False
     per = math.prod(info.shape)
-    if info.family == "categorical" and not value.is_floating_point():
-        return value[0].numel() == per // info.shape[-1]
+    if info.dtype != "long" and not value.is_floating_point() and tuple(value.shape[1:]) == info.shape[:-1]:
+        return True  # class indices
     return value[0].numel() in (per, math.prod(info.param_shape)) and value.numel() != per
 
 
-def _collect(acc: _Acc, r, sources, mask_of, data, split, idx, rows) -> None:
+def _collect(acc: _Acc, r, program, sources, data, split, idx, rows) -> None:
+    """Add one batch's energies, values and metrics (binds come from the run's own
+    program: the query program may have freed an input of its bind)."""
     q = r.program
     B = r.state.batch_size
     for k in q.energy_nodes:
         acc.add((k, "energy_before"), r.energy_before[k].sum(), B)
         acc.add((k, "energy_after"), r.energy_after[k].sum(), B)
-    masks_by_bind = {q.graph.spec.nodes[m].bind: r.masks[m] for m in r.masks}
+    masks_by_bind = {program.nodes[m].bind: r.masks[m] for m in r.masks}
     for name in list(sources) + [x for x in r.inferred if x not in sources]:
         value = r.values[name]
         acc.keep((name, "value"), value)
         categorical = q.nodes[name].family == "categorical"
         if name in r.masks:
             acc.keep((name, "mask"), r.masks[name])
-            truth = torch.as_tensor(sources[name].value if sources[name].kind == "value" else data[split][q.graph.spec.nodes[name].bind][idx[rows]])
+            truth = torch.as_tensor(sources[name].value if sources[name].kind == "value" else data[split][program.nodes[name].bind][idx[rows]])
             truth = truth.expand((B,) + tuple(truth.shape)) if truth.dim() == len(q.nodes[name].shape) else truth
             _metrics(acc, name, value, truth, False, mask=r.masks[name].reshape(value.shape))
-        if name in sources and name in r.predictions:
+        if name in sources and sources[name].kind != "prior" and name in r.predictions:
             pred = r.predictions[name]
             acc.keep((name, "prediction"), pred)
             _metrics(acc, name, pred, value, categorical, prefix="prediction_")
-        bind = q.graph.spec.nodes[name].bind
+        if name in r.samples:
+            acc.keep((name, "sample"), r.samples[name])
+        bind = program.nodes[name].bind
         if name not in sources and split is not None and bind is not None and bind in data[split]:
             truth = data[split][bind][idx[rows]]
             acc.keep((name, "truth"), truth)
@@ -314,7 +320,7 @@ def _node_report(acc: _Acc, q, r, sources, mask_of, n: int) -> dict:
         value = acc.kept[(name, "value")]
         if fam is not None and fam.name == "gaussian_meanvar":
             u, s = value[..., : value.shape[-1] // 2], value[..., value.shape[-1] // 2 :]
-            entry["value"] = {"mean": _round(u), "variance": _round(torch.exp(s))}
+            entry["value"] = {"mean": _round(u), "variance": _round(torch.exp(s)), "sample": _round(acc.kept[(name, "sample")])}
         else:
             entry["value"] = _round(value)
         entry["value_examples"] = value.shape[0]
@@ -349,6 +355,8 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"  {name:<10} {e['role']:<15} {str(e['shape']):<10} " + "; ".join(x for x in (metrics, energy) if x))
     t = report["energy_total"]
     lines.append(f"  total energy {t['before']:.4g} -> {t['after']:.4g}")
+    if report["reverted"]:
+        lines.append(f"  {report['reverted']} example(s) kept their starting state: inference raised their energy (try a smaller --lr)")
     if "files" in report:
         lines.append("wrote query.json, " + ", ".join(report["files"]))
     return lines

@@ -19,7 +19,7 @@ TEXT_EXAMPLES = 4
 TOP_K = 3
 
 
-def image_geometry(program, node: str, data_shape=None):
+def image_geometry(program, node: str, data_shape=None, run_program=None):
     """(channels, height, width) when ``node`` holds images, else None: the shape of
     the image data it binds, else its own 2-D or 3-D shape, else a square vector bound
     to an image field."""
@@ -34,7 +34,7 @@ def image_geometry(program, node: str, data_shape=None):
             return (1,) + tuple(shape)
         if len(shape) == 3 and shape[0] in (1, 3):
             return tuple(shape)
-    bind = program.graph.spec.nodes[node].bind
+    bind = (run_program or program).nodes[node].bind
     side = math.isqrt(size)
     if bind is not None and "image" in bind and side * side == size:
         return (1, side, side)
@@ -44,7 +44,7 @@ def image_geometry(program, node: str, data_shape=None):
 def image_grid(images: torch.Tensor, geo, scale: int | None = None) -> np.ndarray:
     """[N, ...] images -> an [H, W(, 3)] uint8 grid, values clipped to [0, 1]."""
     c, h, w = geo
-    x = images[:GRID].detach().cpu().double().reshape(-1, c, h, w).clamp(0.0, 1.0).numpy()
+    x = images[:GRID].detach().cpu().double().reshape(-1, c, h, w).nan_to_num(0.5).clamp(0.0, 1.0).numpy()
     n = x.shape[0]
     cols = min(COLS, n)
     rows = -(-n // cols)
@@ -89,13 +89,14 @@ def _csv(values: torch.Tensor, header: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_files(out: Path, report: dict, acc, program, field_shape: dict, decode=None) -> list[str]:
-    """Write the per-node files and energy.csv; return their names."""
+def write_files(out: Path, report: dict, acc, program, run_program, field_shape: dict, decode=None) -> list[str]:
+    """Write the per-node files and energy.csv; return their names. ``program`` is
+    the one the query ran on, ``run_program`` the run's own (its binds)."""
     written = []
     for name, entry in report["nodes"].items():
         value = acc.kept[(name, "value")]
         info = program.nodes[name]
-        geo = image_geometry(program, name, field_shape.get(name))
+        geo = image_geometry(program, name, field_shape.get(name), run_program)
         fam = program.families.get(name)
         if fam is not None and fam.name == "gaussian_meanvar":
             half = value.shape[-1] // 2
@@ -106,6 +107,9 @@ def write_files(out: Path, report: dict, acc, program, field_shape: dict, decode
         elif geo is not None:
             save_png(image_grid(value, geo), out / f"{name}.png")
             written.append(f"{name}.png")
+            if (name, "truth") in acc.kept:
+                save_png(image_grid(acc.kept[(name, "truth")].to(value.dtype), geo), out / f"{name}.truth.png")
+                written.append(f"{name}.truth.png")
             if (name, "mask") in acc.kept:  # the observed part: unobserved units grey
                 shown = torch.where(acc.kept[(name, "mask")], acc.kept[(name, "value")], torch.full_like(value, 0.5))
                 save_png(image_grid(shown, geo), out / f"{name}.observed.png")
