@@ -34,6 +34,8 @@ from .run import load_run
 
 SPLIT = re.compile(r"^(?P<split>[A-Za-z_]\w*)(?:\[(?P<a>\d*)(?P<colon>:)?(?P<b>\d*)\])?$")
 FILE_TYPES = (".npy", ".pt", ".png", ".txt")
+#: at most about this many numbers per node in query.json
+VALUE_NUMBERS = 20000
 MASKS = ("left-half", "right-half", "top-half", "bottom-half", "random-half")
 
 
@@ -142,7 +144,9 @@ class _Acc:
 
     def keep(self, key, t: torch.Tensor) -> None:
         have = self.kept.get(key)
-        room = self.limit - (0 if have is None else have.shape[0])
+        per = max(1, t[0].numel()) if t.dim() else 1
+        limit = max(1, min(self.limit, VALUE_NUMBERS // per))  # big nodes keep fewer examples
+        room = limit - (0 if have is None else have.shape[0])
         if room > 0:
             t = t[:room].detach().cpu()
             self.kept[key] = t if have is None else torch.cat([have, t])
@@ -165,9 +169,10 @@ def _metrics(acc: _Acc, name: str, value: torch.Tensor, truth: torch.Tensor, cat
         acc.add((name, prefix + "mse_unobserved"), sq[~mask].sum(), int((~mask).sum()))
 
 
-def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, samples=None, out=None, device=None, data_dir=None, batch_size=None, seed=0, max_values=64, decode=None) -> dict:
+def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, samples=None, out=None, device=None, data_dir=None, batch_size=None, seed=0, max_values=64, decode=None, generate=None, temperature=0.0) -> dict:
     """What ``pcgraph query`` does; returns the query.json content (and writes it,
-    with images, token lists and tables, to ``out`` when given)."""
+    with images, token lists and tables, to ``out`` when given). ``generate``: that
+    many tokens continue the clamped token input (greedy, or sampled at ``temperature``)."""
     spec, program = load_run(run_dir, device)
     pairs = [parse_assignment(c, "--clamp") for c in clamps]
     if not pairs:
@@ -208,6 +213,8 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
             b = program.nodes[node].bind
             if b is not None and split is not None and b in data[split]:
                 field_shape[node] = tuple(data[split][b].shape[1:])
+    if generate:
+        return _generate(run_dir, program, sources, data, split, idx, generate, temperature, steps, lr, seed, out, decode)
     mask_of = {}
     for text in masks:
         node, m = parse_assignment(text, "--mask")
@@ -247,6 +254,40 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
         report["files"] = write_files(out, report, acc, q, program, field_shape, decode)
         ckpt.atomic_write_text(out / "query.json", json.dumps(report, indent=1))
     return report
+
+
+def _generate(run_dir, program, sources, data, split, idx, count, temperature, steps, lr, seed, out, decode) -> dict:
+    from .generate import generate
+
+    longs = [k for k in sources if program.nodes[k].dtype == "long"]
+    if len(longs) != 1:
+        raise _fail("--generate", "--generate needs the prompt: clamp one token input (e.g. --clamp tokens=test[0:4] or --clamp tokens='[3, 1, 4]')")
+    node = longs[0]
+    s = sources[node]
+    if s.kind == "split":
+        prompt = data[split][program.nodes[node].bind][idx]
+    elif s.kind == "value":
+        prompt = s.value if s.value.dim() > 1 else s.value.reshape(1, -1)
+    else:
+        raise _fail(f"--clamp {node}", f"--generate needs token ids for '{node}', not '{s.text}'")
+    torch.manual_seed(seed)
+    seq = generate(program, node, prompt, count, temperature=temperature, steps=steps, lr=lr)
+    P = prompt.reshape(prompt.shape[0], -1).shape[1]
+    report = {"run": str(run_dir), "clamp": {k: v.text for k, v in sources.items()}, "generate": count, "temperature": temperature, "prompt_length": P, "generated": seq.tolist()}
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt.atomic_write_text(out / "generated.txt", "\n".join(generated_lines(report, decode)) + "\n")
+        ckpt.atomic_write_text(out / "query.json", json.dumps(report, indent=1))
+        report["files"] = ["generated.txt"]
+    return report
+
+
+def generated_lines(report: dict, decode=None) -> list[str]:
+    """One line per sequence: the prompt, then '|' and the generated tokens."""
+    P = report["prompt_length"]
+    show = (lambda ids: decode(ids)) if decode is not None else (lambda ids: " ".join(map(str, ids)))
+    return [f"{show(s[:P])} | {show(s[P:])}" for s in report["generated"]]
 
 
 def result_steps(program, steps):
@@ -347,7 +388,11 @@ def _round(t: torch.Tensor):
 
 
 def summary_lines(report: dict) -> list[str]:
-    """What ``pcgraph query`` prints: per node its role, shape, metrics and energies."""
+    """What ``pcgraph query`` prints: per node its role, shape, metrics and energies
+    (or, for --generate, the sequences)."""
+    if "generated" in report:
+        head = f"{len(report['generated'])} sequence(s): prompt | {report['generate']} generated token(s), " + ("greedy" if report["temperature"] <= 0 else f"temperature {report['temperature']}")
+        return [head] + generated_lines(report) + (["wrote query.json, generated.txt"] if "files" in report else [])
     lines = [f"{report['examples']} example(s), {report['steps']} inference steps; clamped: " + ", ".join(f"{k}={v}" for k, v in report["clamp"].items())]
     for name, e in report["nodes"].items():
         metrics = ", ".join(f"{k} {e[k]:.4g}" for k in ("accuracy", "mse", "mse_unobserved", "prediction_accuracy", "prediction_mse") if k in e)
