@@ -26,6 +26,7 @@ import torch
 
 from ..errors import DataError, Issue
 from ..graph import build_graph
+from ..registry import suggest
 from ..spec.models import Spec
 from .optim import StateOptimizer, make_state_optimizer
 from .state import State
@@ -184,6 +185,13 @@ def _mask(program, name: str, mask, batch: int) -> torch.Tensor:
     raise DataError(Issue(("nodes", name), f"the mask for node '{name}' has {m.numel()} entries: give {per} (shape {list(shape)}), or {batch}x{per} for one per example"))
 
 
+def check_nodes(program, names) -> None:
+    """Raise a DataError naming the first of ``names`` that is not a node."""
+    for n in names:
+        if n not in program.nodes:
+            raise DataError(Issue(("nodes", n), f"no node '{n}'{suggest(n, program.nodes) or ' (nodes: ' + ', '.join(program.nodes) + ')'}"))
+
+
 def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[str, Any] | None = None, batch: int | None = None, steps: int | None = None, lr: float | None = None) -> QueryResult:
     """Clamp ``clamp`` ({node: value or "prior"}; nodes in ``masks`` only where the
     mask is True) and infer every other node; ``infer`` names the inferred nodes to
@@ -196,11 +204,7 @@ def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[s
     in a backprop-trained encoder's confident posterior) keeps its starting state and
     is counted in ``reverted``."""
     masks = dict(masks or {})
-    for n in list(clamp) + list(masks) + list(infer or []):
-        if n not in program.nodes:
-            from ..registry import suggest
-
-            raise DataError(Issue(("nodes", n), f"no node '{n}'{suggest(n, program.nodes) or ' (nodes: ' + ', '.join(program.nodes) + ')'}"))
+    check_nodes(program, list(clamp) + list(masks) + list(infer or []))
     unknown = [n for n in masks if n not in clamp]
     if unknown:
         raise DataError(Issue(("nodes", unknown[0]), f"a mask is given for node '{unknown[0]}' but no value to clamp it to"))

@@ -5,9 +5,13 @@ the node; a shorter one is padded at the end, which a causal model never looks a
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 
 from ..errors import DataError, Issue
+from . import checkpoint as ckpt
 
 
 def token_nodes(program, node: str) -> tuple[str, str]:
@@ -44,3 +48,36 @@ def generate(program, node: str, prompt: torch.Tensor, count: int, *, temperatur
             nxt = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(-1)
         seq = torch.cat([seq, nxt[:, None]], 1)
     return seq
+
+
+def generate_run(run_dir, program, sources, data, split, idx, count, temperature, steps, lr, seed, out, decode) -> dict:
+    """What ``pcgraph query --generate`` does: continue the clamped token input."""
+    longs = [k for k in sources if program.nodes[k].dtype == "long"]
+    if len(longs) != 1:
+        raise DataError(Issue(("--generate",), "--generate needs the prompt: clamp one token input (e.g. --clamp tokens=test[0:4] or --clamp tokens='[3, 1, 4]')"))
+    node = longs[0]
+    s = sources[node]
+    if s.kind == "split":
+        prompt = data[split][program.nodes[node].bind][idx]
+    elif s.kind == "value":
+        prompt = s.value if s.value.dim() > 1 else s.value.reshape(1, -1)
+    else:
+        raise DataError(Issue((f"--clamp {node}",), f"--generate needs token ids for '{node}', not '{s.text}'"))
+    torch.manual_seed(seed)
+    seq = generate(program, node, prompt, count, temperature=temperature, steps=steps, lr=lr)
+    P = prompt.reshape(prompt.shape[0], -1).shape[1]
+    report = {"run": str(run_dir), "clamp": {k: v.text for k, v in sources.items()}, "generate": count, "temperature": temperature, "prompt_length": P, "generated": seq.tolist()}
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt.atomic_write_text(out / "generated.txt", "\n".join(generated_lines(report, decode)) + "\n")
+        ckpt.atomic_write_text(out / "query.json", json.dumps(report, indent=1))
+        report["files"] = ["generated.txt"]
+    return report
+
+
+def generated_lines(report: dict, decode=None) -> list[str]:
+    """One line per sequence: the prompt, then '|' and the generated tokens."""
+    P = report["prompt_length"]
+    show = (lambda ids: decode(ids)) if decode is not None else (lambda ids: " ".join(map(str, ids)))
+    return [f"{show(s[:P])} | {show(s[P:])}" for s in report["generated"]]

@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..compile.query import PRIOR
+from ..compile.query import PRIOR, check_nodes
 from ..errors import DataError, Issue
 from . import checkpoint as ckpt
+from .generate import generated_lines, generate_run
 from .query_files import image_geometry, write_files
 from .run import load_run
 
@@ -184,9 +185,7 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
         data = load_dataset(spec.data, program.graph, data_dir)
     splits = list(data) if data else []
     sources = {node: parse_source(node, s, splits) for node, s in pairs}
-    for node in sources:
-        if node not in program.nodes:
-            program.query({node: 0})  # raises the unknown-node error
+    check_nodes(program, list(sources) + list(infer))
     # the examples: every split source must name the same ones
     picked = {(s.split, s.index.start, s.index.stop) for s in sources.values() if s.kind == "split"}
     if len(picked) > 1:
@@ -214,7 +213,7 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
             if b is not None and split is not None and b in data[split]:
                 field_shape[node] = tuple(data[split][b].shape[1:])
     if generate:
-        return _generate(run_dir, program, sources, data, split, idx, generate, temperature, steps, lr, seed, out, decode)
+        return generate_run(run_dir, program, sources, data, split, idx, generate, temperature, steps, lr, seed, out, decode)
     mask_of = {}
     for text in masks:
         node, m = parse_assignment(text, "--mask")
@@ -254,40 +253,6 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
         report["files"] = write_files(out, report, acc, q, program, field_shape, decode)
         ckpt.atomic_write_text(out / "query.json", json.dumps(report, indent=1))
     return report
-
-
-def _generate(run_dir, program, sources, data, split, idx, count, temperature, steps, lr, seed, out, decode) -> dict:
-    from .generate import generate
-
-    longs = [k for k in sources if program.nodes[k].dtype == "long"]
-    if len(longs) != 1:
-        raise _fail("--generate", "--generate needs the prompt: clamp one token input (e.g. --clamp tokens=test[0:4] or --clamp tokens='[3, 1, 4]')")
-    node = longs[0]
-    s = sources[node]
-    if s.kind == "split":
-        prompt = data[split][program.nodes[node].bind][idx]
-    elif s.kind == "value":
-        prompt = s.value if s.value.dim() > 1 else s.value.reshape(1, -1)
-    else:
-        raise _fail(f"--clamp {node}", f"--generate needs token ids for '{node}', not '{s.text}'")
-    torch.manual_seed(seed)
-    seq = generate(program, node, prompt, count, temperature=temperature, steps=steps, lr=lr)
-    P = prompt.reshape(prompt.shape[0], -1).shape[1]
-    report = {"run": str(run_dir), "clamp": {k: v.text for k, v in sources.items()}, "generate": count, "temperature": temperature, "prompt_length": P, "generated": seq.tolist()}
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt.atomic_write_text(out / "generated.txt", "\n".join(generated_lines(report, decode)) + "\n")
-        ckpt.atomic_write_text(out / "query.json", json.dumps(report, indent=1))
-        report["files"] = ["generated.txt"]
-    return report
-
-
-def generated_lines(report: dict, decode=None) -> list[str]:
-    """One line per sequence: the prompt, then '|' and the generated tokens."""
-    P = report["prompt_length"]
-    show = (lambda ids: decode(ids)) if decode is not None else (lambda ids: " ".join(map(str, ids)))
-    return [f"{show(s[:P])} | {show(s[P:])}" for s in report["generated"]]
 
 
 def result_steps(program, steps):

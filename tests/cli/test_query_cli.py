@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+import torch
 from PIL import Image
 
 from pcgraph.cli import main
@@ -123,3 +124,43 @@ def test_vae_reconstructions_beat_the_mean_image(tmp_path, digits):
     train, test = digits["train"]["image"].reshape(-1, 64), digits["test"]["image"].reshape(-1, 64)
     baseline = float(((test - train.mean(0)) ** 2).mean())
     assert mse < 0.7 * baseline
+
+
+LM = """\
+name: lm
+nodes:
+  tokens: {shape: [6], role: input, bind: tokens, dtype: long}
+  x: {shape: [6, 8], family: gaussian}
+  q: {shape: [6, 8], family: gaussian}
+  k: {shape: [6, 8], family: gaussian}
+  attn: {shape: [6, 6], family: categorical}
+  ctx: {shape: [6, 8], family: gaussian}
+  next: {shape: [6, 11], family: categorical, role: target, bind: next_tokens}
+edges:
+  - {from: tokens, to: x, transform: {type: embedding, vocab: 11, positional: learned}}
+  - {from: x, to: q}
+  - {from: x, to: k}
+  - {from: [q, k], to: attn, transform: {type: attention_scores, causal: true}}
+  - {from: [attn, x], to: ctx, transform: attention_apply}
+  - {from: ctx, to: next}
+"""
+
+
+def test_greedy_generation_follows_the_forward_pass_and_slides_its_window():
+    import pcgraph
+    from pcgraph.compile import compile
+    from pcgraph.train.generate import generate
+
+    torch.manual_seed(3)
+    prog = compile(pcgraph.build_graph(pcgraph.loads_spec(LM, "lm.yaml")), device="cpu")
+    prompt = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    seq = generate(prog, "tokens", prompt, 7)
+    assert seq.shape == (2, 10) and torch.equal(seq[:, :3], prompt)
+    # independently: the forward pass (Program.predict) on the last 6 tokens, padded
+    want = prompt.clone()
+    for _ in range(7):
+        window = want[:, -6:]
+        padded = torch.cat([window, torch.zeros(2, 6 - window.shape[1], dtype=torch.long)], 1)
+        probs = prog.predict({"tokens": padded})["next"]
+        want = torch.cat([want, probs[:, window.shape[1] - 1].argmax(-1, keepdim=True)], 1)
+    assert torch.equal(seq, want)
