@@ -50,7 +50,7 @@ def generate(program, node: str, prompt: torch.Tensor, count: int, *, temperatur
     return seq
 
 
-def generate_run(run_dir, program, sources, data, split, idx, count, temperature, steps, lr, seed, out, decode) -> dict:
+def generate_run(run_dir, program, sources, data, split, idx, count, temperature, steps, lr, seed, out, decode, samples=None) -> dict:
     """What ``pcgraph query --generate`` does: continue the clamped token input."""
     longs = [k for k in sources if program.nodes[k].dtype == "long"]
     if len(longs) != 1:
@@ -60,7 +60,7 @@ def generate_run(run_dir, program, sources, data, split, idx, count, temperature
     if s.kind == "split":
         prompt = data[split][program.nodes[node].bind][idx]
     elif s.kind == "value":
-        prompt = s.value if s.value.dim() > 1 else s.value.reshape(1, -1)
+        prompt = s.value if s.value.dim() > 1 else s.value.reshape(1, -1).expand(samples or 1, -1)
     else:
         raise DataError(Issue((f"--clamp {node}",), f"--generate needs token ids for '{node}', not '{s.text}'"))
     torch.manual_seed(seed)

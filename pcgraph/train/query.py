@@ -213,7 +213,7 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
             if b is not None and split is not None and b in data[split]:
                 field_shape[node] = tuple(data[split][b].shape[1:])
     if generate:
-        return generate_run(run_dir, program, sources, data, split, idx, generate, temperature, steps, lr, seed, out, decode)
+        return generate_run(run_dir, program, sources, data, split, idx, generate, temperature, steps, lr, seed, out, decode, samples)
     mask_of = {}
     for text in masks:
         node, m = parse_assignment(text, "--mask")
@@ -295,6 +295,7 @@ def _collect(acc: _Acc, r, program, sources, data, split, idx, rows) -> None:
             acc.keep((name, "mask"), r.masks[name])
             truth = torch.as_tensor(sources[name].value if sources[name].kind == "value" else data[split][program.nodes[name].bind][idx[rows]])
             truth = truth.expand((B,) + tuple(truth.shape)) if truth.dim() == len(q.nodes[name].shape) else truth
+            acc.keep((name, "truth"), truth)
             _metrics(acc, name, value, truth, False, mask=r.masks[name].reshape(value.shape))
         if name in sources and sources[name].kind != "prior" and name in r.predictions:
             pred = r.predictions[name]
