@@ -67,6 +67,8 @@ def generate_run(run_dir, program, sources, data, split, idx, count, temperature
     seq = generate(program, node, prompt, count, temperature=temperature, steps=steps, lr=lr)
     P = prompt.reshape(prompt.shape[0], -1).shape[1]
     report = {"run": str(run_dir), "clamp": {k: v.text for k, v in sources.items()}, "generate": count, "temperature": temperature, "prompt_length": P, "generated": seq.tolist()}
+    if decode is not None:
+        report["generated_text"] = generated_lines(report, decode)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

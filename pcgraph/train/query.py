@@ -212,6 +212,8 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
             b = program.nodes[node].bind
             if b is not None and split is not None and b in data[split]:
                 field_shape[node] = tuple(data[split][b].shape[1:])
+    if decode is None:
+        decode = _text_decoder(spec, data_dir)
     if generate:
         return generate_run(run_dir, program, sources, data, split, idx, generate, temperature, steps, lr, seed, out, decode, samples)
     mask_of = {}
@@ -253,6 +255,18 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
         report["files"] = write_files(out, report, acc, q, program, field_shape, decode)
         ckpt.atomic_write_text(out / "query.json", json.dumps(report, indent=1))
     return report
+
+
+def _text_decoder(spec, data_dir):
+    """``decode(ids) -> str`` for the ``text`` dataset's tokenizer, else None (ids shown)."""
+    if spec.data is None or spec.data.dataset != "text":
+        return None
+    try:
+        from ..data import text_tokenizer
+
+        return text_tokenizer(spec.data.options, data_dir).decode
+    except Exception:  # noqa: BLE001 - without the tokenizer, token ids are shown
+        return None
 
 
 def result_steps(program, steps):
@@ -358,7 +372,7 @@ def summary_lines(report: dict) -> list[str]:
     (or, for --generate, the sequences)."""
     if "generated" in report:
         head = f"{len(report['generated'])} sequence(s): prompt | {report['generate']} generated token(s), " + ("greedy" if report["temperature"] <= 0 else f"temperature {report['temperature']}")
-        return [head] + generated_lines(report) + (["wrote query.json, generated.txt"] if "files" in report else [])
+        return [head] + report.get("generated_text", generated_lines(report)) + (["wrote query.json, generated.txt"] if "files" in report else [])
     lines = [f"{report['examples']} example(s), {report['steps']} inference steps; clamped: " + ", ".join(f"{k}={v}" for k, v in report["clamp"].items())]
     for name, e in report["nodes"].items():
         metrics = ", ".join(f"{k} {e[k]:.4g}" for k in ("accuracy", "mse", "mse_unobserved", "prediction_accuracy", "prediction_mse") if k in e)

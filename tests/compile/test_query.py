@@ -38,11 +38,11 @@ def _program(text):
     return prog
 
 
-def _posterior_mean(y, rows=slice(None)):
+def _posterior_mean(y, rows=slice(None), m0=M0, v0=V0):
     """E[x | y] of the linear-Gaussian model (using the observed rows of W)."""
     w, b = W[rows], B[rows]
-    precision = torch.eye(2, dtype=D) / V0 + w.T @ w / S2
-    rhs = M0 / V0 + (y[..., rows] - b) @ w / S2
+    precision = torch.eye(2, dtype=D) / v0 + w.T @ w / S2
+    rhs = m0 / v0 + (y[..., rows] - b) @ w / S2
     return torch.linalg.solve(precision, rhs.T).T
 
 
@@ -55,6 +55,15 @@ def test_inferred_mean_is_the_closed_form_posterior(spec):
     torch.testing.assert_close(r.values["x"], _posterior_mean(y), atol=1e-6, rtol=0)
     torch.testing.assert_close(r.values["y"], y)  # a clamped node keeps its value
     assert float(r.energy_after["y"].sum() + r.energy_after["x"].sum()) < float(r.energy_before["y"].sum() + r.energy_before["x"].sum())
+
+
+def test_an_unclamped_input_without_prior_is_standard_normal():
+    spec = INPUT.replace(", prior: {type: gaussian, mean: 0.5, variance: 2.0}}", "}")
+    assert "prior" not in spec.split("y:")[0]
+    prog = _program(spec)
+    y = torch.tensor([[1.0, 2.0, -1.0]], dtype=D)
+    r = prog.query({"y": y}, steps=400)
+    torch.testing.assert_close(r.values["x"], _posterior_mean(y, m0=0.0, v0=1.0), atol=1e-6, rtol=0)
 
 
 def test_partly_clamped_node_holds_its_observed_units_and_predicts_the_rest():
