@@ -19,11 +19,11 @@ def token_nodes(program, node: str) -> tuple[str, str]:
     shape [L]) and exactly one categorical node of shape [L, V] must be free."""
     info = program.nodes[node]
     if info.role != "input" or info.dtype != "long" or len(info.shape) != 1:
-        raise DataError(Issue(("--generate",), f"--generate needs a token input (dtype long, shape [L]) clamped to the prompt; '{node}' is not one"))
+        raise DataError(Issue(("--generate",), f"needs a token input (dtype long, shape [L]) clamped to the prompt; '{node}' is not one"))
     L = info.shape[0]
     outs = [n for n in program.order if program.nodes[n].family == "categorical" and len(program.nodes[n].shape) == 2 and program.nodes[n].shape[0] == L and program.nodes[n].role == "target"]
     if len(outs) != 1:
-        raise DataError(Issue(("--generate",), f"--generate needs one categorical target of shape [{L}, vocab] to read the next token from; found {len(outs)}"))
+        raise DataError(Issue(("--generate",), f"needs one categorical target of shape [{L}, vocab] to read the next token from; found {len(outs)}"))
     return node, outs[0]
 
 
@@ -54,7 +54,7 @@ def generate_run(run_dir, program, sources, data, split, idx, count, temperature
     """What ``pcgraph query --generate`` does: continue the clamped token input."""
     longs = [k for k in sources if program.nodes[k].dtype == "long"]
     if len(longs) != 1:
-        raise DataError(Issue(("--generate",), "--generate needs the prompt: clamp one token input (e.g. --clamp tokens=test[0:4] or --clamp tokens='[3, 1, 4]')"))
+        raise DataError(Issue(("--generate",), "needs the prompt: clamp one token input (e.g. --clamp tokens=test[0:4] or --clamp tokens='[3, 1, 4]')"))
     node = longs[0]
     s = sources[node]
     if s.kind == "split":
@@ -62,7 +62,7 @@ def generate_run(run_dir, program, sources, data, split, idx, count, temperature
     elif s.kind == "value":
         prompt = s.value if s.value.dim() > 1 else s.value.reshape(1, -1).expand(samples or 1, -1)
     else:
-        raise DataError(Issue((f"--clamp {node}",), f"--generate needs token ids for '{node}', not '{s.text}'"))
+        raise DataError(Issue(("--clamp",), f"{node}={s.text}: --generate needs token ids for '{node}'"))
     torch.manual_seed(seed)
     seq = generate(program, node, prompt, count, temperature=temperature, steps=steps, lr=lr)
     P = prompt.reshape(prompt.shape[0], -1).shape[1]

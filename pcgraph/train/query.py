@@ -56,13 +56,13 @@ class Source:
 def parse_assignment(text: str, option: str) -> tuple[str, str]:
     node, sep, source = text.partition("=")
     if not sep or not node or not source:
-        raise _fail(option, f"{option} expects NODE=VALUE, got '{text}'")
+        raise _fail(option, f"expects NODE=VALUE, got '{text}'")
     return node.strip(), source.strip()
 
 
-def load_file(path: Path, option: str) -> torch.Tensor:
+def load_file(path: Path, option: str, node: str) -> torch.Tensor:
     if not path.exists():
-        raise _fail(option, f"{option}: no file {path}")
+        raise _fail(option, f"{node}={path}: no such file")
     try:
         if path.suffix == ".npy":
             return torch.from_numpy(np.load(path, allow_pickle=False))
@@ -77,11 +77,10 @@ def load_file(path: Path, option: str) -> torch.Tensor:
             return torch.from_numpy(np.asarray(Image.open(path).convert("L"), dtype=np.float32) / 255.0)
         return torch.from_numpy(np.atleast_1d(np.loadtxt(path)))
     except Exception as e:  # noqa: BLE001 - reported as one line
-        raise _fail(option, f"{option}: cannot read {path}: {e}") from None
+        raise _fail(option, f"{node}={path}: cannot read it: {e}") from None
 
 
 def parse_source(node: str, text: str, splits) -> Source:
-    opt = f"--clamp {node}"
     if text == PRIOR:
         return Source(text, "prior")
     m = SPLIT.match(text)
@@ -95,31 +94,30 @@ def parse_source(node: str, text: str, splits) -> Source:
             index = slice(None)
         return Source(text, "split", m["split"], index)
     if Path(text).suffix in FILE_TYPES:
-        return Source(text, "value", value=load_file(Path(text), opt))
+        return Source(text, "value", value=load_file(Path(text), "--clamp", node))
     try:
         value = json.loads(text)
         t = torch.as_tensor(value)
     except (ValueError, TypeError, RuntimeError):
         have = f"a split ({', '.join(splits)}), " if splits else ""
-        raise _fail(opt, f"{opt}: '{text}' is not {have}a file ({', '.join(FILE_TYPES)}), a number or JSON list, or 'prior'") from None
+        raise _fail("--clamp", f"{node}={text}: '{text}' is not {have}a file ({', '.join(FILE_TYPES)}), a number or JSON list, or 'prior'") from None
     return Source(text, "value", value=t)
 
 
 def make_mask(program, node: str, text: str, n: int, data_shape, seed: int) -> torch.Tensor:
     """A boolean mask over the node's units (True = observed)."""
-    opt = f"--mask {node}"
     shape = program.nodes[node].shape
     if text not in MASKS:
-        t = load_file(Path(text), opt) if Path(text).suffix in FILE_TYPES else None
+        t = load_file(Path(text), "--mask", node) if Path(text).suffix in FILE_TYPES else None
         if t is None:
-            raise _fail(opt, f"{opt}: '{text}' is not one of {', '.join(MASKS)} or a file ({', '.join(FILE_TYPES)})")
+            raise _fail("--mask", f"{node}={text}: '{text}' is not one of {', '.join(MASKS)} or a file ({', '.join(FILE_TYPES)})")
         return t != 0
     if text == "random-half":
         g = torch.Generator().manual_seed(seed)
         return torch.rand(shape, generator=g) < 0.5
     geo = image_geometry(program, node, data_shape)
     if geo is None:
-        raise _fail(opt, f"{opt}: node '{node}' (shape {list(shape)}) is not an image, so '{text}' has no meaning: use random-half or a mask file")
+        raise _fail("--mask", f"{node}={text}: node '{node}' (shape {list(shape)}) is not an image, so '{text}' has no meaning: use random-half or a mask file")
     c, h, w = geo
     rows = torch.arange(h).view(h, 1).expand(h, w)
     cols = torch.arange(w).view(1, w).expand(h, w)
@@ -200,7 +198,7 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
             raise _fail("--clamp", f"'{src.text}' selects no examples (the {split} split has {total})")
         for node, s in sources.items():
             if s.kind == "split" and program.nodes[node].bind is None:
-                raise _fail(f"--clamp {node}", f"node '{node}' binds no data field, so it cannot take '{s.text}': give a file, a literal or 'prior'")
+                raise _fail("--clamp", f"{node}={s.text}: node '{node}' binds no data field, so it cannot take '{s.text}': give a file, a literal or 'prior'")
         n = idx.numel()
         bs = batch_size or spec.data.eval_batch_size or spec.data.batch_size
     else:
@@ -220,7 +218,7 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
     for text in masks:
         node, m = parse_assignment(text, "--mask")
         if node not in sources:
-            raise _fail(f"--mask {node}", f"--mask {node} needs a value for the node: add --clamp {node}=SOURCE")
+            raise _fail("--mask", f"{node}={m}: the node needs a value to be clamped in part: add --clamp {node}=SOURCE")
         mask_of[node] = (m, make_mask(program, node, m, n, field_shape.get(node), seed))
     infer = list(infer)
     torch.manual_seed(seed)

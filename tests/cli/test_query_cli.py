@@ -100,11 +100,11 @@ def test_prior_samples_make_an_image_grid(vae, tmp_path):
     "args, message",
     [
         (["--clamp", "imag=test"], "no node 'imag' (did you mean 'image'?)"),
-        (["--clamp", "image=tset[0:4]"], "--clamp image: 'tset[0:4]' is not a split (train, test)"),
-        (["--clamp", "image"], "--clamp expects NODE=VALUE, got 'image'"),
-        (["--clamp", "image=test[0:4]", "--mask", "recon=left-half"], "--mask recon needs a value for the node"),
+        (["--clamp", "image=tset[0:4]"], "--clamp: image=tset[0:4]: 'tset[0:4]' is not a split (train, test)"),
+        (["--clamp", "image"], "--clamp: expects NODE=VALUE, got 'image'"),
+        (["--clamp", "image=test[0:4]", "--mask", "recon=left-half"], "--mask: recon=left-half: the node needs a value"),
         (["--clamp", "image=test[5:5]"], "selects no examples"),
-        (["--clamp", "enc=test[0:4]"], "node 'enc' binds no data field"),
+        (["--clamp", "enc=test[0:4]"], "--clamp: enc=test[0:4]: node 'enc' binds no data field"),
     ],
 )
 def test_mistakes_exit_2_with_one_line(vae, args, message):
