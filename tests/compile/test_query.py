@@ -134,3 +134,13 @@ def test_an_input_family_cannot_learn_parameters():
     spec = INPUT.replace("role: input, bind: x,", "role: input, bind: x, family: {type: gaussian, variance: learned},")
     with pytest.raises(GraphError, match="cannot learn parameters"):
         pcgraph.build_graph(pcgraph.loads_spec(spec, "lin.yaml"))
+
+
+def test_an_example_whose_energy_inference_raises_keeps_its_start():
+    prog = _program(LINEAR)
+    y = torch.tensor([[1.0, 2.0, -1.0], [0.0, 0.5, 0.2]], dtype=D)
+    r = prog.query({"y": y}, steps=30, lr=5.0)  # far beyond 2 / (largest curvature of E in x)
+    assert r.reverted == 2
+    torch.testing.assert_close(r.values["x"], torch.full((2, 2), M0, dtype=D))  # the root's start: its prior mean
+    r = prog.query({"y": y}, steps=30, lr=0.05)
+    assert r.reverted == 0
