@@ -1,4 +1,4 @@
-"""The ``pcgraph`` command line: validate | inspect | schema | compile | train | eval | compare | bench | diagnose | data."""
+"""The ``pcgraph`` command line: validate | inspect | schema | compile | train | eval | query | compare | bench | diagnose | data."""
 
 from __future__ import annotations
 
@@ -176,6 +176,30 @@ def eval_cmd(run_dir, split, device, data_dir):
 
     result = eval_run(run_dir, split, device=device, data_dir=data_dir)
     click.echo(json.dumps(result, indent=2))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--clamp", "clamps", multiple=True, required=True, metavar="NODE=SOURCE", help="SOURCE: test[0:16] | test | FILE (.npy .pt .png .txt) | 3 | JSON list | prior")
+@click.option("--infer", "infer", multiple=True, metavar="NODE", help="inferred nodes to report (default: every node not clamped)")
+@click.option("--mask", "masks", multiple=True, metavar="NODE=MASK", help="clamp NODE only in part: left-half | right-half | top-half | bottom-half | random-half | FILE (1 = observed)")
+@click.option("--steps", type=click.IntRange(0), default=None, help="inference steps (default: the spec's eval_steps or steps)")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="state learning rate (default: the spec's)")
+@click.option("--samples", type=click.IntRange(1), default=None, help="examples when no split gives them (default 16 with a prior, else 1)")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="write query.json and per-node images, token lists and tables here")
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="examples per batch (default: the spec's eval batch size)")
+@click.option("--generate", type=click.IntRange(1), default=None, help="continue the clamped token input by this many tokens")
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True, help="sampling temperature for --generate (0: greedy)")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default=None)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@reports_errors
+def query(run_dir, clamps, infer, masks, steps, lr, samples, out, batch_size, generate, temperature, seed, device, data_dir):
+    """Clamp nodes of the model in RUN_DIR and infer the others; print a summary."""
+    from .train.query import query_run, summary_lines
+
+    report = query_run(run_dir, clamps, infer, masks, steps=steps, lr=lr, samples=samples, out=out, device=device, data_dir=data_dir, batch_size=batch_size, seed=seed, generate=generate, temperature=temperature)
+    click.echo("\n".join(summary_lines(report)))
 
 
 @main.command()

@@ -14,7 +14,8 @@ from ..graph import EdgeInfo, PCGraph
 from ..spec.models import StateOptimizerSpec
 from .arrival import arrival_grads
 from .engine import GUARD_SHRINK, Engine, guard_choice
-from .optim import make_state_optimizer
+from .optim import StateOptimizer, make_state_optimizer
+from .query import run_query
 from .state import State
 
 
@@ -152,6 +153,9 @@ class Program(nn.Module):
                 if value.is_floating_point() or value.is_complex():
                     raise DataError(Issue(("nodes", name, "bind"), f"data field '{info.bind}' holds {value.dtype} but node '{name}' takes integer tokens (dtype long)", info.location))
                 value = value.long()
+            elif not value.is_floating_point() and info.shape and per == info.shape[:-1]:
+                value = torch.nn.functional.one_hot(value.long(), info.shape[-1]).to(self.dtype)  # class indices
+                per = info.shape
             else:
                 value = value.to(self.dtype)
             if per != info.shape:
@@ -448,13 +452,14 @@ class Program(nn.Module):
     def infer(self, state: State, steps: int | None = None, optimizer=None, schedule: str | None = None, *, fast: bool | None = None, weight_step=None) -> State:
         """Run ``steps`` local inference updates on the free states, in place.
 
-        ``optimizer`` is a mapping like ``{"type": "sgd", "lr": 0.1}``; ``schedule`` is
+        ``optimizer`` is a mapping like ``{"type": "sgd", "lr": 0.1}`` (or a built
+        StateOptimizer); ``schedule`` is
         sync (all free nodes at once), sweep (by topological generation, from the
         targets back to the inputs) or incremental (a weight step after every
         inference step, using ``weight_step`` or the program's weight optimizer)."""
         cfg = self.train_cfg.inference
         T = cfg.steps if steps is None else int(steps)
-        opt = make_state_optimizer(_as_opt(optimizer) or cfg.optimizer)
+        opt = optimizer if isinstance(optimizer, StateOptimizer) else make_state_optimizer(_as_opt(optimizer) or cfg.optimizer)
         schedule = schedule or cfg.schedule
         if schedule not in ("sync", "sweep", "incremental"):
             raise ValueError(f"schedule must be sync, sweep or incremental, got {schedule!r}")
@@ -537,6 +542,12 @@ class Program(nn.Module):
         take, nxt = guard_choice(before, e_long, e_short, alpha)
         place(take)
         return nxt
+
+    def query(self, clamp: Mapping[str, Any], infer=None, **kw):
+        """Clamp any nodes ({node: value or "prior"}) and infer the others on the
+        clamped graph (see ``pcgraph.compile.query.run_query`` for ``masks``,
+        ``batch`` and ``steps``). Returns a QueryResult."""
+        return run_query(self, clamp, infer, **kw)
 
     # ------------------------------------------------------------------ weights
     def weight_grads(self, state: State, *, fast: bool | None = None) -> dict[str, torch.Tensor]:

@@ -181,10 +181,12 @@ def build_graph(spec: Spec) -> PCGraph:
         if n.role == "latent" and n.bind:
             err(p + ("bind",), f"latent node '{name}' is free during inference and cannot bind data field '{n.bind}' (make it an input or target)", True)
         if n.role == "input":
-            if fam is not None:
-                err(p + ("family",), f"input node '{name}' is clamped and carries no energy, so it takes no family", True)
-            if n.prior is not None:
-                err(p + ("prior",), f"input node '{name}' is clamped, so a prior has no effect", True)
+            # family and prior of an input describe it only when a query leaves it unclamped
+            if (fam is not None or n.prior is not None) and n.dtype == "long":
+                key = "family" if fam is not None else "prior"
+                err(p + (key,), f"input node '{name}' holds integer tokens, which cannot be inferred, so it takes no {key}", True)
+            elif fam_cls is not None and fam_cls.node_param_shapes(fam, tuple(n.shape)):
+                err(p + ("family",), f"input node '{name}' is never trained as a free node, so its family cannot learn parameters (use a fixed variance)", True)
         elif fam is None:
             err(p, f"{n.role} node '{name}' needs a 'family' (one of: {', '.join(families.names())})", True)
         if n.dtype == "long" and n.role != "input":
@@ -197,6 +199,8 @@ def build_graph(spec: Spec) -> PCGraph:
             if n.prior is not None and not fam_cls.supports_prior:
                 err(p + ("prior",), f"family '{fam.type}' on node '{name}' takes no prior (priors are Gaussian: use gaussian or gaussian_meanvar)", True)
         shape = tuple(n.shape)
+        if n.role == "input":  # the compiled program clamps inputs: no family, no prior
+            fam = fam_cls = None
         nodes[name] = NodeInfo(
             name=name,
             role=n.role,
@@ -207,7 +211,7 @@ def build_graph(spec: Spec) -> PCGraph:
             family_cls=fam_cls,
             options=fam,
             param_shape=fam_cls.param_shape_for(shape) if fam_cls else shape,
-            prior=n.prior,
+            prior=None if n.role == "input" else n.prior,
             node_params=fam_cls.node_param_shapes(fam, shape) if fam_cls else {},
             location=smap.locate(p, key=True),
         )

@@ -1,0 +1,295 @@
+"""Queries: clamp any nodes of a compiled program and infer all the others.
+
+A PC network is a generative model: every node can be observed or inferred. A query
+names the clamped nodes and their values; the rest are inferred by the program's own
+inference (``Program.infer``) on the clamped graph:
+
+* a clamped latent or target node keeps its energy against its parents (its error
+  drives the inference of its ancestors), but its state does not move;
+* an input node left unclamped becomes a free node of the family its spec gives it
+  (default ``gaussian``) under its ``prior`` (default ``standard_normal``): the
+  program is rebuilt from the rewritten spec with the same weights;
+* a partly clamped node (``masks``: True where observed) is free, and its observed
+  units are held at their values by the state optimiser.
+
+States start from the forward pass with the clamped values in place (DAGs), or from
+``train.inference.init`` (cyclic graphs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+
+from ..errors import DataError, Issue
+from ..graph import build_graph
+from ..registry import suggest
+from ..spec.models import Spec
+from .optim import StateOptimizer, make_state_optimizer
+from .state import State
+
+PRIOR = "prior"
+
+
+@dataclass
+class QueryResult:
+    """What a query found, for one batch of B examples."""
+
+    #: the program inference ran on (the clamped graph)
+    program: Any
+    state: State
+    clamped: frozenset
+    #: the inferred nodes asked for (default: every node not clamped)
+    inferred: list
+    #: {node: True where observed} for partly clamped nodes
+    masks: dict
+    #: {node: energy per example [B]} before and after inference (non-input nodes)
+    energy_before: dict
+    energy_after: dict
+    #: examples that kept their starting state because inference raised their energy
+    reverted: int = 0
+    #: {node: mean parameters after inference}: probabilities (categorical), the mean
+    #: and log-variance halves (gaussian_meanvar), the state (gaussian, inputs)
+    values: dict = field(default_factory=dict)
+    #: {node: mean parameters of the parents' prediction} for nodes with parents
+    predictions: dict = field(default_factory=dict)
+    #: {node: what children saw} for sampling nodes (a draw from gaussian_meanvar)
+    samples: dict = field(default_factory=dict)
+
+
+class _Held(StateOptimizer):
+    """A state optimiser that keeps the observed units of partly clamped nodes fixed."""
+
+    def __init__(self, inner: StateOptimizer, held: Mapping[str, tuple[torch.Tensor, torch.Tensor]]):
+        self.inner = inner
+        self.cfg = inner.cfg  # preconditioning and the guard follow the inner optimiser
+        self.held = dict(held)
+
+    def begin_step(self) -> None:
+        self.inner.begin_step()
+
+    def update(self, name, x, d, sign=1.0):
+        entry = self.held.get(name)
+        if entry is None:
+            self.inner.update(name, x, d, sign)
+            return
+        mask, value = entry
+        self.inner.update(name, x, d.masked_fill(mask, 0.0), sign)
+        x.copy_(torch.where(mask, value, x))
+
+
+def query_spec(spec: Spec, free_inputs: set[str]) -> Spec:
+    """The spec with the input nodes in ``free_inputs`` turned into free nodes of
+    their query family (default gaussian) under their prior (default standard_normal)."""
+    data = spec.to_data()
+    data.pop("data", None)
+    for name in free_inputs:
+        nd = data["nodes"][name]
+        if nd.get("dtype") == "long":
+            raise DataError(Issue(("nodes", name), f"input node '{name}' holds integer tokens, which cannot be inferred: clamp it (e.g. --clamp {name}=test[0:8])"))
+        nd["role"] = "latent"
+        nd.pop("bind", None)
+        nd.setdefault("family", {"type": "gaussian"})
+        nd.setdefault("prior", {"type": "standard_normal"})
+    return Spec.model_validate(data)
+
+
+def query_program(program, free_inputs: set[str]):
+    """``program`` itself when no input is left free, else the same weights compiled
+    from the spec where those inputs are free nodes (see ``query_spec``)."""
+    if not free_inputs:
+        return program
+    graph = build_graph(query_spec(program.graph.spec, free_inputs))
+    q = type(program)(graph, energy=program.energy_kind, device=program.device, dtype=program.dtype)
+    q.load_state_dict(program.state_dict())
+    q.eval()
+    return q
+
+
+def prior_sample(program, name: str, batch: int) -> torch.Tensor:
+    """A state of node ``name`` drawn from its prior: for a Gaussian node a sample; for
+    a sampling node (gaussian_meanvar) the prior's parameters, whose children then see
+    a sample. Input nodes use their query prior (default standard normal)."""
+    from ..families.gaussian import prior_moments
+
+    info = program.nodes[name]
+    spec_node = program.graph.spec.nodes[name]
+    prior = info.prior if info.role != "input" else spec_node.prior
+    if prior is None and info.role != "input":
+        raise DataError(Issue(("nodes", name), f"node '{name}' has no prior (it is predicted by its parents): clamp a root node to 'prior' instead"))
+    m, v = prior_moments(prior) if prior is not None else (0.0, 1.0)
+    shape = (batch,) + info.shape
+    if info.role != "input" and program.families[name].samples:
+        return program.families[name].from_prior(prior, batch, program.dtype, program.device)
+    return m + math.sqrt(v) * torch.randn(shape, dtype=program.dtype, device=program.device)
+
+
+def as_state(program, name: str, value, batch: int) -> torch.Tensor:
+    """A clamped value (``batch`` examples, or one for all) as the node's state."""
+    info = program.nodes[name]
+    value = torch.as_tensor(value)
+    if not (value.dim() > 0 and value.shape[0] == batch and _fits(program, name, value)):
+        if _fits(program, name, value.unsqueeze(0)):
+            value = value.unsqueeze(0).expand((batch,) + tuple(value.shape))
+        else:
+            want = list(info.shape) if info.role == "input" else list(info.param_shape)
+            raise DataError(Issue(("nodes", name), f"the value for node '{name}' has shape {list(value.shape)}: give {batch} examples of shape {want} (or one, for all){_index_hint(program, name)}"))
+    value = value.to(program.device)
+    if info.role == "input":
+        if _indices(info, value):  # class indices for a vector input: one-hot rows
+            value = torch.nn.functional.one_hot(value.long(), info.shape[-1])
+        value = value.reshape((batch,) + info.shape)
+        return value.long() if info.dtype == "long" else value.to(program.dtype)
+    fam = program.families[name]
+    if fam.check_data(value) is not None:  # a flat float value of the right size
+        value = value.reshape((batch,) + info.param_shape)
+    return fam.from_data(value.contiguous())
+
+
+def _index_hint(program, name) -> str:
+    info = program.nodes[name]
+    if info.family == "categorical":
+        return f" or class indices of shape {list(info.shape[:-1])}"
+    return ""
+
+
+def _fits(program, name, value: torch.Tensor) -> bool:
+    info = program.nodes[name]
+    if value.dim() == 0:
+        return False
+    if info.role == "input":
+        if info.dtype == "long" and (value.is_floating_point() or value.is_complex()):
+            return False
+        return value[0].numel() == math.prod(info.shape) or _indices(info, value)
+    if program.families[name].check_data(value) is None:
+        return True
+    return value.is_floating_point() and value[0].numel() == math.prod(info.param_shape)
+
+
+def _indices(info, value) -> bool:
+    """Whether ``value`` holds class indices for the float vector input ``info``."""
+    return info.dtype != "long" and not value.is_floating_point() and tuple(value.shape[1:]) == info.shape[:-1]
+
+
+def _mask(program, name: str, mask, batch: int) -> torch.Tensor:
+    """A boolean mask [batch, *shape] from one for all examples or one per example."""
+    shape = program.nodes[name].shape
+    m = torch.as_tensor(mask, device=program.device).to(torch.bool)
+    per = math.prod(shape)
+    if m.numel() == per:
+        return m.reshape(shape).expand((batch,) + shape)
+    if m.numel() == batch * per:
+        return m.reshape((batch,) + shape)
+    raise DataError(Issue(("nodes", name), f"the mask for node '{name}' has {m.numel()} entries: give {per} (shape {list(shape)}), or {batch}x{per} for one per example"))
+
+
+def check_nodes(program, names) -> None:
+    """Raise a DataError naming the first of ``names`` that is not a node."""
+    for n in names:
+        if n not in program.nodes:
+            raise DataError(Issue(("nodes", n), f"no node '{n}'{suggest(n, program.nodes) or ' (nodes: ' + ', '.join(program.nodes) + ')'}"))
+
+
+def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[str, Any] | None = None, batch: int | None = None, steps: int | None = None, lr: float | None = None) -> QueryResult:
+    """Clamp ``clamp`` ({node: value or "prior"}; nodes in ``masks`` only where the
+    mask is True) and infer every other node; ``infer`` names the inferred nodes to
+    report (default: all). ``batch``: the number of examples when no value says it.
+    ``steps``: inference steps (default: the spec's eval_steps or steps); ``lr``: the
+    state learning rate (default: the spec's).
+
+    Inference never leaves an example worse than it started: an example whose total
+    energy rose or stopped being finite (a step size too large for its curvature, as
+    in a backprop-trained encoder's confident posterior) keeps its starting state and
+    is counted in ``reverted``."""
+    masks = dict(masks or {})
+    check_nodes(program, list(clamp) + list(masks) + list(infer or []))
+    unknown = [n for n in masks if n not in clamp]
+    if unknown:
+        raise DataError(Issue(("nodes", unknown[0]), f"a mask is given for node '{unknown[0]}' but no value to clamp it to"))
+    full = {n for n in clamp if n not in masks}
+    clashing = [n for n in (infer or []) if n in full]
+    if clashing:
+        raise DataError(Issue(("nodes", clashing[0]), f"node '{clashing[0]}' is both clamped and to be inferred"))
+    free_inputs = {n for n in program.inputs if n not in full}
+    q = query_program(program, free_inputs)
+    B = batch or _batch_size(q, clamp)
+    values = {n: (prior_sample(q, n, B) if isinstance(v, str) and v == PRIOR else as_state(q, n, v, B)) for n, v in clamp.items()}
+    held = {}
+    for n, m in masks.items():
+        if q.nodes[n].family != "gaussian":
+            raise DataError(Issue(("nodes", n), f"node '{n}' ({q.nodes[n].family}) cannot be clamped in part: only Gaussian nodes and float inputs can"))
+        held[n] = (_mask(q, n, m, B), values[n])
+
+    cfg = q.train_cfg.inference
+    with torch.no_grad():
+        if q.graph.is_dag:
+            start = {n: values[n] for n in full}
+            for n, (m, v) in held.items():  # a partly clamped root starts from its prior mean where unobserved
+                if not q.in_edges[n]:
+                    start[n] = torch.where(m, v, q.families[n].from_prior(q.nodes[n].prior, B, q.dtype, q.device))
+            noise = q._draw_noise(B, None)
+            start, *_ = q._forward(start, noise, B)
+            state = State(start, noise, frozenset(full))
+        else:
+            state = _initial(q, {n: values[n] for n in full}, full, B, cfg.init)
+        for n, (m, v) in held.items():
+            state[n] = torch.where(m, v, state[n])
+        before = _energies(q, state)
+        T = steps if steps is not None else (cfg.eval_steps if cfg.eval_steps is not None else cfg.steps)
+        schedule = "sync" if cfg.schedule == "incremental" else cfg.schedule  # a query never changes weights
+        opt = make_state_optimizer(cfg.optimizer if lr is None else cfg.optimizer.model_copy(update={"lr": float(lr)}))
+        start = state.clone()
+        q.infer(state, steps=T, optimizer=_Held(opt, held) if held else opt, schedule=schedule)
+        after = _energies(q, state)
+        total_before, total_after = _total(before, B), _total(after, B)
+        worse = ~torch.isfinite(total_after) | (total_after > total_before + 1e-6 * (1.0 + total_before.abs()))
+        if bool(worse.any()):
+            for n in state.free:
+                state[n] = torch.where(worse.view((-1,) + (1,) * (state[n].dim() - 1)), start[n], state[n])
+            after = _energies(q, state)
+        mus = q.predictions(state)
+    inferred = list(infer) if infer else [n for n in q.order if n not in full]
+    result = QueryResult(q, state, frozenset(full), inferred, {n: h[0] for n, h in held.items()}, before, after, int(worse.sum()))
+    for n in q.order:
+        x = state[n]
+        result.values[n] = x if q.nodes[n].role == "input" else q.families[n].mean(x, n in state.clamped)
+        if n in q.sampling:
+            result.samples[n] = q.families[n].visible(x, result.values[n], state.noise[n])
+        if n in mus:
+            result.predictions[n] = q.families[n].prediction_value(mus[n])
+    return result
+
+
+def _total(energies: dict, batch: int) -> torch.Tensor:
+    return torch.stack(list(energies.values())).sum(0) if energies else torch.zeros(batch)
+
+
+def _energies(program, state) -> dict:
+    """{node: energy [B]}; zero for a clamped root (its prior no longer counts)."""
+    zero = torch.zeros(state.batch_size, dtype=program.dtype, device=program.device)
+    return {k: zero if e is None else e.clone() for k, e in program.node_energies(state).items()}
+
+
+def _batch_size(program, clamp) -> int:
+    for n, v in clamp.items():
+        if isinstance(v, str):
+            continue
+        t = torch.as_tensor(v)
+        if t.dim() > 0 and _fits(program, n, t) and not _fits(program, n, t.unsqueeze(0)):
+            return t.shape[0]
+    return 1
+
+
+def _initial(program, values, full, batch, init) -> State:
+    """States of a cyclic graph: clamped values, the rest from ``init`` (zeros | normal)."""
+    out = {}
+    for n in program.order:
+        if n in values:
+            out[n] = values[n]
+        else:
+            shape = (batch,) + program.nodes[n].param_shape
+            out[n] = (torch.randn if init == "normal" else torch.zeros)(shape, dtype=program.dtype, device=program.device)
+    return State(out, program._draw_noise(batch, None), frozenset(full))

@@ -1,0 +1,385 @@
+"""``pcgraph query``: ask a trained run questions by clamping nodes and inferring the rest.
+
+Sources (``--clamp NODE=SOURCE``):
+
+* a data split with an optional index range: ``test``, ``test[0:16]``, ``train[5]``
+  (the node's bound field; a latent node binds none);
+* a file: ``.npy``, ``.pt`` (a tensor), ``.png`` (a grey image, scaled to [0, 1]),
+  ``.txt`` (numbers, one example per line);
+* a literal: ``3`` (e.g. a class index) or a JSON list;
+* ``prior``: a draw from the node's prior.
+
+Masks (``--mask NODE=MASK``) clamp a node in part: ``left-half``, ``right-half``,
+``top-half``, ``bottom-half`` (of the node's image), ``random-half`` (seeded), or a
+file of 0/1 values (1 = observed). Examples from a split run in batches; metrics use
+all of them, the JSON keeps the values of the first ``max_values``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..compile.query import PRIOR, check_nodes
+from ..errors import DataError, Issue
+from . import checkpoint as ckpt
+from .generate import generated_lines, generate_run
+from .query_files import image_geometry, write_files
+from .run import load_run
+
+SPLIT = re.compile(r"^(?P<split>[A-Za-z_]\w*)(?:\[(?P<a>\d*)(?P<colon>:)?(?P<b>\d*)\])?$")
+FILE_TYPES = (".npy", ".pt", ".png", ".txt")
+#: at most about this many numbers per node in query.json
+VALUE_NUMBERS = 20000
+MASKS = ("left-half", "right-half", "top-half", "bottom-half", "random-half")
+
+
+def _fail(option: str, msg: str) -> DataError:
+    return DataError(Issue((option,), msg))
+
+
+@dataclass
+class Source:
+    text: str
+    kind: str  # split | prior | value
+    split: str | None = None
+    index: slice | None = None
+    value: torch.Tensor | None = None
+
+
+def parse_assignment(text: str, option: str) -> tuple[str, str]:
+    node, sep, source = text.partition("=")
+    if not sep or not node or not source:
+        raise _fail(option, f"expects NODE=VALUE, got '{text}'")
+    return node.strip(), source.strip()
+
+
+def load_file(path: Path, option: str, node: str) -> torch.Tensor:
+    if not path.exists():
+        raise _fail(option, f"{node}={path}: no such file")
+    try:
+        if path.suffix == ".npy":
+            return torch.from_numpy(np.load(path, allow_pickle=False))
+        if path.suffix == ".pt":
+            t = torch.load(path, map_location="cpu", weights_only=True)
+            if not torch.is_tensor(t):
+                raise ValueError("it does not hold a tensor")
+            return t
+        if path.suffix == ".png":
+            from PIL import Image
+
+            return torch.from_numpy(np.asarray(Image.open(path).convert("L"), dtype=np.float32) / 255.0)
+        return torch.from_numpy(np.atleast_1d(np.loadtxt(path)))
+    except Exception as e:  # noqa: BLE001 - reported as one line
+        raise _fail(option, f"{node}={path}: cannot read it: {e}") from None
+
+
+def parse_source(node: str, text: str, splits) -> Source:
+    if text == PRIOR:
+        return Source(text, "prior")
+    m = SPLIT.match(text)
+    if m and m["split"] in splits:
+        a, b = m["a"], m["b"]
+        if m["colon"]:
+            index = slice(int(a) if a else None, int(b) if b else None)
+        elif a:
+            index = slice(int(a), int(a) + 1)
+        else:
+            index = slice(None)
+        return Source(text, "split", m["split"], index)
+    if Path(text).suffix in FILE_TYPES:
+        return Source(text, "value", value=load_file(Path(text), "--clamp", node))
+    try:
+        value = json.loads(text)
+        t = torch.as_tensor(value)
+    except (ValueError, TypeError, RuntimeError):
+        have = f"a split ({', '.join(splits)}), " if splits else ""
+        raise _fail("--clamp", f"{node}={text}: '{text}' is not {have}a file ({', '.join(FILE_TYPES)}), a number or JSON list, or 'prior'") from None
+    return Source(text, "value", value=t)
+
+
+def make_mask(program, node: str, text: str, n: int, data_shape, seed: int) -> torch.Tensor:
+    """A boolean mask over the node's units (True = observed)."""
+    shape = program.nodes[node].shape
+    if text not in MASKS:
+        t = load_file(Path(text), "--mask", node) if Path(text).suffix in FILE_TYPES else None
+        if t is None:
+            raise _fail("--mask", f"{node}={text}: '{text}' is not one of {', '.join(MASKS)} or a file ({', '.join(FILE_TYPES)})")
+        return t != 0
+    if text == "random-half":
+        g = torch.Generator().manual_seed(seed)
+        return torch.rand(shape, generator=g) < 0.5
+    geo = image_geometry(program, node, data_shape)
+    if geo is None:
+        raise _fail("--mask", f"{node}={text}: node '{node}' (shape {list(shape)}) is not an image, so '{text}' has no meaning: use random-half or a mask file")
+    c, h, w = geo
+    rows = torch.arange(h).view(h, 1).expand(h, w)
+    cols = torch.arange(w).view(1, w).expand(h, w)
+    keep = {"left-half": cols < w // 2, "right-half": cols >= w // 2, "top-half": rows < h // 2, "bottom-half": rows >= h // 2}[text]
+    return keep.expand(c, h, w).reshape(shape)
+
+
+class _Acc:
+    """Sums over batches, and the first ``limit`` examples of each tensor."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.sums: dict = {}
+        self.kept: dict = {}
+
+    def add(self, key, value: float, count: int) -> None:
+        s, c = self.sums.get(key, (0.0, 0))
+        self.sums[key] = (s + float(value), c + count)
+
+    def mean(self, key):
+        s, c = self.sums.get(key, (0.0, 0))
+        return s / c if c else None
+
+    def keep(self, key, t: torch.Tensor) -> None:
+        have = self.kept.get(key)
+        per = max(1, t[0].numel()) if t.dim() else 1
+        limit = max(1, min(self.limit, VALUE_NUMBERS // per))  # big nodes keep fewer examples
+        room = limit - (0 if have is None else have.shape[0])
+        if room > 0:
+            t = t[:room].detach().cpu()
+            self.kept[key] = t if have is None else torch.cat([have, t])
+
+
+def _metrics(acc: _Acc, name: str, value: torch.Tensor, truth: torch.Tensor, categorical: bool, prefix: str = "", mask=None) -> None:
+    """Accuracy (class values) and/or mean squared error of ``value`` against ``truth``."""
+    truth = truth.to(value.device)
+    if categorical or not truth.is_floating_point():
+        label = truth if not truth.is_floating_point() else truth.argmax(-1)
+        label = label.reshape(value.shape[:-1])
+        acc.add((name, prefix + "accuracy"), (value.argmax(-1) == label).sum(), label.numel())
+        if categorical:
+            return
+        truth = torch.nn.functional.one_hot(label.long(), value.shape[-1])
+    truth = truth.reshape(value.shape).to(value.dtype)
+    sq = (value - truth) ** 2
+    acc.add((name, prefix + "mse"), sq.sum(), sq.numel())
+    if mask is not None:
+        acc.add((name, prefix + "mse_unobserved"), sq[~mask].sum(), int((~mask).sum()))
+
+
+def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, samples=None, out=None, device=None, data_dir=None, batch_size=None, seed=0, max_values=64, decode=None, generate=None, temperature=0.0) -> dict:
+    """What ``pcgraph query`` does; returns the query.json content (and writes it,
+    with images, token lists and tables, to ``out`` when given). ``generate``: that
+    many tokens continue the clamped token input (greedy, or sampled at ``temperature``)."""
+    spec, program = load_run(run_dir, device)
+    pairs = [parse_assignment(c, "--clamp") for c in clamps]
+    if not pairs:
+        raise _fail("--clamp", "give at least one --clamp NODE=SOURCE (e.g. --clamp image=test[0:16], --clamp z=prior)")
+    data = None
+    if spec.data is not None and any(SPLIT.match(s) and s != PRIOR for _, s in pairs):
+        from ..data import load_dataset
+
+        data = load_dataset(spec.data, program.graph, data_dir)
+    splits = list(data) if data else []
+    sources = {node: parse_source(node, s, splits) for node, s in pairs}
+    check_nodes(program, list(sources) + list(infer))
+    # the examples: every split source must name the same ones
+    picked = {(s.split, s.index.start, s.index.stop) for s in sources.values() if s.kind == "split"}
+    if len(picked) > 1:
+        raise _fail("--clamp", f"the split sources name different examples ({', '.join(s.text for s in sources.values() if s.kind == 'split')}): clamp every node from the same split and range")
+    idx = split = None
+    if picked:
+        src = next(s for s in sources.values() if s.kind == "split")
+        split = src.split
+        total = next(iter(data[split].values())).shape[0]
+        idx = torch.arange(total)[src.index]
+        if idx.numel() == 0:
+            raise _fail("--clamp", f"'{src.text}' selects no examples (the {split} split has {total})")
+        for node, s in sources.items():
+            if s.kind == "split" and program.nodes[node].bind is None:
+                raise _fail("--clamp", f"{node}={s.text}: node '{node}' binds no data field, so it cannot take '{s.text}': give a file, a literal or 'prior'")
+        n = idx.numel()
+        bs = batch_size or spec.data.eval_batch_size or spec.data.batch_size
+    else:
+        n = samples or _rows(program, sources) or (16 if any(s.kind == "prior" for s in sources.values()) else 1)
+        bs = batch_size or n
+    field_shape = {}
+    if data is not None:
+        for node in program.nodes:
+            b = program.nodes[node].bind
+            if b is not None and split is not None and b in data[split]:
+                field_shape[node] = tuple(data[split][b].shape[1:])
+    if decode is None:
+        decode = _text_decoder(spec, data_dir)
+    if generate:
+        return generate_run(run_dir, program, sources, data, split, idx, generate, temperature, steps, lr, seed, out, decode, samples)
+    mask_of = {}
+    for text in masks:
+        node, m = parse_assignment(text, "--mask")
+        if node not in sources:
+            raise _fail("--mask", f"{node}={m}: the node needs a value to be clamped in part: add --clamp {node}=SOURCE")
+        mask_of[node] = (m, make_mask(program, node, m, n, field_shape.get(node), seed))
+    infer = list(infer)
+    torch.manual_seed(seed)
+    acc = _Acc(max_values)
+    result = None
+    reverted = 0
+    for start in range(0, n, bs):
+        stop = min(n, start + bs)
+        rows = slice(start, stop)
+        clamp = {}
+        for node, s in sources.items():
+            if s.kind == "prior":
+                clamp[node] = PRIOR
+            elif s.kind == "split":
+                clamp[node] = data[split][program.nodes[node].bind][idx[rows]]
+            else:
+                clamp[node] = s.value[rows] if _is_batch(program, node, s.value, n) else s.value
+        result = program.query(clamp, infer or None, masks={k: v for k, (_, v) in mask_of.items()}, batch=stop - start, steps=steps, lr=lr)
+        reverted += result.reverted
+        _collect(acc, result, program, sources, data, split, idx, rows)
+    q = result.program
+    report = {"run": str(run_dir), "examples": n, "steps": result_steps(q, steps), "clamp": {k: s.text for k, s in sources.items()}, "reverted": reverted}
+    if split is not None:
+        report["split"] = split
+    report["nodes"] = _node_report(acc, q, result, sources, mask_of, n)
+    energies = {k: {"before": acc.mean((k, "energy_before")), "after": acc.mean((k, "energy_after"))} for k in q.energy_nodes}
+    report["energy"] = energies
+    report["energy_total"] = {w: sum(e[w] for e in energies.values()) for w in ("before", "after")}
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        report["files"] = write_files(out, report, acc, q, program, field_shape, decode)
+        ckpt.atomic_write_text(out / "query.json", json.dumps(report, indent=1))
+    return report
+
+
+def _text_decoder(spec, data_dir):
+    """``decode(ids) -> str`` for the ``text`` dataset's tokenizer, else None (ids shown)."""
+    if spec.data is None or spec.data.dataset != "text":
+        return None
+    try:
+        from ..data import text_tokenizer
+
+        return text_tokenizer(spec.data.options, data_dir).decode
+    except Exception:  # noqa: BLE001 - without the tokenizer, token ids are shown
+        return None
+
+
+def result_steps(program, steps):
+    cfg = program.train_cfg.inference
+    return steps if steps is not None else (cfg.eval_steps if cfg.eval_steps is not None else cfg.steps)
+
+
+def _rows(program, sources) -> int | None:
+    for node, s in sources.items():
+        if s.kind == "value" and s.value.dim() > 0 and _is_batch(program, node, s.value, s.value.shape[0]):
+            return s.value.shape[0]
+    return None
+
+
+def _is_batch(program, node: str, value: torch.Tensor, n: int) -> bool:
+    """Whether ``value`` holds one row per example (else it is one example for all)."""
+    info = program.nodes[node]
+    if value.dim() == 0 or value.shape[0] != n:
+        return False
+    per = math.prod(info.shape)
+    if info.dtype != "long" and not value.is_floating_point() and tuple(value.shape[1:]) == info.shape[:-1]:
+        return True  # class indices
+    return value[0].numel() in (per, math.prod(info.param_shape)) and value.numel() != per
+
+
+def _collect(acc: _Acc, r, program, sources, data, split, idx, rows) -> None:
+    """Add one batch's energies, values and metrics (binds come from the run's own
+    program: the query program may have freed an input of its bind)."""
+    q = r.program
+    B = r.state.batch_size
+    for k in q.energy_nodes:
+        acc.add((k, "energy_before"), r.energy_before[k].sum(), B)
+        acc.add((k, "energy_after"), r.energy_after[k].sum(), B)
+    masks_by_bind = {program.nodes[m].bind: r.masks[m] for m in r.masks}
+    for name in list(sources) + [x for x in r.inferred if x not in sources]:
+        value = r.values[name]
+        acc.keep((name, "value"), value)
+        categorical = q.nodes[name].family == "categorical"
+        if name in r.masks:
+            acc.keep((name, "mask"), r.masks[name])
+            truth = torch.as_tensor(sources[name].value if sources[name].kind == "value" else data[split][program.nodes[name].bind][idx[rows]])
+            truth = truth.expand((B,) + tuple(truth.shape)) if truth.dim() == len(q.nodes[name].shape) else truth
+            acc.keep((name, "truth"), truth)
+            _metrics(acc, name, value, truth, False, mask=r.masks[name].reshape(value.shape))
+        if name in sources and sources[name].kind != "prior" and name in r.predictions:
+            pred = r.predictions[name]
+            acc.keep((name, "prediction"), pred)
+            _metrics(acc, name, pred, value, categorical, prefix="prediction_")
+        if name in r.samples:
+            acc.keep((name, "sample"), r.samples[name])
+        bind = program.nodes[name].bind
+        if name not in sources and split is not None and bind is not None and bind in data[split]:
+            truth = data[split][bind][idx[rows]]
+            acc.keep((name, "truth"), truth)
+            if q.families[name].name == "gaussian_meanvar":
+                value = value[..., : value.shape[-1] // 2]
+            mask = masks_by_bind.get(bind)
+            _metrics(acc, name, value, truth, categorical, mask=mask.reshape(value.shape) if mask is not None and mask.numel() == value.numel() else None)
+
+
+def _node_report(acc: _Acc, q, r, sources, mask_of, n: int) -> dict:
+    out = {}
+    for name in list(sources) + [x for x in r.inferred if x not in sources]:
+        info = q.nodes[name]
+        fam = q.families.get(name)
+        entry = {"role": "clamped" if name in sources and name not in mask_of else ("partly clamped" if name in mask_of else "inferred"), "shape": list(info.shape)}
+        if fam is not None:
+            entry["family"] = info.family
+        if name in mask_of:
+            entry["mask"] = mask_of[name][0]
+            entry["observed"] = round(float(mask_of[name][1].float().mean()), 4)
+        value = acc.kept[(name, "value")]
+        if fam is not None and fam.name == "gaussian_meanvar":
+            u, s = value[..., : value.shape[-1] // 2], value[..., value.shape[-1] // 2 :]
+            entry["value"] = {"mean": _round(u), "variance": _round(torch.exp(s)), "sample": _round(acc.kept[(name, "sample")])}
+        else:
+            entry["value"] = _round(value)
+        entry["value_examples"] = value.shape[0]
+        entry["value_truncated"] = value.shape[0] < n
+        if (name, "prediction") in acc.kept:
+            entry["prediction"] = _round(acc.kept[(name, "prediction")])
+        if (name, "truth") in acc.kept:
+            entry["truth"] = _round(acc.kept[(name, "truth")])
+        for key in ("accuracy", "mse", "mse_unobserved", "prediction_accuracy", "prediction_mse"):
+            v = acc.mean((name, key))
+            if v is not None:
+                entry[key] = v
+        entry["energy_before"] = acc.mean((name, "energy_before"))
+        entry["energy_after"] = acc.mean((name, "energy_after"))
+        out[name] = entry
+    return out
+
+
+def _round(t: torch.Tensor):
+    t = t.detach().cpu()
+    if t.is_floating_point():
+        return np.round(t.double().numpy(), 5).tolist()
+    return t.tolist()
+
+
+def summary_lines(report: dict) -> list[str]:
+    """What ``pcgraph query`` prints: per node its role, shape, metrics and energies
+    (or, for --generate, the sequences)."""
+    if "generated" in report:
+        head = f"{len(report['generated'])} sequence(s): prompt | {report['generate']} generated token(s), " + ("greedy" if report["temperature"] <= 0 else f"temperature {report['temperature']}")
+        return [head] + report.get("generated_text", generated_lines(report)) + (["wrote query.json, generated.txt"] if "files" in report else [])
+    lines = [f"{report['examples']} example(s), {report['steps']} inference steps; clamped: " + ", ".join(f"{k}={v}" for k, v in report["clamp"].items())]
+    for name, e in report["nodes"].items():
+        metrics = ", ".join(f"{k} {e[k]:.4g}" for k in ("accuracy", "mse", "mse_unobserved", "prediction_accuracy", "prediction_mse") if k in e)
+        energy = "" if e["energy_before"] is None else f"energy {e['energy_before']:.4g} -> {e['energy_after']:.4g}"
+        lines.append(f"  {name:<10} {e['role']:<15} {str(e['shape']):<10} " + "; ".join(x for x in (metrics, energy) if x))
+    t = report["energy_total"]
+    lines.append(f"  total energy {t['before']:.4g} -> {t['after']:.4g}")
+    if report["reverted"]:
+        lines.append(f"  {report['reverted']} example(s) kept their starting state: inference raised their energy (try a smaller --lr)")
+    if "files" in report:
+        lines.append("wrote query.json, " + ", ".join(report["files"]))
+    return lines

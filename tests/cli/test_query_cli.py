@@ -1,0 +1,166 @@
+"""``pcgraph query`` on small runs trained in the test: classification by clamping the
+image reproduces ``pcgraph eval``; clamped values are the data; masks hold the
+observed half; prior samples make an image grid; mistakes exit 2 with one line."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+import torch
+from PIL import Image
+
+from pcgraph.cli import main
+from pcgraph.data import load_dataset
+from pcgraph.spec.models import DataSpec
+from pcgraph.train.run import train_run
+from tests.conftest import SPECS
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(map(str, args)))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset(DataSpec(dataset="digits"))
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "clf"
+    train_run(SPECS / "digits-m2.yaml", ["train.epochs=1", "train.max_batches=8", "train.device=cpu"], out=out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def vae(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "vae"
+    train_run(SPECS / "digits-vae.yaml", ["train.epochs=1", "train.max_batches=4", "train.device=cpu"], out=out, progress=False)
+    return out
+
+
+def test_inferred_label_has_the_accuracy_eval_reports(classifier, digits, tmp_path):
+    r = run("eval", classifier)
+    assert r.exit_code == 0, r.output
+    expected = json.loads(r.output)["accuracy"]
+    r = run("query", classifier, "--clamp", "image=test", "--infer", "label", "--batch-size", "50", "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "query.json").read_text())
+    label = report["nodes"]["label"]
+    assert label["role"] == "inferred" and label["shape"] == [10]
+    assert abs(label["accuracy"] - expected) < 1e-9
+    probs = np.array(label["value"])
+    assert probs.shape == (64, 10) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+    assert label["value_truncated"] and report["examples"] == 360
+    truth = digits["test"]["label"]
+    assert label["truth"] == truth[:64].tolist()
+    image = report["nodes"]["image"]
+    assert image["role"] == "clamped"
+    assert np.allclose(np.array(image["value"]), digits["test"]["image"][:64].reshape(64, 64).numpy(), atol=1e-5)
+    assert {"image.png", "label.csv", "energy.csv"} <= set(report["files"])
+
+
+def test_clamped_label_range_and_literal(classifier):
+    r = run("query", classifier, "--clamp", "image=test[10:13]", "--infer", "label")
+    assert r.exit_code == 0, r.output
+    assert "3 example(s)" in r.output and "label" in r.output
+
+
+def test_mask_holds_the_observed_half_and_frees_the_rest(vae, digits, tmp_path):
+    r = run("query", vae, "--clamp", "image=test[0:4]", "--mask", "image=left-half", "--infer", "recon", "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "query.json").read_text())
+    image = report["nodes"]["image"]
+    assert image["role"] == "partly clamped" and image["observed"] == 0.5
+    value = np.array(image["value"]).reshape(4, 8, 8)
+    truth = digits["test"]["image"][:4].reshape(4, 8, 8).numpy()
+    assert np.allclose(value[:, :, :4], truth[:, :, :4], atol=1e-6)
+    assert not np.allclose(value[:, :, 4:], truth[:, :, 4:], atol=1e-3)
+    assert "mse_unobserved" in image and "mse" in report["nodes"]["recon"]
+    assert (tmp_path / "image.observed.png").exists()
+
+
+def test_prior_samples_make_an_image_grid(vae, tmp_path):
+    r = run("query", vae, "--clamp", "z=prior", "--samples", "8", "--infer", "recon", "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "query.json").read_text())
+    assert report["nodes"]["z"]["role"] == "clamped"
+    z = report["nodes"]["z"]["value"]
+    assert np.allclose(z["mean"], 0.0) and np.allclose(z["variance"], 1.0)  # the prior's parameters
+    samples = np.array(z["sample"])
+    assert samples.shape == (8, 4) and samples.std() > 0.3
+    recon = np.array(report["nodes"]["recon"]["value"])
+    assert recon.shape == (8, 64) and recon.min() >= 0.0 and recon.max() <= 1.0  # sigmoid output
+    grid = Image.open(tmp_path / "recon.png")
+    assert grid.size == ((8 * 9 + 1) * 4, (1 * 9 + 1) * 4)  # 8 tiles of 8x8 pixels, 1 px gaps, 4x scale
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--clamp", "imag=test"], "no node 'imag' (did you mean 'image'?)"),
+        (["--clamp", "image=tset[0:4]"], "--clamp: image=tset[0:4]: 'tset[0:4]' is not a split (train, test)"),
+        (["--clamp", "image"], "--clamp: expects NODE=VALUE, got 'image'"),
+        (["--clamp", "image=test[0:4]", "--mask", "recon=left-half"], "--mask: recon=left-half: the node needs a value"),
+        (["--clamp", "image=test[5:5]"], "selects no examples"),
+        (["--clamp", "enc=test[0:4]"], "--clamp: enc=test[0:4]: node 'enc' binds no data field"),
+    ],
+)
+def test_mistakes_exit_2_with_one_line(vae, args, message):
+    r = run("query", vae, *args)
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_vae_reconstructions_beat_the_mean_image(tmp_path, digits):
+    out = tmp_path / "vae"
+    train_run(SPECS / "digits-vae.yaml", ["train.epochs=10", "train.device=cpu"], out=out, progress=False)
+    r = run("query", out, "--clamp", "image=test", "--infer", "recon", "--out", tmp_path / "q")
+    assert r.exit_code == 0, r.output
+    mse = json.loads((tmp_path / "q" / "query.json").read_text())["nodes"]["recon"]["mse"]
+    train, test = digits["train"]["image"].reshape(-1, 64), digits["test"]["image"].reshape(-1, 64)
+    baseline = float(((test - train.mean(0)) ** 2).mean())
+    assert mse < 0.7 * baseline
+
+
+LM = """\
+name: lm
+nodes:
+  tokens: {shape: [6], role: input, bind: tokens, dtype: long}
+  x: {shape: [6, 8], family: gaussian}
+  q: {shape: [6, 8], family: gaussian}
+  k: {shape: [6, 8], family: gaussian}
+  attn: {shape: [6, 6], family: categorical}
+  ctx: {shape: [6, 8], family: gaussian}
+  next: {shape: [6, 11], family: categorical, role: target, bind: next_tokens}
+edges:
+  - {from: tokens, to: x, transform: {type: embedding, vocab: 11, positional: learned}}
+  - {from: x, to: q}
+  - {from: x, to: k}
+  - {from: [q, k], to: attn, transform: {type: attention_scores, causal: true}}
+  - {from: [attn, x], to: ctx, transform: attention_apply}
+  - {from: ctx, to: next}
+"""
+
+
+def test_greedy_generation_follows_the_forward_pass_and_slides_its_window():
+    import pcgraph
+    from pcgraph.compile import compile
+    from pcgraph.train.generate import generate
+
+    torch.manual_seed(3)
+    prog = compile(pcgraph.build_graph(pcgraph.loads_spec(LM, "lm.yaml")), device="cpu")
+    prompt = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    seq = generate(prog, "tokens", prompt, 7)
+    assert seq.shape == (2, 10) and torch.equal(seq[:, :3], prompt)
+    # independently: the forward pass (Program.predict) on the last 6 tokens, padded
+    want = prompt.clone()
+    for _ in range(7):
+        window = want[:, -6:]
+        padded = torch.cat([window, torch.zeros(2, 6 - window.shape[1], dtype=torch.long)], 1)
+        probs = prog.predict({"tokens": padded})["next"]
+        want = torch.cat([want, probs[:, window.shape[1] - 1].argmax(-1, keepdim=True)], 1)
+    assert torch.equal(seq, want)
