@@ -181,11 +181,17 @@ class Block(Transform):
         return h + x if self.options.residual else h
 
     def describe(self, args):
-        s = args[0]
+        s, compound = args[0], False  # compound: a sum, parenthesised where it is an argument
         for k, (_, _, _, residual, _) in enumerate(self._steps):
-            d = self._bind(k).describe([s])
+            arg = f"({s})" if compound else s
+            d = self._bind(k).describe([arg])
+            if compound:
+                d = d.replace(f"({arg})", arg)  # f((a + b)) -> f(a + b)
+            compound = residual or " + " in d and not d.endswith(")")
             if residual:
-                d = f"{s} + {d}"
+                d = f"{arg} + {d}"
             then = self.options.steps[k].then
-            s = f"{then}({d})" if then else (f"({d})" if residual and k < len(self._steps) - 1 else d)
+            if then:
+                d, compound = f"{then}({d})", False
+            s = d
         return f"{args[0]} + {s}" if self.options.residual else s

@@ -230,7 +230,7 @@ def test_a_spec_with_blocks_runs_a_pc_and_a_bp_step(energy):
     for terms in (prog.pc_step(batch), prog.bp_step(batch)):
         assert all(torch.isfinite(t).all() for t in terms.values())
     assert all(not torch.equal(a, b) for a, b in zip(before, prog.parameters()) if a.numel() > 16)
-    assert "layernorm(v_h)" in prog.listing()
+    assert "μ_yn = layernorm(layernorm(v_h) + mlp(layernorm(v_h))) [e8]" in prog.listing()
 
 
 def test_shared_block_parameters_stay_tied():
