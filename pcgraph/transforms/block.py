@@ -147,8 +147,8 @@ class Block(Transform):
         steps = plan(options, self.in_shapes[0], self.out_shape)
         built = []
         for k, (scls, st, sin, sout, pshapes) in enumerate(steps):
-            # the nonlinearity after the step sets its initialisation
-            after = activation if k == len(steps) - 1 else activations.get(st.then or "identity")
+            # the nonlinearity after the step sets its initialisation: its own, else the edge's
+            after = activations.get(st.then) if st.then else activation if k == len(steps) - 1 else activations.get("identity")
             sub = scls(st, [sin], sout, after)
             for b, buf in list(sub._buffers.items()):
                 self.register_buffer(f"s{k}_{b}", buf, persistent=False)

@@ -102,6 +102,9 @@ def test_steps_are_initialised_by_their_own_rule():
     assert abs(m.s1_weight.std().item() / he - 1) < 0.05
     glorot_tanh = 5 / 3 * (2 / (300 + 250)) ** 0.5  # the last step is followed by the edge's tanh
     assert abs(m.s2_weight.std().item() / glorot_tanh - 1) < 0.05
+    torch.manual_seed(0)
+    m = cls(cls.Options(steps=[{"type": "linear", "then": "relu"}]), [(200,)], (250,), IDENTITY)
+    assert abs(m.s0_weight.std().item() / he - 1) < 0.05  # the step's own activation comes first
 
 
 @pytest.mark.parametrize(
