@@ -266,7 +266,7 @@ def build_graph(spec: Spec) -> PCGraph:
             try:
                 pshapes = tcls.param_shapes(e.transform, in_shapes, out_shape)
             except ShapeError as ex:
-                err(p + ("transform",), f"edge {'+'.join(e.from_)} -> {e.to}: {ex}")
+                err(p + ("transform",) + tuple(getattr(ex, "path", ())), f"edge {'+'.join(e.from_)} -> {e.to}: {ex}")
                 ok = False
         if not ok:
             bad_edges.add(i)

@@ -68,6 +68,21 @@ def ref_embedding(m, t):
     return out
 
 
+def ref_block_ln_mlp(m, x):
+    """x + mlp(layernorm(x)), the steps written out by hand."""
+    mu = x.mean(-1, keepdim=True)
+    h = (x - mu) / torch.sqrt(((x - mu) ** 2).mean(-1, keepdim=True) + 1e-5) * m.s0_weight + m.s0_bias
+    h = torch.clamp(torch.einsum("...i,oi->...o", h, m.s1_weight0) + m.s1_bias0, min=0)
+    return x + torch.einsum("...i,oi->...o", h, m.s1_weight1) + m.s1_bias1
+
+
+def ref_block_steps(m, x):
+    """tanh(W0 x + b0) -> relu(h + W1 h + b1) -> W2 h."""
+    h = torch.tanh(torch.einsum("...i,oi->...o", x, m.s0_weight) + m.s0_bias)
+    h = torch.clamp(h + torch.einsum("...i,oi->...o", h, m.s1_weight) + m.s1_bias, min=0)
+    return torch.einsum("...i,oi->...o", h, m.s2_weight)
+
+
 # name -> list of (options, input shapes, output shape, input dtype, reference forward)
 EXAMPLES = {
     "identity": [({}, [(4,)], (4,), "float", lambda m, x: x)],
@@ -93,6 +108,16 @@ EXAMPLES = {
     ],
     "attention_apply": [({}, [(4, 5), (5, 3)], (4, 3), "float", lambda m, p, v: torch.einsum("bij,bjd->bid", p, v))],
     "elementwise_mul": [({}, [(4,), (4,)], (4,), "float", lambda m, a, b: a * b)],
+    "block": [
+        ({"residual": True, "steps": ["layernorm", {"type": "mlp", "hidden": [5]}]}, [(2, 4)], (2, 4), "float", ref_block_ln_mlp),
+        (
+            {"steps": [{"type": "linear", "width": 6, "then": "tanh"}, {"type": "linear", "residual": True, "then": "relu"}, {"type": "linear", "bias": False}]},
+            [(4,)],
+            (3,),
+            "float",
+            ref_block_steps,
+        ),
+    ],
 }
 
 CASES = [(name, *ex) for name, exs in EXAMPLES.items() for ex in exs]
@@ -145,6 +170,8 @@ HAND_COUNTS = {
     "attention_scores-14": 0,
     "attention_apply-15": 0,
     "elementwise_mul-16": 0,
+    "block-17": (4 + 4) + (4 * 5 + 5) + (5 * 4 + 4),
+    "block-18": (4 * 6 + 6) + (6 * 6 + 6) + 6 * 3,
 }
 
 
@@ -227,6 +254,10 @@ def test_linear_init_scale_suits_the_activation(act, expected_std):
         ("identity", {}, [(3,)], (4,)),
         ("elementwise_mul", {}, [(3,), (4,)], (3,)),
         ("layernorm", {}, [(3,)], (4,)),
+        ("block", {"residual": True, "steps": ["linear"]}, [(4,)], (3,)),
+        ("block", {"steps": [{"type": "linear", "width": 5, "residual": True}, "linear"]}, [(4,)], (3,)),
+        ("block", {"steps": ["layernorm", "layernorm"]}, [(4,)], (3,)),
+        ("block", {"steps": [{"type": "linear", "width": 5}]}, [(4,)], (3,)),
     ],
 )
 def test_shape_rule_rejects_impossible_shapes(name, o, ins, out):

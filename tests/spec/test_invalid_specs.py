@@ -114,6 +114,18 @@ CASES = {
         BASE.replace("  y:", "  h: {shape: [5], family: gaussian}\n  y:"),
         ["spec.yaml:5:3: nodes.h: duplicate key 'h' (first at line 4)"],
     ),
+    "block step option": (
+        edit("- {from: h, to: y}", "- {from: h, to: y, transform: {type: block, steps: [layernorm, {type: linear, bais: false}]}}"),
+        ["spec.yaml:8:81: edges.1.transform.steps.1.bais: unknown key 'bais' (did you mean 'bias'?)"],
+    ),
+    "block step reads two": (
+        edit("- {from: h, to: y}", "- {from: h, to: y, transform: {type: block, steps: [attention_scores, linear]}}"),
+        ["spec.yaml:8:55: edges.1.transform.steps.0: a block step reads one float value (the previous step's output), got transform 'attention_scores', which reads 2 source nodes"],
+    ),
+    "block step shape": (
+        edit("- {from: h, to: y}", "- {from: h, to: y, transform: {type: block, steps: [{type: linear, width: 5, residual: true}, linear]}}"),
+        ["spec.yaml:8:55: edges.1.transform.steps.0: edge h -> y: step 0 (linear) adds its input to its output, so it needs equal shapes, got [3] -> [5]"],
+    ),
     "prior on categorical": (
         edit("y: {shape: [2], family: categorical", "y: {shape: [2], family: categorical, prior: standard_normal"),
         ["spec.yaml:5:40: nodes.y.prior: family 'categorical' on node 'y' takes no prior (priors are Gaussian: use gaussian or gaussian_meanvar)"],

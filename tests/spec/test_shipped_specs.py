@@ -51,6 +51,19 @@ def test_transformer_count():
     assert g.nodes["attn"].family == "categorical"
 
 
+def test_transformer_block_count():
+    """The glue as one block edge: the same parameters, without the nodes hn, ff and y."""
+    g = pcgraph.build_graph(pcgraph.load_spec(SPECS / "lm-transformer-block.yaml"))
+    d, L, V = 128, 32, 8001
+    assert g.params_total == V * d + L * d + 6 * linear(d, d) + 2 * (2 * d) + linear(d, V)
+    assert not {"hn", "ff", "y"} & set(g.nodes)
+    assert g.edge("e8").param_shapes == {
+        "s0_weight": (d,), "s0_bias": (d,),
+        "s1_weight0": (d, d), "s1_bias0": (d,), "s1_weight1": (d, d), "s1_bias1": (d,),
+        "s2_weight": (d,), "s2_bias": (d,),
+    }
+
+
 def test_cnn_count():
     g = pcgraph.build_graph(pcgraph.load_spec(SPECS / "fashion-cnn.yaml"))
     conv = lambda cin, cout, k: cin * cout * k * k + cout
