@@ -57,7 +57,7 @@ def test_a_diverging_run_is_recorded_and_the_others_go_on(write, tmp_path):
     out = tmp_path / "cmp"
     r = CliRunner().invoke(
         main,
-        ["compare", str(path), "--methods", "bp,pc-kl", "--set", "train.epochs=1", "--set", "train.inference.optimizer.lr=1e30", "--out", str(out), "--quiet"],
+        ["compare", str(path), "--methods", "bp,pc-kl", "--set", "train.epochs=1", "--set", "train.inference.optimizer={type: sgd, lr: 1.0e+30}", "--set", "train.weights.gradient=equilibrium", "--out", str(out), "--quiet"],
     )
     assert r.exit_code == 0, r.output
     data = json.loads((out / "compare.json").read_text())

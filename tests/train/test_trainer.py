@@ -159,7 +159,7 @@ def test_divergence_names_the_node_and_keeps_the_last_checkpoint(spec_file, tmp_
     train_run(spec_file, ["train.epochs=1"], out=out, progress=False)
     before = (out / "checkpoint.pt").read_bytes()
     r = CliRunner().invoke(
-        main, ["train", "--resume", str(out), "--set", "train.epochs=2", "--set", "train.inference.optimizer.lr=1e30", "--quiet"]
+        main, ["train", "--resume", str(out), "--set", "train.epochs=2", "--set", "train.inference.optimizer={type: sgd, lr: 1.0e+30}", "--set", "train.weights.gradient=equilibrium", "--quiet"]
     )
     assert r.exit_code == 2, r.output
     assert "diverged" in r.output and ("node 'h'" in r.output or "node 'y'" in r.output)
