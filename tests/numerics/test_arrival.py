@@ -30,12 +30,16 @@ def test_arrival_gradients_equal_backprop_on_a_gaussian_dag(variance):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("text", [M3, VAE, TRANSFORMER, MIXED], ids=["m3", "vae", "transformer", "mixed"])
-def test_arrival_gradients_equal_backprop_on_every_family(text):
+@pytest.mark.parametrize(
+    "text,energy",
+    [(M3, "kl"), (VAE, "kl"), (TRANSFORMER, "kl"), (MIXED, "kl"), (M3, "gaussian"), (TRANSFORMER, "gaussian")],
+    ids=["m3", "vae", "transformer", "mixed", "m3-F", "transformer-F"],
+)
+def test_arrival_gradients_equal_backprop_on_every_family(text, energy):
     """Categorical, mean/variance and bernoulli nodes link state and error nonlinearly;
     the arrival error linearises that link over the step, and the gradients equal BP's
-    (the same noise draw for the mean/variance node's sample)."""
-    prog = program(text)
+    (the same noise draw for the mean/variance node's sample); under either energy."""
+    prog = program(text, energy=energy)
     batch = batch_for(prog, B=3)
     state = prog.init_state(batch)
     prog.arrival_grads(state)
