@@ -142,7 +142,7 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--methods", default="bp,pc-f,pc-kl", show_default=True, help="comma-separated: bp, pc-kl, pc-f, bp-f")
+@click.option("--methods", default=None, help="comma-separated: bp, pc-kl, pc-f, bp-f [default: bp,pc-f,pc-kl, leaving out any the spec cannot train]")
 @click.option("--seeds", default=1, show_default=True, type=click.IntRange(1), help="runs per method (seeds train.seed, +1, ...)")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="output folder (default runs/compare-<name>); rerun to resume")
@@ -157,7 +157,7 @@ def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet, log):
     from .train.compare import compare as run_compare
     from .train.compare import parse_methods, table
 
-    result = run_compare(spec, parse_methods(methods), seeds, overrides, out=out, device=device, data_dir=data_dir, progress=not quiet, log=log)
+    result = run_compare(spec, None if methods is None else parse_methods(methods), seeds, overrides, out=out, device=device, data_dir=data_dir, progress=not quiet, log=log)
     click.echo(table(result["rows"], result["methods"], title=f"{result['spec']} (test split)"))
     for f in result.get("failures", []):
         click.echo(f"failed: {f['method']} seed {f['seed']}: {f['error']}")

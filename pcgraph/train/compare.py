@@ -40,23 +40,39 @@ def parse_methods(text: str) -> list[str]:
     return names
 
 
-def _check_methods(spec_path, methods: list[str], overrides: list[str], base) -> None:
-    """Before any training: a method the spec cannot be trained with is an error that
-    names it in --methods (not the --set lines it stands for)."""
+#: what ``pcgraph compare`` runs when no --methods are given
+DEFAULT_METHODS = ["bp", "pc-f", "pc-kl"]
+
+
+def _check_methods(spec_path, methods: list[str], overrides: list[str], base, *, named: bool = True) -> list[str]:
+    """Before any training: the methods the spec can be trained with. A named method it
+    cannot be trained with is an error that names it in --methods (not the --set lines
+    it stands for); from the default list such a method is left out with a note."""
     from ..errors import GraphError
     from ..graph import build_graph
 
     graph = build_graph(base)  # the spec's own problems are reported as they are
     where = Location(f"--methods {','.join(methods)}")
+    kept = []
     for m in methods:
+        problem = None
         if "train.energy=gaussian" in METHODS[m]:
             for n in graph.nodes.values():
                 if n.family_cls is not None and n.family_cls.needs_kl:
-                    raise TrainError(Issue(None, f"{m} trains with the standard energy F, which family '{n.family}' on node '{n.name}' does not have; leave {m} out of --methods", where))
-        try:
-            build_graph(load_spec(spec_path, [*overrides, *METHODS[m]]))
-        except GraphError as e:
-            raise TrainError(Issue(None, f"{m} cannot train this spec ({e.issues[0].message}); leave {m} out of --methods", where)) from None
+                    problem = f"{m} trains with the standard energy F, which family '{n.family}' on node '{n.name}' does not have"
+                    break
+        if problem is None:
+            try:
+                build_graph(load_spec(spec_path, [*overrides, *METHODS[m]]))
+            except GraphError as e:
+                problem = f"{m} cannot train this spec ({e.issues[0].message})"
+        if problem is None:
+            kept.append(m)
+        elif named:
+            raise TrainError(Issue(None, f"{problem}; leave {m} out of --methods", where))
+        else:
+            print(f"compare: leaving out {m}: {problem}", flush=True)
+    return kept
 
 
 def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir, progress, data_cache: dict, log=None):
@@ -77,16 +93,17 @@ def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir,
 
 
 def compare(
-    spec_path, methods: Iterable[str], seeds: int = 1, overrides: Iterable[str] = (), *, out=None, device=None, data_dir=None, progress=True, log: str | None = None
+    spec_path, methods: Iterable[str] | None, seeds: int = 1, overrides: Iterable[str] = (), *, out=None, device=None, data_dir=None, progress=True, log: str | None = None
 ) -> dict:
     if log == "tensorboard":
         from .tensorboard import summary_writer
 
         summary_writer()  # a missing package is said before anything is written
-    methods = list(methods)
+    named = methods is not None
+    methods = list(methods) if named else list(DEFAULT_METHODS)
     overrides = list(overrides)
     base = load_spec(spec_path, overrides)
-    _check_methods(spec_path, methods, overrides, base)
+    methods = _check_methods(spec_path, methods, overrides, base, named=named)
     out = Path(out) if out is not None else Path("runs") / f"compare-{base.name}"
     out.mkdir(parents=True, exist_ok=True)
     rows, histories, failures = [], {}, []

@@ -65,3 +65,19 @@ def test_a_diverging_run_is_recorded_and_the_others_go_on(write, tmp_path):
     assert "diverged" in data["failures"][0]["error"]
     assert {row["method"] for row in data["rows"]} == {"bp"}
     assert "Failed runs" in (out / "compare.md").read_text()
+
+
+def test_default_methods_leave_out_the_ones_the_spec_cannot_train(write, tmp_path):
+    """A mean/variance node has no standard-PC form: without --methods, compare runs bp
+    and pc-kl and says it left pc-f out; naming pc-f is an error before any training."""
+    meanvar = SPEC.replace("h: {shape: [16], family: gaussian}", "h: {shape: [16], family: gaussian_meanvar, prior: standard_normal}")
+    path = write(meanvar)
+    out = tmp_path / "cmp"
+    r = CliRunner().invoke(main, ["compare", str(path), "--set", "train.epochs=1", "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "leaving out pc-f" in r.output
+    data = json.loads((out / "compare.json").read_text())
+    assert {row["method"] for row in data["rows"]} == {"bp", "pc-kl"}
+    r = CliRunner().invoke(main, ["compare", str(path), "--methods", "bp,pc-f", "--out", str(tmp_path / "other"), "--quiet"])
+    assert r.exit_code == 2 and "leave pc-f out of --methods" in r.output
+    assert not (tmp_path / "other").exists()
