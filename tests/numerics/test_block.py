@@ -266,7 +266,9 @@ def test_validate_reports_block_errors_located_with_exit_2(write):
     assert r.exit_code == 2
     lines = r.output.strip().splitlines()
     col = BAD.splitlines()[6].index("[0]") + 2  # 1-based column of the 0
-    assert lines == [f"{p}:7:{col}: edges.0.transform.steps.1.hidden.0: must be > 0, got 0"], lines
+    # validate reports every problem of the file: the bad option and the residual's shapes
+    assert lines[0] == f"{p}:7:{col}: edges.0.transform.steps.1.hidden.0: must be > 0, got 0", lines
+    assert len(lines) == 2 and lines[1].startswith(f"{p}:8:") and "edges.1.transform.residual" in lines[1], lines
     assert "Traceback" not in r.output
     p = write(BAD.replace("hidden: [0]", "hidden: [3]"))
     r = CliRunner().invoke(main, ["validate", str(p)])
