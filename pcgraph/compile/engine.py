@@ -16,6 +16,12 @@ synchronisation:
   vector-Jacobian products (closed form for linear/identity/flatten, autograd on
   the single edge otherwise); the weight gradient reuses the last pass's errors.
 
+* the per-node energies are cached until the node's state or prediction changes, so
+  the guard (``guard: true``) sums the total energy per sample after a generation's
+  step re-evaluating only the nodes that step touched;
+* a preconditioned step (``precondition: true``) scales each node's direction by its
+  family's ``step_scale`` at the state before the generation moves.
+
 Every result equals the plain autograd path (``infer``/``weight_grads`` with
 ``fast=False``) in float64.
 """
