@@ -293,7 +293,9 @@ def format_report(r: dict, title: str = "") -> str:
     lines.append(f"| total | | {_num(r['total_before'])} | {_num(r['total_after'])} | |")
     never = [n["node"] for n in r["nodes"] if n["front_step"] is None]
     lines += ["", f"total energy rose at {r['energy_rises']} of {r['steps']} steps" + (f" ({', '.join(map(str, r['energy_rise_steps'][:10]))}{' ...' if r['energy_rises'] > 10 else ''})" if r["energy_rises"] else "")]
-    if never:
+    if never and r.get("weight_gradient") == "arrival":
+        lines.append(f"inference did not move {', '.join(never)} in {r['steps']} steps (the weight gradient, taken at the error's arrival, does not depend on it)")
+    elif never:
         lines.append(f"the error never reached {', '.join(never)} in {r['steps']} steps: the edges into {'it' if len(never) == 1 else 'them'} get no PC gradient (more steps reach {'it' if len(never) == 1 else 'them'})")
     prior = any("cos_prior_part" in e for e in r["edges"])
     where = "at the error's arrival (from the forward state)" if r.get("weight_gradient") == "arrival" else "after inference"
