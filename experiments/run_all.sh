@@ -45,3 +45,4 @@ $C $LM --methods pc-f --set train.weights.updates=1 --out $OUT/lm-pcf
 $D experiments/vae-digits-sharp.yaml --methods bp,pc-kl --out $OUT/vae-digits-sharp
 $D experiments/vae-digits-sharp.yaml --methods pc-kl --set train.weights.gradient=equilibrium --set train.epochs=5 --out $OUT/vae-digits-sharp-eq
 $D experiments/lm-small.yaml --methods bp,pc-kl,pc-f --set train.epochs=2 --out $OUT/lm-small
+$D experiments/lm-small.yaml --methods bp,pc-kl,pc-f --out $OUT/lm-small   # resumed to the spec's 5 epochs
