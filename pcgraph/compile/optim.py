@@ -84,3 +84,14 @@ def make_state_optimizer(cfg) -> StateOptimizer:
     if kind in ("adam", "adamw"):
         return StateAdam(cfg)
     raise ValueError(f"unknown state optimizer '{kind}'")
+
+
+def make_weight_optimizer(params, cfg) -> torch.optim.Optimizer:
+    params = list(params)
+    if cfg.type == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0, weight_decay=cfg.weight_decay)
+    if cfg.type == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.type == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.type!r}")

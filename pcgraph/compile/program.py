@@ -13,9 +13,10 @@ from ..errors import CompileError, DataError, Issue
 from ..graph import EdgeInfo, PCGraph
 from ..spec.models import StateOptimizerSpec
 from .arrival import arrival_grads
-from .engine import GUARD_SHRINK, Engine, guard_choice
-from .optim import StateOptimizer, make_state_optimizer
+from .engine import Engine
+from .optim import StateOptimizer, make_state_optimizer, make_weight_optimizer
 from .query import run_query
+from .reference import infer_reference
 from .state import State
 
 
@@ -470,7 +471,7 @@ class Program(nn.Module):
             if fast:
                 self._engine_for(state).infer(T, opt, schedule, weight_step)
             else:
-                self._infer_reference(state, T, opt, schedule, weight_step)
+                infer_reference(self, state, T, opt, schedule, weight_step)
         return state
 
     def _engine_for(self, state: State) -> Engine:
@@ -484,64 +485,6 @@ class Program(nn.Module):
         if schedule != "sweep":
             return [free]
         return [[n for n in g if n in free] for g in reversed(self.generations) if any(n in free for n in g)]
-
-    def _infer_reference(self, state: State, T: int, opt, schedule: str, weight_step) -> None:
-        """Plain autograd on the total energy: the definition the fast path must match."""
-        natural = {n for n in state.free if self.families[n].natural}
-        params = [p for p in self.parameters()]
-        precondition = getattr(opt.cfg, "precondition", False)
-        guard = getattr(opt.cfg, "guard", False)
-        alphas: dict[int, torch.Tensor] = {}
-        for _ in range(T):
-            opt.begin_step()
-            for k, group in enumerate(self._free_groups(state, schedule)):
-                with torch.enable_grad():
-                    values = {n: (state[n].detach().requires_grad_(n in group and n not in natural)) for n in state}
-                    leaves: dict = {n: None for n in group if n in natural}
-                    terms, mus = self._terms(values, state.noise, state.clamped, natural_leaves=leaves)
-                    per_sample = torch.stack(list(terms.values())).sum(0)
-                    wrt = [leaves[n] if n in natural else values[n] for n in group]
-                    want_w = schedule == "incremental"
-                    grads = torch.autograd.grad(
-                        per_sample.sum(), wrt + (params if want_w else []), allow_unused=True
-                    )
-                if want_w:
-                    B = per_sample.shape[0]
-                    for p, g in zip(params, grads[len(wrt) :]):
-                        p.grad = torch.zeros_like(p) if g is None else g / B
-                old = {n: state[n].clone() for n in group}
-                for n, g in zip(group, grads[: len(wrt)]):
-                    if g is not None:
-                        d = self.families[n].project(g)
-                        if precondition:
-                            mu = mus[n].detach() if self.in_edges[n] else None
-                            d = d * self.families[n].step_scale(state[n], mu, self.params_of(n), self.nodes[n].prior)
-                        opt.update(n, state[n], d)
-                if guard:
-                    before = per_sample.detach()
-                    alphas[k] = self._guard_reference(state, old, before, alphas.get(k, torch.ones_like(before)))
-                if want_w:
-                    weight_step()
-
-    def _total_energy(self, state) -> torch.Tensor:
-        terms, _ = self._terms(state, state.noise, state.clamped)
-        return torch.stack(list(terms.values())).sum(0)
-
-    def _guard_reference(self, state: State, old: dict, before: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """The guard, written plainly (see ``engine.guard_choice``)."""
-        full = {n: state[n] - x for n, x in old.items()}
-
-        def place(frac):
-            for n, x in old.items():
-                state[n].copy_(x + frac.view((-1,) + (1,) * (x.dim() - 1)) * full[n])
-
-        place(alpha)
-        e_long = self._total_energy(state)
-        place(alpha * GUARD_SHRINK)
-        e_short = self._total_energy(state)
-        take, nxt = guard_choice(before, e_long, e_short, alpha)
-        place(take)
-        return nxt
 
     def query(self, clamp: Mapping[str, Any], infer=None, **kw):
         """Clamp any nodes ({node: value or "prior"}) and infer the others on the
@@ -668,15 +611,3 @@ class Program(nn.Module):
         from .printer import listing
 
         return listing(self)
-
-
-
-def make_weight_optimizer(params, cfg) -> torch.optim.Optimizer:
-    params = list(params)
-    if cfg.type == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0, weight_decay=cfg.weight_decay)
-    if cfg.type == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
-    if cfg.type == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.type!r}")
