@@ -28,7 +28,7 @@ import torch
 from .engine import _accumulate
 
 
-def arrival_errors(eng, lr: float = 1.0, precondition: bool = True) -> tuple[dict, dict]:
+def arrival_errors(eng) -> tuple[dict, dict]:
     """({node: (g, sign)} with dE/dmu = sign * g, {node: state}) of every node the
     error reaches, at its arrival (clamped targets and prior terms: the forward state)."""
     prog = eng.prog
@@ -42,9 +42,8 @@ def arrival_errors(eng, lr: float = 1.0, precondition: bool = True) -> tuple[dic
         dirs = eng._directions(group, {k: v for k, v in arrival.items() if k not in group}, {}, None, leaving)
         for n, (d, sign) in dirs.items():
             fam = prog.families[n]
-            step = d * (lr * sign)
-            if precondition:  # the prediction's curvature only: a prior's pull is in d already
-                step = step * eng.step_scale(n, prior=False)
+            # one inverse curvature of the prediction's term (a prior's pull is in d already)
+            step = d * sign * eng.step_scale(n, prior=False)
             states[n] = st[n] - step
             arrival[n] = (_error_after(fam, st[n], step, eng.mu[n], eng.params[n]), 1.0)
     return arrival, states
@@ -64,9 +63,9 @@ def _error_after(fam, x, step, mu, params):
     return value + slope
 
 
-def arrival_grads(eng, lr: float = 1.0, precondition: bool = True) -> None:
+def arrival_grads(eng) -> None:
     """Set ``.grad`` of every parameter to its gradient at first arrival (batch mean)."""
-    arrival, states = arrival_errors(eng, lr, precondition)
+    arrival, states = arrival_errors(eng)
     acc: dict = {}
     eng._directions([], arrival, {}, acc)
     prog = eng.prog

@@ -256,18 +256,19 @@ class Engine:
                 if pgrads is not None:
                     self._node_param_grads(pgrads)
                     self._set_grads(pgrads)
-                if guard:
+                guarded = guard and bool(dirs)
+                if guarded:
                     before = self.total_energy()
                     old = {n: st[n].clone() for n in dirs}
                     alpha = alphas.get(id(group))
                     if alpha is None:
-                        alpha = alphas[id(group)] = torch.ones_like(before)
+                        alpha = torch.ones_like(before)
                 if precondition:  # every scale at the state before this group moves
                     dirs = {n: (d * self.step_scale(n), sign) for n, (d, sign) in dirs.items()}
                 for n, (d, sign) in dirs.items():
                     opt.update(n, st[n], d, sign)
                     self._moved(n)
-                if guard and dirs:
+                if guarded:
                     alphas[id(group)] = self._guard(old, before, alpha)
                 if incremental:
                     weight_step()

@@ -97,7 +97,7 @@ def test_weight_gradients_are_local(gradient, monkeypatch):
         from pcgraph.compile.arrival import arrival_errors
 
         eng = prog._engine_for(state)
-        errors, _ = arrival_errors(eng, 1.0, True)
+        errors, _ = arrival_errors(eng)
         prog.arrival_grads(state)
         seen = {n: eng.vis[n] for n in ("x", "h1", "h2")}
     else:

@@ -9,19 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from pcgraph.cli import main
+from tests.cli.test_rough_edges_runs import TINY
 
-SPEC = """\
-name: tiny
-data: {dataset: synthetic, batch_size: 32, options: {n_train: 160, n_test: 64, seed: 1}}
-nodes:
-  x: {shape: [8], role: input, bind: x}
-  h: {shape: [8], family: gaussian}
-  y: {shape: [4], family: categorical, role: target, bind: y}
-edges:
-  - {from: x, to: h, activation: tanh}
-  - {from: h, to: y}
-train: {epochs: 2, inference: {steps: 4}}
-"""
+SPEC = TINY.replace("epochs: 1", "epochs: 2")
 
 
 def scalars(log_dir):
