@@ -453,11 +453,11 @@ class Program(nn.Module):
     def infer(self, state: State, steps: int | None = None, optimizer=None, schedule: str | None = None, *, fast: bool | None = None, weight_step=None) -> State:
         """Run ``steps`` local inference updates on the free states, in place.
 
-        ``optimizer`` is a mapping like ``{"type": "sgd", "lr": 0.1}`` (or a built
-        StateOptimizer); ``schedule`` is
-        sync (all free nodes at once), sweep (by topological generation, from the
-        targets back to the inputs) or incremental (a weight step after every
-        inference step, using ``weight_step`` or the program's weight optimizer)."""
+        ``optimizer`` is a mapping like ``{"type": "sgd", "lr": 0.1, "precondition":
+        true, "guard": true}`` (or a built StateOptimizer; default: the spec's);
+        ``schedule`` is sweep (by topological generation, from the targets back to the
+        inputs), sync (all free nodes at once) or incremental (a weight step after
+        every inference step, using ``weight_step`` or the program's weight optimizer)."""
         cfg = self.train_cfg.inference
         T = cfg.steps if steps is None else int(steps)
         opt = optimizer if isinstance(optimizer, StateOptimizer) else make_state_optimizer(_as_opt(optimizer) or cfg.optimizer)
