@@ -5,7 +5,7 @@ Pipeline: ``load_spec`` (YAML -> Spec) -> ``build_graph`` (-> PCGraph, networkx)
 """
 
 from .compile import Program, State, compile
-from .errors import CompileError, DataError, GraphError, PcgraphError, SpecError, TrainError
+from .core.errors import CompileError, DataError, GraphError, PcgraphError, SpecError, TrainError
 from .graph import PCGraph, build_graph
 from .spec import Spec, load_spec, loads_spec, schema
 from .train import Callback, Trainer

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
-from .errors import GraphError, Issue, Location, PcgraphError, SpecError
+from .core.errors import GraphError, Issue, Location, PcgraphError, SpecError
 from .spec.models import Spec
 from .spec.overrides import apply_overrides
 from .spec.source import SourceMap, load_yaml

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .clitools import EXIT_INVALID, reports_errors
-from .errors import CompileError, Issue, Location, PcgraphError, TrainError
+from .core.errors import CompileError, Issue, Location, PcgraphError, TrainError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,8 +8,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from .. import activations
-from ..errors import CompileError, DataError, Issue
+from ..core import activations
+from ..core.errors import CompileError, DataError, Issue
 from ..graph import EdgeInfo, PCGraph
 from ..spec.models import StateOptimizerSpec
 from .arrival import arrival_grads

@@ -24,9 +24,9 @@ from typing import Any, Mapping
 
 import torch
 
-from ..errors import DataError, Issue
+from ..core.errors import DataError, Issue
 from ..graph import build_graph
-from ..registry import suggest
+from ..core.registry import suggest
 from ..spec.models import Spec
 from .optim import StateOptimizer, make_state_optimizer
 from .state import State

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ..registry import import_modules
+from ..core.registry import import_modules
 from .registry import (
     Dataset,
     DatasetOptions,

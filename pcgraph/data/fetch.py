@@ -44,7 +44,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import DataError, Issue
+from ..core.errors import DataError, Issue
 from .idx import IDX_NAMES, gunzip_if_gzipped, is_gzip
 from .registry import datasets, resolve_data_dir
 

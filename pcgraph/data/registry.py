@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
-from ..errors import DataError, Issue
-from ..registry import Registry, suggest
+from ..core.errors import DataError, Issue
+from ..core.registry import Registry, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

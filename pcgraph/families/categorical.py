@@ -25,7 +25,7 @@ from typing import Literal, Optional
 import torch
 import torch.nn.functional as F
 
-from ..constants import MASK
+from ..core.constants import MASK
 from . import register
 from .base import Family, FamilyOptions, per_sample
 

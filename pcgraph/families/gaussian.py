@@ -16,7 +16,7 @@ from typing import Literal, Union
 import torch
 from pydantic import PositiveFloat
 
-from .. import activations
+from ..core import activations
 from . import register
 from .base import Family, FamilyOptions, per_sample
 

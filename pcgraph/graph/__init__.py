@@ -9,9 +9,9 @@ from typing import Any
 
 import networkx as nx
 
-from ..errors import GraphError, Issue, Location
+from ..core.errors import GraphError, Issue, Location
 from ..families import Family, families
-from ..registry import suggest
+from ..core.registry import suggest
 from ..spec.models import Spec
 from ..spec.source import SourceMap
 from ..transforms import ShapeError, Transform, transforms

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
-from ..errors import Issue, Location, SpecError
+from ..core.errors import Issue, Location, SpecError
 from .models import DataSpec, EdgeSpec, NodeSpec, Spec, TrainSpec
 from .overrides import apply_overrides
 from .source import SourceMap, load_yaml

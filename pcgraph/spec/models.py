@@ -22,7 +22,7 @@ from pydantic import (
     PrivateAttr,
 )
 
-from .. import activations
+from ..core import activations
 from ..families import families
 from ..transforms import transforms
 

@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from ..errors import Issue, Location, SpecError
-from ..registry import suggest
+from ..core.errors import Issue, Location, SpecError
+from ..core.registry import suggest
 from .source import SourceMap
 from .validate import _field, _unwrap, union_member
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..errors import Issue, Location, SpecError
+from ..core.errors import Issue, Location, SpecError
 
 # Tags the safe loader understands; anything else (``!!python/object``, custom tags) is refused.
 _STANDARD_TAGS = {

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import Issue
-from ..registry import suggest
+from ..core.errors import Issue
+from ..core.registry import suggest
 from .source import SourceMap
 
 _UNION_KINDS = {"family", "transform", "prior"}  # keys whose value is a tagged union

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import Issue, Location, TrainError
+from ..core.errors import Issue, Location, TrainError
 
 FORMAT = 1
 NAME = "checkpoint.pt"

@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import Issue, Location, TrainError
+from ..core.errors import Issue, Location, TrainError
 from ..spec import load_spec
 from . import checkpoint as ckpt
 from .plots import plot_curves
@@ -29,7 +29,7 @@ METHODS = {
 }
 
 def parse_methods(text: str) -> list[str]:
-    from ..registry import suggest
+    from ..core.registry import suggest
 
     names = [m.strip() for m in text.split(",") if m.strip()]
     for m in names:
@@ -48,7 +48,7 @@ def _check_methods(spec_path, methods: list[str], overrides: list[str], base, *,
     """Before any training: the methods the spec can be trained with. A named method it
     cannot be trained with is an error that names it in --methods (not the --set lines
     it stands for); from the default list such a method is left out with a note."""
-    from ..errors import GraphError
+    from ..core.errors import GraphError
     from ..graph import build_graph
 
     graph = build_graph(base)  # the spec's own problems are reported as they are

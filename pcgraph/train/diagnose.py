@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 import torch
 
-from ..errors import Issue, TrainError
+from ..core.errors import Issue, TrainError
 
 #: a state or prediction "moved" when it changed by more than this, relative to max(1, max|x0|)
 MOVE_TOL = 1e-6

@@ -30,7 +30,7 @@ import re
 import torch
 import torch.distributed as dist
 
-from ..errors import Issue, TrainError
+from ..core.errors import Issue, TrainError
 from .metrics import Metrics
 from .trainer import Trainer
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataError, Issue
+from ..core.errors import DataError, Issue
 from . import checkpoint as ckpt
 
 

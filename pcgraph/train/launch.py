@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 
-from ..errors import Issue, TrainError
+from ..core.errors import Issue, TrainError
 
 #: exit status of a run stopped by a signal (its state is saved)
 EXIT_INTERRUPTED = 130

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..compile.query import PRIOR, check_nodes
-from ..errors import DataError, Issue
+from ..core.errors import DataError, Issue
 from . import checkpoint as ckpt
 from .generate import generated_lines, generate_run
 from .query_files import image_geometry, write_files

@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from .. import __version__
-from ..errors import Issue, Location, TrainError
+from ..core.errors import Issue, Location, TrainError
 from ..graph import build_graph
 from ..spec import load_spec
 from . import checkpoint as ckpt

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import Issue, Location, TrainError
+from ..core.errors import Issue, Location, TrainError
 from .trainer import Callback
 
 OPTION = "--log tensorboard"

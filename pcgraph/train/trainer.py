@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 import torch
 
-from ..errors import Issue, Location, TrainError
+from ..core.errors import Issue, Location, TrainError
 from . import checkpoint as ckpt
 from .metrics import Metrics
 from .progress import Progress

@@ -6,7 +6,7 @@ subclass decorated by ``@register``; this package imports every module in it.
 
 from __future__ import annotations
 
-from ..registry import Registry, import_modules
+from ..core.registry import Registry, import_modules
 from .base import ShapeError, Transform, TransformOptions, fmt
 
 transforms: Registry[type[Transform]] = Registry("transform")

@@ -15,7 +15,7 @@ import torch
 from . import register
 from .base import ShapeError, Transform, TransformOptions, fmt
 
-from ..constants import MASK
+from ..core.constants import MASK
 
 
 class ScoresOptions(TransformOptions):

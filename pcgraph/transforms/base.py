@@ -20,7 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from ..activations import Activation
+from ..core.activations import Activation
 
 
 class TransformOptions(BaseModel):

@@ -30,8 +30,8 @@ from typing import Annotated, List, Literal, Optional, Union
 from pydantic import BeforeValidator, Field, PositiveInt, create_model
 from pydantic_core import PydanticCustomError
 
-from .. import activations
-from ..registry import import_modules
+from ..core import activations
+from ..core.registry import import_modules
 from . import register, transforms
 from .base import ShapeError, Transform, TransformOptions, fmt
 

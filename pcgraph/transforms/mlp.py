@@ -6,7 +6,7 @@ from typing import List, Literal
 import torch
 from pydantic import PositiveInt
 
-from .. import activations
+from ..core import activations
 from . import register
 from .base import Transform, TransformOptions, init_weight
 from .linear import check_last_axis

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 import pcgraph
 from pcgraph.cli import main
 from pcgraph.compile import compile
-from pcgraph.errors import CompileError, DataError
+from pcgraph.core.errors import CompileError, DataError
 from tests.conftest import SPECS
 from tests.numerics.graphs import DAG, M3, TRANSFORMER, VAE, D, batch_for, program
 

@@ -6,7 +6,7 @@ import torch
 
 import pcgraph
 from pcgraph.compile import compile
-from pcgraph.errors import DataError, GraphError
+from pcgraph.core.errors import DataError, GraphError
 
 D = torch.float64
 

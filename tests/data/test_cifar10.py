@@ -9,7 +9,7 @@ import torch
 
 from pcgraph.data import load_dataset
 from pcgraph.data.cifar10 import UnsafePickle, restricted_load
-from pcgraph.errors import DataError
+from pcgraph.core.errors import DataError
 
 from .formats import cifar_batch, write_cifar_folder
 

@@ -8,7 +8,7 @@ import torch
 
 from pcgraph.data import load_dataset
 from pcgraph.data.idx import IDXError, parse_idx, read_idx, write_idx
-from pcgraph.errors import DataError
+from pcgraph.core.errors import DataError
 
 from .formats import fake_mnist, idx_bytes, write_idx_file, write_mnist_folder
 

@@ -8,7 +8,7 @@ import torch
 
 import pcgraph
 from pcgraph.data import datasets, load_dataset, resolve_data_dir
-from pcgraph.errors import DataError
+from pcgraph.core.errors import DataError
 
 from .formats import fake_mnist, write_mnist_folder
 

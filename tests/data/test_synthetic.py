@@ -7,7 +7,7 @@ import pcgraph
 from pcgraph.compile import compile as compile_graph
 from pcgraph.data import load_dataset
 from pcgraph.data.synthetic import TEACHER_SEED_OFFSET
-from pcgraph.errors import DataError
+from pcgraph.core.errors import DataError
 
 CLASSIFIER = """\
 name: t

@@ -8,7 +8,7 @@ import torch
 import pcgraph.data.text as text_mod
 from pcgraph.data import load_dataset, text_tokenizer
 from pcgraph.data.text import prepare_text
-from pcgraph.errors import DataError
+from pcgraph.core.errors import DataError
 
 WORDS = (
     "the of and to in a is that it was for on are as with his they at be this from have or by one had not but what all were "

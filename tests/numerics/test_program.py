@@ -327,7 +327,7 @@ def test_cyclic_graph_fast_equals_plain_and_lowers_the_energy(schedule):
     for n in a:
         torch.testing.assert_close(a[n], b[n])
     assert prog.energy(a).item() < e0
-    from pcgraph.errors import CompileError
+    from pcgraph.core.errors import CompileError
 
     with pytest.raises(CompileError):
         prog.init_state(batch)  # no forward pass on a cycle

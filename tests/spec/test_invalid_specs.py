@@ -10,7 +10,7 @@ import re
 import pytest
 
 import pcgraph
-from pcgraph.errors import PcgraphError
+from pcgraph.core.errors import PcgraphError
 
 BASE = """\
 name: t

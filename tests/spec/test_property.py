@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pcgraph
-from pcgraph.errors import PcgraphError
+from pcgraph.core.errors import PcgraphError
 from tests.conftest import SPECS
 
 BASES = [yaml.safe_load(p.read_text()) for p in sorted(SPECS.glob("*.yaml"))]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import pcgraph
 from pcgraph.cli import main
-from pcgraph.errors import PcgraphError
+from pcgraph.core.errors import PcgraphError
 from pcgraph.train.compare import METHODS as COMPARE_METHODS
 from pcgraph.train.run import setup, train_run
 
