@@ -177,7 +177,7 @@ class Engine:
         if param_grads is not None:
             for e in edges:
                 if e.name in ga:
-                    mod = prog.edge_modules[e.name]
+                    mod = prog.transforms[e.name]
                     g, sign = ga[e.name]
                     _, gp = mod.vjp([self.vis[s] for s in e.sources], g, [False] * len(e.sources), True)
                     for k, t in gp.items():
@@ -205,7 +205,7 @@ class Engine:
                 elif active or prior is not None:
                     acc, owned = fam.grad_state(st[n], mu, params, None, noise, prior), True
                 for e in feeding:
-                    mod = prog.edge_modules[e.name]
+                    mod = prog.transforms[e.name]
                     g, sign = ga[e.name]
                     inputs = [self.vis[s] for s in e.sources]
                     for k, s in enumerate(e.sources):
@@ -217,7 +217,7 @@ class Engine:
             for e in feeding:
                 gin = gin_cache.get(e.name)
                 if gin is None:
-                    mod = prog.edge_modules[e.name]
+                    mod = prog.transforms[e.name]
                     g, sign = ga[e.name]
                     need = [s in in_group and s not in st.clamped for s in e.sources]
                     gin, _ = mod.vjp([self.vis[s] for s in e.sources], g if sign == 1.0 else -g, need, False)

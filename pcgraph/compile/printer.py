@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def _edge_expr(prog, e) -> str:
-    mod = prog.edge_modules[e.name]
+    mod = prog.transforms[e.name]
     args = [f"x_{s}" if prog.nodes[s].role == "input" else f"v_{s}" for s in e.sources]
     body = mod.describe(args)
     act = prog.acts[e.name].name

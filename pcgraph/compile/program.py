@@ -66,12 +66,15 @@ class Program(nn.Module):
             choice = getattr(n.options, "update", None) or update
             self.families[n.name] = n.family_cls(n.options, n.shape, kl=self.kl, natural=choice == "natural", dtype=dtype)
 
+        self.transforms = {}  # edge name -> Transform; their parameters live in edge_modules
         self.edge_modules = nn.ModuleDict()
         self.acts: dict[str, activations.Activation] = {}
         for e in graph.edges:
             act = activations.get(e.activation)
             self.acts[e.name] = act
-            self.edge_modules[e.name] = e.transform_cls(e.options, e.in_shapes, e.out_shape, self._init_activation(e, act))
+            t = e.transform_cls(e.options, e.in_shapes, e.out_shape, self._init_activation(e, act))
+            self.transforms[e.name] = t
+            self.edge_modules[e.name] = t.module
         for e in graph.edges:
             if e.share:
                 root = self.edge_modules[e.share]
@@ -92,7 +95,7 @@ class Program(nn.Module):
 
         self.to(device=self.device_, dtype=dtype)
         for n, fam in self.families.items():
-            masks = [self.edge_modules[e.name].support() for e in self.in_edges[n]]
+            masks = [self.transforms[e.name].support() for e in self.in_edges[n]]
             if masks and all(m is not None for m in masks):
                 support = masks[0]
                 for m in masks[1:]:
@@ -217,7 +220,7 @@ class Program(nn.Module):
         autograd) applies the activation in place when the pre-activation is not
         needed for its derivative; the pre-activation is then None."""
         try:
-            a = self.edge_modules[e.name](*[vis[s] for s in e.sources])
+            a = self.transforms[e.name](*[vis[s] for s in e.sources])
         except (RuntimeError, ValueError, IndexError) as exc:
             raise CompileError(Issue(("edges", e.index), f"edge {' + '.join(e.sources)} -> {e.target} ({e.transform}) failed: {exc}", e.location)) from exc
         act = self.acts[e.name]

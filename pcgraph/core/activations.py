@@ -12,9 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
-import torch.nn.functional as F
-
+from .lazy import F, torch
 from .registry import Registry
 
 LEAKY_SLOPE = 0.01
@@ -66,21 +64,21 @@ def _sigmoid_grad(g, a, y):
 
 
 _add(Activation("identity", lambda a: a, lambda a, y: torch.ones_like(y), False, "xavier", 1.0, lambda g, a, y: g, lambda a: a))
-_add(Activation("tanh", torch.tanh, lambda a, y: 1.0 - y * y, False, "xavier", 5.0 / 3.0, _tanh_grad, torch.tanh_))
-_add(Activation("sigmoid", torch.sigmoid, lambda a, y: y * (1.0 - y), False, "xavier", 1.0, _sigmoid_grad, torch.sigmoid_))
+_add(Activation("tanh", lambda a: torch.tanh(a), lambda a, y: 1.0 - y * y, False, "xavier", 5.0 / 3.0, _tanh_grad, lambda a: torch.tanh_(a)))
+_add(Activation("sigmoid", lambda a: torch.sigmoid(a), lambda a, y: y * (1.0 - y), False, "xavier", 1.0, _sigmoid_grad, lambda a: torch.sigmoid_(a)))
 _add(
     Activation(
         "relu",
-        torch.relu,
+        lambda a: torch.relu(a),
         lambda a, y: (y > 0).to(y.dtype),
         False,
         "kaiming",
         math.sqrt(2.0),
         lambda g, a, y: g.masked_fill(y <= 0, 0.0),
-        torch.relu_,
+        lambda a: torch.relu_(a),
     )
 )
-_add(Activation("hardtanh", F.hardtanh, lambda a, y: ((a > -1.0) & (a < 1.0)).to(y.dtype), True, "xavier", 1.0))
+_add(Activation("hardtanh", lambda a: F.hardtanh(a), lambda a, y: ((a > -1.0) & (a < 1.0)).to(y.dtype), True, "xavier", 1.0))
 _add(
     Activation(
         "leaky_relu",
@@ -91,8 +89,8 @@ _add(
         math.sqrt(2.0 / (1 + LEAKY_SLOPE**2)),
     )
 )
-_add(Activation("gelu", F.gelu, _gelu_derivative, True, "kaiming", math.sqrt(2.0)))
-_add(Activation("softplus", F.softplus, lambda a, y: torch.sigmoid(a), True, "kaiming", math.sqrt(2.0)))
+_add(Activation("gelu", lambda a: F.gelu(a), _gelu_derivative, True, "kaiming", math.sqrt(2.0)))
+_add(Activation("softplus", lambda a: F.softplus(a), lambda a, y: torch.sigmoid(a), True, "kaiming", math.sqrt(2.0)))
 
 ACTIVATION_NAMES = tuple(activations.names())
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
 from pydantic import BaseModel, ConfigDict
+
+from ..core.lazy import torch
 
 
 class FamilyOptions(BaseModel):

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-import torch
-import torch.nn.functional as F
 
+from ..core.lazy import F, torch
 from . import register
 from .base import Family, FamilyOptions, per_sample
 

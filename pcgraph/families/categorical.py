@@ -22,9 +22,8 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-import torch
-import torch.nn.functional as F
 
+from ..core.lazy import F, torch
 from ..core.constants import MASK
 from . import register
 from .base import Family, FamilyOptions, per_sample

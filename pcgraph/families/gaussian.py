@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-import torch
 from pydantic import PositiveFloat
 
+from ..core.lazy import torch
 from ..core import activations
 from . import register
 from .base import Family, FamilyOptions, per_sample

@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import torch
 
+from ..core.lazy import torch
 from . import register
 from .base import Family, FamilyOptions, per_sample
 from .gaussian import prior_moments

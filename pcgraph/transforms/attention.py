@@ -10,8 +10,8 @@ attention_apply: p [L, L'], v [L', d] -> p v  [L, d].
 import math
 from typing import Literal
 
-import torch
 
+from ..core.lazy import torch
 from . import register
 from .base import ShapeError, Transform, TransformOptions, fmt
 

@@ -1,8 +1,11 @@
 """The edge-transform interface.
 
-A transform is an ``nn.Module`` built from its options, its input shapes and the
-target node's parameter shape (widths are never repeated in a spec: they are read
-off the target). It declares
+A transform is built from its options, its input shapes and the target node's
+parameter shape (widths are never repeated in a spec: they are read off the
+target). Its class is plain Python, so reading and checking a spec never imports
+torch; an instance keeps its parameters and buffers in ``module`` (an
+``nn.Module`` the Program saves, moves and optimises) and reads them as
+attributes (``self.weight``). It declares
 
 * ``param_shapes``: the shape rule -- check the shapes, return the parameter shapes;
 * ``reset_parameters``: initialisation suited to the edge's activation;
@@ -16,10 +19,9 @@ from __future__ import annotations
 import math
 from typing import ClassVar, Sequence
 
-import torch
 from pydantic import BaseModel, ConfigDict
-from torch import nn
 
+from ..core.lazy import nn, torch
 from ..core.activations import Activation
 
 
@@ -38,7 +40,7 @@ def fmt(shape: Sequence[int]) -> str:
     return "[" + ", ".join(str(int(s)) for s in shape) + "]"
 
 
-class Transform(nn.Module):
+class Transform:
     name: ClassVar[str]
     Options: ClassVar[type[TransformOptions]]
     #: number of source nodes; None means one or more, concatenated along the last axis
@@ -49,14 +51,44 @@ class Transform(nn.Module):
 
     def __init__(self, options: TransformOptions, in_shapes: Sequence[Shape], out_shape: Shape, activation: Activation):
         """``activation``: the nonlinearity that follows the edge (it sets the init)."""
-        super().__init__()
+        self.module = nn.Module()
+        self.module.forward = self.forward  # so that module(*inputs) and torch.func work too
+        # the module's own tables, read directly (attribute lookup on nn.Module is slow
+        # and these run several times per inference step)
+        self._parameters = self.module._parameters
+        self._buffers = self.module._buffers
         self.options = options
         self.in_shapes = [tuple(s) for s in in_shapes]
         self.out_shape = tuple(out_shape)
         self.activation = activation
         for pname, shape in self.param_shapes(options, self.in_shapes, self.out_shape).items():
-            self.register_parameter(pname, nn.Parameter(torch.empty(shape)))
+            self.module.register_parameter(pname, nn.Parameter(torch.empty(shape)))
         self.reset_parameters()
+
+    def __getattr__(self, name: str):
+        # called only when ordinary lookup fails: parameters and buffers by name
+        d = self.__dict__
+        for table in ("_parameters", "_buffers"):
+            if name in d.get(table, ()):
+                return d[table][name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __call__(self, *inputs):
+        return self.forward(*inputs)
+
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        self.module.register_buffer(name, tensor, persistent=persistent)
+
+    def parameters(self):
+        return self.module.parameters()
+
+    def to(self, *args, **kwargs) -> "Transform":
+        """Move or cast the parameters and buffers (as ``nn.Module.to``)."""
+        self.module.to(*args, **kwargs)
+        return self
+
+    def named_parameters(self):
+        return self.module.named_parameters()
 
     # -- shape rule ------------------------------------------------------
     @classmethod
@@ -69,7 +101,7 @@ class Transform(nn.Module):
 
     # -- numerics ----------------------------------------------------------
     def reset_parameters(self) -> None:
-        for p in self.parameters(recurse=False):
+        for p in self.parameters():
             nn.init.zeros_(p)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:

@@ -3,10 +3,9 @@ Init: Glorot/He by the edge's activation, as for linear; bias zero."""
 
 from typing import Literal, Tuple, Union
 
-import torch
-import torch.nn.functional as F
 from pydantic import NonNegativeInt, PositiveInt
 
+from ..core.lazy import F, torch
 from . import register
 from .base import ShapeError, Transform, TransformOptions, fmt, init_weight
 

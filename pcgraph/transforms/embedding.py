@@ -5,9 +5,9 @@ Init: N(0, 1/d) for the token and learned position tables."""
 import math
 from typing import Literal
 
-import torch
 from pydantic import PositiveInt
 
+from ..core.lazy import torch
 from . import register
 from .base import ShapeError, Transform, TransformOptions, fmt
 

@@ -2,9 +2,9 @@
 
 from typing import Literal
 
-import torch
 from pydantic import PositiveFloat
 
+from ..core.lazy import torch
 from . import register
 from .base import ShapeError, Transform, TransformOptions, fmt
 

@@ -6,9 +6,8 @@ He-uniform for rectifiers; bias zero.
 
 from typing import Literal
 
-import torch
-import torch.nn.functional as F
 
+from ..core.lazy import F, torch
 from . import register
 from .base import ShapeError, Transform, TransformOptions, fmt, init_weight
 

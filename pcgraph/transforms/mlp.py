@@ -3,9 +3,9 @@ output width read off the target). Init as for linear, per layer."""
 
 from typing import List, Literal
 
-import torch
 from pydantic import PositiveInt
 
+from ..core.lazy import torch
 from ..core import activations
 from . import register
 from .base import Transform, TransformOptions, init_weight

@@ -2,8 +2,8 @@
 
 from typing import Literal, Optional
 
-import torch.nn.functional as F
 
+from ..core.lazy import F
 from . import register
 from .base import Transform, TransformOptions
 from .conv2d import IntOrPair, check_spatial, pair

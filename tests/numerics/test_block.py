@@ -8,7 +8,7 @@ import torch
 from click.testing import CliRunner
 
 import pcgraph
-from pcgraph import activations
+from pcgraph.core import activations
 from pcgraph.cli import main
 from pcgraph.transforms import ShapeError, transforms
 from tests.numerics.graphs import D, batch_for, program
@@ -87,7 +87,7 @@ def test_vjp_equals_autograd_of_the_composition_and_finite_differences(name):
     params = [m._parameters[k].detach().clone().requires_grad_(True) for k in names]
 
     def f(*ps):
-        out = torch.func.functional_call(m, dict(zip(names, ps)), (x,))
+        out = torch.func.functional_call(m.module, dict(zip(names, ps)), (x,))
         return (out * g).sum()
 
     assert torch.autograd.gradcheck(f, tuple(params))

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pcgraph import activations
+from pcgraph.core import activations
 from pcgraph.transforms import ShapeError, transforms
 from pcgraph.transforms.attention import MASK
 
