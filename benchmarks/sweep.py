@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from pcgraph.bench import run_bench
+from pcgraph.train.bench import run_bench
 
 HERE = Path(__file__).resolve().parent
 BASE = {"T": 8, "depth": 3, "width": 512, "batch": 256}

@@ -15,7 +15,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def compile(graph: PCGraph, energy: str | None = None, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None) -> Program:
+def compile_graph(graph: PCGraph, energy: str | None = None, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None) -> Program:
     """Build the Program for ``graph``. ``energy``: "kl" (F_KL) or "gaussian"
     (standard PC); defaults come from the spec's ``train`` section. The weights are
     initialised from ``train.seed``."""
@@ -33,4 +33,4 @@ def compile(graph: PCGraph, energy: str | None = None, device: str | torch.devic
         return Program(graph, energy=energy, device=device, dtype=dtype)
 
 
-__all__ = ["compile", "Program", "State", "resolve_device"]
+__all__ = ["compile_graph", "Program", "State", "resolve_device"]

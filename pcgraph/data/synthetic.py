@@ -86,7 +86,7 @@ def synthetic_fields(graph, n: int, seed: int, noise: float) -> dict[str, torch.
 def teacher_predictions(graph, inputs: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
     """The forward predictions of the graph compiled with torch seed ``seed + 12345``
     (the caller's random state is left as it was)."""
-    from ..compile import compile as build
+    from ..compile import compile_graph as build
 
     n = next(iter(inputs.values())).shape[0]
     out: dict[str, list] = {}

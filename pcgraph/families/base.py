@@ -67,10 +67,10 @@ class Family:
         *,
         kl: bool = True,
         natural: bool = False,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
     ):
         self.options = options
-        self.dtype = dtype
+        self.dtype = torch.float32 if dtype is None else dtype
         self.shape = tuple(shape)
         self.param_shape = self.param_shape_for(self.shape)
         self.kl = kl

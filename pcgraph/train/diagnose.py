@@ -41,7 +41,7 @@ def load_model(source, overrides=(), *, device=None, fresh: bool = False):
     """(spec, program, weights) for a run directory (its checkpoint's weights, or
     fresh ones with ``fresh``) or a spec file (the spec's seeded initialisation).
     ``weights`` says which: "checkpoint" or "fresh"."""
-    from ..compile import compile
+    from ..compile import compile_graph as compile
     from ..graph import build_graph
     from ..spec import load_spec
     from . import checkpoint as ckpt

@@ -83,7 +83,7 @@ def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume
     """Compile the spec's graph (on ``spec.train.device``) and build a Trainer for it
     (loading data unless given). ``log="tensorboard"`` mirrors the run's metrics into
     ``out/tensorboard``."""
-    from ..compile import compile
+    from ..compile import compile_graph as compile
 
     graph = build_graph(spec)
     if spec.data is None and data is None:
@@ -208,7 +208,7 @@ def _make_run_dir(spec, out) -> Path:
 
 def load_run(run_dir, device=None):
     """(spec, program with the checkpoint's weights) of a run directory."""
-    from ..compile import compile
+    from ..compile import compile_graph as compile
 
     out = Path(run_dir)
     spec = load_run_spec(out)

@@ -91,7 +91,7 @@ class Trainer:
         self.eval_train_max = eval_train_max
         self.method = self.train.method
         if self.method == "pc" and self.train.energy != program.energy_kind:
-            raise TrainError(Issue(("train", "energy"), f"the program was compiled with energy {program.energy_kind} but train.energy is {self.train.energy}: compile it with the train section's energy (pcgraph.compile(graph) takes it from the spec)"))
+            raise TrainError(Issue(("train", "energy"), f"the program was compiled with energy {program.energy_kind} but train.energy is {self.train.energy}: compile it with the train section's energy (pcgraph.compile_graph(graph) takes it from the spec)"))
         self.epoch = 0  # completed epochs
         self.batch = 0  # completed batches in the current epoch
         self.step = 0  # completed training steps overall

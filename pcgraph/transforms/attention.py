@@ -7,6 +7,8 @@ attention_scores: q [L, d], k [L', d] -> q k^T / sqrt(d)  [L, L']; ``causal`` pu
 attention_apply: p [L, L'], v [L', d] -> p v  [L, d].
 """
 
+from __future__ import annotations
+
 import math
 from typing import Literal
 

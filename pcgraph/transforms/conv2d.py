@@ -1,6 +1,8 @@
 """conv2d: [C, H, W] -> [C', H', W'] with H' = (H + 2 padding - kernel) // stride + 1.
 Init: Glorot/He by the edge's activation, as for linear; bias zero."""
 
+from __future__ import annotations
+
 from typing import Literal, Tuple, Union
 
 from pydantic import NonNegativeInt, PositiveInt

@@ -1,5 +1,7 @@
 """elementwise_mul: a * b for equal shapes (gating)."""
 
+from __future__ import annotations
+
 from typing import Literal
 
 from . import register

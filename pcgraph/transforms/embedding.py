@@ -2,6 +2,8 @@
 optional positional term: ``learned`` (a [L, d] table) or ``sinusoidal`` (fixed).
 Init: N(0, 1/d) for the token and learned position tables."""
 
+from __future__ import annotations
+
 import math
 from typing import Literal
 

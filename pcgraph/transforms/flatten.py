@@ -1,5 +1,7 @@
 """flatten: any per-sample shape -> [product]."""
 
+from __future__ import annotations
+
 import math
 from typing import Literal
 

@@ -1,5 +1,7 @@
 """identity: out = in (a residual or skip connection, summed with the other edges)."""
 
+from __future__ import annotations
+
 from typing import Literal
 
 from . import register

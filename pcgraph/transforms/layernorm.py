@@ -1,5 +1,7 @@
 """layernorm: normalise the last axis, then (``affine``) scale and shift."""
 
+from __future__ import annotations
+
 from typing import Literal
 
 from pydantic import PositiveFloat

@@ -4,6 +4,8 @@ Init: Glorot-uniform scaled by the activation's gain (tanh 5/3, sigmoid/identity
 He-uniform for rectifiers; bias zero.
 """
 
+from __future__ import annotations
+
 from typing import Literal
 
 

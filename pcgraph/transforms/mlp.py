@@ -1,6 +1,8 @@
 """mlp: a small multi-layer perceptron on the last axis (hidden widths given, the
 output width read off the target). Init as for linear, per layer."""
 
+from __future__ import annotations
+
 from typing import List, Literal
 
 from pydantic import PositiveInt

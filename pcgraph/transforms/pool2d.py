@@ -1,5 +1,7 @@
 """avgpool2d and maxpool2d: [C, H, W] -> [C, H', W'], stride defaults to the kernel."""
 
+from __future__ import annotations
+
 from typing import Literal, Optional
 
 

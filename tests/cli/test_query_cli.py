@@ -148,7 +148,7 @@ edges:
 
 def test_greedy_generation_follows_the_forward_pass_and_slides_its_window():
     import pcgraph
-    from pcgraph.compile import compile
+    from pcgraph.compile import compile_graph as compile
     from pcgraph.train.generate import generate
 
     torch.manual_seed(3)

@@ -194,7 +194,7 @@ def test_python_api_honours_train_seed_exactly_as_the_cli(write, tmp_path, metho
     torch.rand(7)
     spec = pcgraph.load_spec(p, over)
     graph = pcgraph.build_graph(spec)
-    program = pcgraph.compile(graph)
+    program = pcgraph.compile_graph(graph)
     trainer = pcgraph.Trainer(program, spec.train, load_dataset(spec.data, graph), progress=False)
     trainer.fit()
 
@@ -207,7 +207,7 @@ def test_python_api_honours_train_seed_exactly_as_the_cli(write, tmp_path, metho
     assert {k: v for k, v in json.loads(r.output).items() if k not in ("run", "split", "epoch")} == trainer.evaluate("test")
     # and a different seed gives different numbers (the comparison can tell)
     spec2 = pcgraph.load_spec(p, [*over, "train.seed=4"])
-    t2 = pcgraph.Trainer(pcgraph.compile(pcgraph.build_graph(spec2)), spec2.train, trainer.data, progress=False)
+    t2 = pcgraph.Trainer(pcgraph.compile_graph(pcgraph.build_graph(spec2)), spec2.train, trainer.data, progress=False)
     t2.fit()
     assert numbers(t2.history) != numbers(cli_rows)
 

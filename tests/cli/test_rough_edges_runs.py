@@ -182,13 +182,13 @@ def test_epoch_seconds_leave_out_the_one_time_warm_up(write):
 
     def slow_first(batch):
         if not calls:
-            time.sleep(0.5)  # a one-time cost, as a first step's allocation and kernel selection
+            time.sleep(3.0)  # a one-time cost, as a first step's allocation and kernel selection
         calls.append(1)
         return step(batch)
 
     trainer.step_fn = slow_first
     summary = trainer.fit()
     train_rows = [r for r in trainer.history if r["split"] == "train"]
-    assert summary["warmup_seconds"] >= 0.5
-    assert all(r["seconds"] < 0.5 for r in train_rows), train_rows
+    assert summary["warmup_seconds"] >= 3.0
+    assert all(r["seconds"] < 3.0 for r in train_rows), train_rows
     assert len(calls) == 10

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import pcgraph
 from pcgraph.cli import main
-from pcgraph.compile import compile
+from pcgraph.compile import compile_graph as compile
 from pcgraph.core.errors import CompileError, DataError
 from tests.conftest import SPECS
 from tests.numerics.graphs import DAG, M3, TRANSFORMER, VAE, D, batch_for, program
@@ -158,7 +158,7 @@ SHIPPED = sorted(SPECS.glob("*.yaml")) + sorted((SPECS.parent / "benchmarks").gl
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_every_shipped_spec_runs_a_pc_and_a_bp_step(path):
-    from pcgraph.bench import random_batch
+    from pcgraph.train.bench import random_batch
 
     spec = pcgraph.load_spec(path, ["train.inference.steps=2"])
     energies = ["kl"] + ([] if "gaussian_meanvar" in path.read_text() else ["gaussian"])

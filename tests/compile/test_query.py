@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import pcgraph
-from pcgraph.compile import compile
+from pcgraph.compile import compile_graph as compile
 from pcgraph.core.errors import DataError, GraphError
 
 D = torch.float64

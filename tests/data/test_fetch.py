@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import pcgraph.data.fetch as fetch_mod
 from pcgraph.data import load_dataset
-from pcgraph.data.cli import data
+from pcgraph.cli.data import data
 from pcgraph.data.fetch import SourceFailed, safe_extract
 
 from .formats import cifar_batch, fake_mnist, idx_bytes

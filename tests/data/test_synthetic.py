@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import pcgraph
-from pcgraph.compile import compile as compile_graph
+from pcgraph.compile import compile_graph
 from pcgraph.data import load_dataset
 from pcgraph.data.synthetic import TEACHER_SEED_OFFSET
 from pcgraph.core.errors import DataError

@@ -3,7 +3,7 @@
 import torch
 
 import pcgraph
-from pcgraph.compile import compile
+from pcgraph.compile import compile_graph as compile
 
 D = torch.float64
 

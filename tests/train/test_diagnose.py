@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from pcgraph.cli import main
-from pcgraph.compile import compile as compile_program
+from pcgraph.compile import compile_graph as compile_program
 from pcgraph.graph import build_graph
 from pcgraph.spec import loads_spec
 from pcgraph.train.diagnose import diagnose, inference_trace

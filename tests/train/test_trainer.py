@@ -171,7 +171,7 @@ def test_python_api_trainer_with_callbacks(spec_file):
     spec = pcgraph.load_spec(spec_file, ["train.epochs=2"])
     graph = pcgraph.build_graph(spec)
     torch.manual_seed(0)
-    program = pcgraph.compile(graph)
+    program = pcgraph.compile_graph(graph)
     from pcgraph.data import load_dataset
 
     data = load_dataset(spec.data, graph)

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .core.errors import PcgraphError
+from ..core.errors import PcgraphError
 
 #: exit status for an invalid spec, a bad option value or unusable data
 EXIT_INVALID = 2

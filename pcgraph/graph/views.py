@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .graph import PCGraph
-from .transforms.base import fmt
+from . import PCGraph
+from ..transforms.base import fmt
 
 # one colour per family (and for clamped inputs), shared by dot and mermaid
 FAMILY_STYLE = {

