@@ -19,10 +19,12 @@ from typing import Any, Iterable
 from pydantic import ValidationError
 
 from ..core.errors import GraphError, Issue, Location, PcgraphError, SpecError
+from ..spec import load_spec, spec_from_data
 from ..spec.models import Spec
 from ..spec.overrides import apply_overrides
 from ..spec.source import SourceMap, load_yaml
 from ..spec.validate import clean_path, translate
+from .build import build_graph
 
 _ROUNDS = 8  # each repair round removes at least one problem; specs need one or two
 #: stands in for a node that cannot be read (no usable shape); edges touching it are not checked
@@ -32,9 +34,6 @@ _PLACEHOLDER = {"shape": [1], "family": "gaussian", "prior": "standard_normal"}
 def check_spec(path: str | os.PathLike, overrides: Iterable[str] = ()):
     """(graph or None, issues) for a spec file: every schema problem and every graph
     problem among the parts that validated, sorted by position."""
-    from . import build_graph
-    from ..spec import load_spec, spec_from_data
-
     try:
         return build_graph(load_spec(path, overrides)), []
     except GraphError as e:
