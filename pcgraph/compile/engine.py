@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import torch
 
+from .energy import node_energy
+
 
 #: the guard's second, shorter step, as a fraction of the first
 GUARD_SHRINK = 0.25
@@ -83,7 +85,7 @@ class Engine:
     @classmethod
     def from_state(cls, prog, state):
         """Build caches from whatever the state holds (no forward-pass assumption)."""
-        vis, mean = prog._vis_mean(state, state.noise, state.clamped)
+        vis, mean = prog.vis_mean(state, state.noise, state.clamped)
         eng = cls(prog, state, vis, mean, {}, {}, {}, fresh=False)
         eng.weights_changed()  # nothing cached yet: every prediction is stale
         return eng
@@ -105,7 +107,7 @@ class Engine:
         prog = self.prog
         self.fresh = False
         x = self.state[n]
-        m, v = prog._see(n, x, self.state.clamped, self.state.noise)
+        m, v = prog.see(n, x, self.state.clamped, self.state.noise)
         if m is not None:
             self.mean[n] = m
             self.active.add(n)
@@ -135,7 +137,7 @@ class Engine:
             mu = None
             for e in prog.in_edges[n]:
                 if e.name in self.stale_edges:
-                    self.out[e.name], self.pre[e.name] = prog._edge_forward(e, self.vis, inplace=True)
+                    self.out[e.name], self.pre[e.name] = prog.edge_forward(e, self.vis, inplace=True)
                     self.stale_edges.discard(e.name)
                 y = self.out[e.name]
                 mu = y if mu is None else mu + y
@@ -236,7 +238,7 @@ class Engine:
         precondition = getattr(opt.cfg, "precondition", False)
         guard = getattr(opt.cfg, "guard", False)
         plans = []  # per group: (nodes whose mu and error are needed, edges leaving the group)
-        for group in prog._free_groups(st, schedule):
+        for group in prog.free_groups(st, schedule):
             need = list(group)
             for n in group:
                 need.extend(e.target for e in prog.out_edges[n] if e.target not in need)
@@ -330,21 +332,15 @@ class Engine:
         self._directions([], gmu, own, acc)
         self._node_param_grads(acc)
         self._set_grads(acc)
-        return self.energies(own)
+        return self.energies()
 
-    def energies(self, own: dict | None = None) -> dict[str, torch.Tensor]:
-        """Per-node energies [B] from the cached predictions (from the errors ``own``
-        where the family can)."""
+    def energies(self) -> dict[str, torch.Tensor]:
+        """Per-node energies [B] from the cached predictions."""
         prog = self.prog
         self._refresh(prog.energy_nodes)
         out = {}
         for n in prog.energy_nodes:
-            e = self.node_energy.get(n)
-            if e is None and own is not None and n in own and prog.in_edges[n]:
-                e = prog.families[n].energy_from_errors(own[n], self.params[n])
-                if e is not None:
-                    e = self.node_energy[n] = prog._add_prior(n, e, self.state[n], self.mean[n], self.state.clamped, self.params[n])
-            out[n] = self._energy_of(n) if e is None else e
+            out[n] = self._energy_of(n)
         return out
 
     def _energy_of(self, n: str) -> torch.Tensor:
@@ -353,9 +349,8 @@ class Engine:
         if e is None:
             prog = self.prog
             st = self.state
-            if prog.in_edges[n]:
-                e = prog.families[n].energy(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
-            e = self.node_energy[n] = prog._add_prior(n, e, st[n], self.mean[n], st.clamped, self.params[n])
+            mu = self.mu[n] if prog.in_edges[n] else None
+            e = self.node_energy[n] = node_energy(prog, n, st[n], self.mean[n], mu, st.clamped, self.params[n])
         return e
 
     def total_energy(self) -> torch.Tensor:

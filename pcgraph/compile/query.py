@@ -230,8 +230,8 @@ def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[s
             for n, (m, v) in held.items():  # a partly clamped root starts from its prior mean where unobserved
                 if not q.in_edges[n]:
                     start[n] = torch.where(m, v, q.families[n].from_prior(q.nodes[n].prior, B, q.dtype, q.device))
-            noise = q._draw_noise(B, None)
-            start, *_ = q._forward(start, noise, B)
+            noise = q.draw_noise(B, None)
+            start, *_ = q.forward_pass(start, noise, B)
             state = State(start, noise, frozenset(full))
         else:
             state = _initial(q, {n: values[n] for n in full}, full, B, cfg.init)
@@ -292,4 +292,4 @@ def _initial(program, values, full, batch, init) -> State:
         else:
             shape = (batch,) + program.nodes[n].param_shape
             out[n] = (torch.randn if init == "normal" else torch.zeros)(shape, dtype=program.dtype, device=program.device)
-    return State(out, program._draw_noise(batch, None), frozenset(full))
+    return State(out, program.draw_noise(batch, None), frozenset(full))

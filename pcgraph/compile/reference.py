@@ -19,11 +19,11 @@ def infer_reference(prog, state: State, T: int, opt, schedule: str, weight_step)
     alphas: dict[int, torch.Tensor] = {}
     for _ in range(T):
         opt.begin_step()
-        for k, group in enumerate(prog._free_groups(state, schedule)):
+        for k, group in enumerate(prog.free_groups(state, schedule)):
             with torch.enable_grad():
                 values = {n: (state[n].detach().requires_grad_(n in group and n not in natural)) for n in state}
                 leaves: dict = {n: None for n in group if n in natural}
-                terms, mus = prog._terms(values, state.noise, state.clamped, natural_leaves=leaves)
+                terms, mus = prog.energy_terms(values, state.noise, state.clamped, natural_leaves=leaves)
                 per_sample = torch.stack(list(terms.values())).sum(0)
                 wrt = [leaves[n] if n in natural else values[n] for n in group]
                 want_w = schedule == "incremental"
@@ -49,7 +49,7 @@ def infer_reference(prog, state: State, T: int, opt, schedule: str, weight_step)
                 weight_step()
 
 def total_energy(prog, state) -> torch.Tensor:
-    terms, _ = prog._terms(state, state.noise, state.clamped)
+    terms, _ = prog.energy_terms(state, state.noise, state.clamped)
     return torch.stack(list(terms.values())).sum(0)
 
 def guard_reference(prog, state: State, old: dict, before: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

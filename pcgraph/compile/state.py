@@ -21,7 +21,7 @@ class State(MutableMapping):
         self._values = dict(values)
         self.noise = dict(noise)
         self.clamped = frozenset(clamped)
-        self._engine = None  # fast-path caches, built by Program
+        self.engine = None  # fast-path caches, built by Program
 
     def __getitem__(self, key: str) -> torch.Tensor:
         return self._values[key]
@@ -30,8 +30,8 @@ class State(MutableMapping):
         if key not in self._values:
             raise KeyError(f"no node '{key}' in this state")
         self._values[key] = value
-        if self._engine is not None:
-            self._engine.assigned(key)
+        if self.engine is not None:
+            self.engine.assigned(key)
 
     def __delitem__(self, key: str) -> None:
         raise TypeError("nodes cannot be removed from a state")

@@ -156,10 +156,6 @@ class Family:
         natural (the mirror-descent step of categorical and bernoulli states)."""
         return 1.0
 
-    def energy_from_errors(self, own: torch.Tensor, params) -> torch.Tensor | None:
-        """The energy [B] from ``own`` as returned by ``errors`` (None: not possible)."""
-        return None
-
     def errors(self, state, mean, mu, params, clamped: bool):
         """(g, sign, own) at this state, with dE/dmu = sign * g; ``own`` is the state's
         own-energy gradient when it comes for free with g (else None). Lets a family

@@ -113,12 +113,6 @@ class Gaussian(Family):
             precision = (0.0 if precision is None else precision) + 1.0 / prior_moments(prior)[1]
         return 1.0 if precision is None else 1.0 / precision
 
-    def energy_from_errors(self, own, params):
-        if self.learned:
-            return None
-        flat = own.reshape(own.shape[0], -1)
-        return torch.linalg.vecdot(flat, flat) * (0.5 * self.variance)  # own = eps / s2
-
     def errors(self, state, mean, mu, params, clamped):
         own = self._scaled(state - mu, params)  # dE/dstate; dE/dmu is its negative
         return own, -1.0, own

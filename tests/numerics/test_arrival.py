@@ -96,14 +96,14 @@ def test_weight_gradients_are_local(gradient, monkeypatch):
     if gradient == "arrival":
         from pcgraph.compile.arrival import arrival_errors
 
-        eng = prog._engine_for(state)
+        eng = prog.engine_for(state)
         errors, _ = arrival_errors(eng)
         prog.arrival_grads(state)
         seen = {n: eng.vis[n] for n in ("x", "h1", "h2")}
     else:
         prog.infer(state, steps=30)
         prog.weight_grads(state)
-        eng = prog._engine_for(state)
+        eng = prog.engine_for(state)
         errors, _ = eng._errors(prog.energy_nodes)
         seen = {n: eng.vis[n] for n in ("x", "h1", "h2")}
     B = state.batch_size
