@@ -160,34 +160,70 @@ class Engine:
         return gmu, own
 
     # ------------------------------------------------------------ inference
-    def _directions(self, group, gmu, own, param_grads: dict | None = None, edges=None):
-        """Update directions {node: (d, sign)} for the nodes of ``group`` (and, if
-        ``param_grads`` is a dict, the weight gradients from the same errors).
-        ``edges``: the edges leaving ``group`` (default: all edges, as weights need)."""
-        prog = self.prog
-        st = self.state
-        in_group = set(group)
-        if edges is None:
-            edges = prog.edges
-        # dE/d(pre-activation) of every edge that carries error to where it is needed
+    def _edge_errors(self, gmu, edges) -> dict[str, tuple]:
+        """dE/d(pre-activation) of every edge that carries error to where it is needed."""
+        acts, pre, out = self.prog.acts, self.pre, self.out
         ga: dict[str, tuple] = {}
-        acts, pre, out = prog.acts, self.pre, self.out
         for e in edges:
             entry = gmu.get(e.target)
             if entry is not None:
                 ga[e.name] = (acts[e.name].grad_pre(entry[0], pre[e.name], out[e.name]), entry[1])
-        if param_grads is not None:
-            for e in edges:
-                if e.name in ga:
-                    mod = prog.transforms[e.name]
-                    g, sign = ga[e.name]
-                    _, gp = mod.vjp([self.vis[s] for s in e.sources], g, [False] * len(e.sources), True)
-                    for k, t in gp.items():
-                        _accumulate(param_grads, mod._parameters[k], t, sign)
-        aliased = {id(g) for g, _ in ga.values()}  # own-gradient buffers that double as an edge's ga
+        return ga
 
-        dirs = {}
-        gin_cache: dict[str, list] = {}
+    def _edge_param_grads(self, ga, edges, param_grads: dict) -> None:
+        for e in edges:
+            if e.name in ga:
+                mod = self.prog.transforms[e.name]
+                g, sign = ga[e.name]
+                _, gp = mod.vjp([self.vis[s] for s in e.sources], g, [False] * len(e.sources), True)
+                for k, t in gp.items():
+                    _accumulate(param_grads, mod._parameters[k], t, sign)
+
+    def _direction_seen_as_state(self, n, fam, active, prior, feeding, ga, own, aliased):
+        """A node whose children see its state: their gradients add to the node's own,
+        accumulated straight into one buffer (linear edges: inside the matmul)."""
+        st = self.state
+        acc, acc_sign, owned = None, 1.0, False
+        if active and prior is None and n in own:
+            acc, owned = own[n], id(own[n]) not in aliased
+        elif active or prior is not None:
+            acc, owned = fam.grad_state(st[n], self.mu[n] if active else None, self.params[n], None, st.noise.get(n), prior), True
+        for e in feeding:
+            mod = self.prog.transforms[e.name]
+            g, sign = ga[e.name]
+            inputs = [self.vis[s] for s in e.sources]
+            for k, s in enumerate(e.sources):
+                if s == n:
+                    acc, acc_sign, owned = mod.vjp_into(acc, acc_sign, owned, inputs, g, sign, k)
+        return fam.project(acc), acc_sign
+
+    def _gradient_seen(self, n, feeding, ga, in_group, gin_cache) -> torch.Tensor | None:
+        """The gradient with respect to what node ``n``'s children see."""
+        st, g_vis = self.state, None
+        for e in feeding:
+            gin = gin_cache.get(e.name)
+            if gin is None:
+                mod = self.prog.transforms[e.name]
+                g, sign = ga[e.name]
+                need = [s in in_group and s not in st.clamped for s in e.sources]
+                gin, _ = mod.vjp([self.vis[s] for s in e.sources], g if sign == 1.0 else -g, need, False)
+                gin_cache[e.name] = gin
+            for s, gs in zip(e.sources, gin):
+                if s == n and gs is not None:
+                    g_vis = gs if g_vis is None else g_vis + gs
+        return g_vis
+
+    def _directions(self, group, gmu, own, param_grads: dict | None = None, edges=None):
+        """Update directions {node: (d, sign)} for the nodes of ``group`` (and, if
+        ``param_grads`` is a dict, the weight gradients from the same errors).
+        ``edges``: the edges leaving ``group`` (default: all edges, as weights need)."""
+        prog, st = self.prog, self.state
+        edges = prog.edges if edges is None else edges
+        ga = self._edge_errors(gmu, edges)
+        if param_grads is not None:
+            self._edge_param_grads(ga, edges, param_grads)
+        aliased = {id(g) for g, _ in ga.values()}  # own-gradient buffers that double as an edge's ga
+        in_group, dirs, gin_cache = set(group), {}, {}
         for n in group:
             fam = prog.families[n]
             active = n in self.active and n in gmu
@@ -195,39 +231,12 @@ class Engine:
             feeding = [e for e in prog.out_edges[n] if e.name in ga]
             if not active and prior is None and not feeding:
                 continue  # the gradient is exactly zero
-            mu = self.mu[n] if active else None
-            params = self.params[n]
-            noise = st.noise.get(n)
             if fam.vis_is_state:
-                # children see the state itself: their gradients add to the node's own,
-                # accumulated straight into one buffer (linear edges: inside the matmul)
-                acc, acc_sign, owned = None, 1.0, False
-                if active and prior is None and n in own:
-                    acc, owned = own[n], id(own[n]) not in aliased
-                elif active or prior is not None:
-                    acc, owned = fam.grad_state(st[n], mu, params, None, noise, prior), True
-                for e in feeding:
-                    mod = prog.transforms[e.name]
-                    g, sign = ga[e.name]
-                    inputs = [self.vis[s] for s in e.sources]
-                    for k, s in enumerate(e.sources):
-                        if s == n:
-                            acc, acc_sign, owned = mod.vjp_into(acc, acc_sign, owned, inputs, g, sign, k)
-                dirs[n] = (fam.project(acc), acc_sign)
+                dirs[n] = self._direction_seen_as_state(n, fam, active, prior, feeding, ga, own, aliased)
                 continue
-            g_vis = None
-            for e in feeding:
-                gin = gin_cache.get(e.name)
-                if gin is None:
-                    mod = prog.transforms[e.name]
-                    g, sign = ga[e.name]
-                    need = [s in in_group and s not in st.clamped for s in e.sources]
-                    gin, _ = mod.vjp([self.vis[s] for s in e.sources], g if sign == 1.0 else -g, need, False)
-                    gin_cache[e.name] = gin
-                for s, gs in zip(e.sources, gin):
-                    if s == n and gs is not None:
-                        g_vis = gs if g_vis is None else g_vis + gs
-            dirs[n] = (fam.grad_state(st[n], mu, params, g_vis, noise, prior), 1.0)
+            g_vis = self._gradient_seen(n, feeding, ga, in_group, gin_cache)
+            mu = self.mu[n] if active else None
+            dirs[n] = (fam.grad_state(st[n], mu, self.params[n], g_vis, st.noise.get(n), prior), 1.0)
         return dirs
 
     def infer(self, T: int, opt, schedule: str, weight_step) -> None:

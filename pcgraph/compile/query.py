@@ -205,16 +205,8 @@ def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[s
     in a backprop-trained encoder's confident posterior) keeps its starting state and
     is counted in ``reverted``."""
     masks = dict(masks or {})
-    check_nodes(program, list(clamp) + list(masks) + list(infer or []))
-    unknown = [n for n in masks if n not in clamp]
-    if unknown:
-        raise DataError(Issue(("nodes", unknown[0]), f"a mask is given for node '{unknown[0]}' but no value to clamp it to"))
-    full = {n for n in clamp if n not in masks}
-    clashing = [n for n in (infer or []) if n in full]
-    if clashing:
-        raise DataError(Issue(("nodes", clashing[0]), f"node '{clashing[0]}' is both clamped and to be inferred"))
-    free_inputs = {n for n in program.inputs if n not in full}
-    q = query_program(program, free_inputs)
+    full = _check_query(program, clamp, infer, masks)
+    q = query_program(program, {n for n in program.inputs if n not in full})
     B = batch or _batch_size(q, clamp)
     values = {n: (prior_sample(q, n, B) if isinstance(v, str) and v == PRIOR else as_state(q, n, v, B)) for n, v in clamp.items()}
     held = {}
@@ -222,34 +214,10 @@ def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[s
         if q.nodes[n].family != "gaussian":
             raise DataError(Issue(("nodes", n), f"node '{n}' ({q.nodes[n].family}) cannot be clamped in part: only Gaussian nodes and float inputs can"))
         held[n] = (_mask(q, n, m, B), values[n])
-
-    cfg = q.train_cfg.inference
     with torch.no_grad():
-        if q.graph.is_dag:
-            start = {n: values[n] for n in full}
-            for n, (m, v) in held.items():  # a partly clamped root starts from its prior mean where unobserved
-                if not q.in_edges[n]:
-                    start[n] = torch.where(m, v, q.families[n].from_prior(q.nodes[n].prior, B, q.dtype, q.device))
-            noise = q.draw_noise(B, None)
-            start, *_ = q.forward_pass(start, noise, B)
-            state = State(start, noise, frozenset(full))
-        else:
-            state = _initial(q, {n: values[n] for n in full}, full, B, cfg.init)
-        for n, (m, v) in held.items():
-            state[n] = torch.where(m, v, state[n])
+        state = _start_state(q, values, full, held, B)
         before = _energies(q, state)
-        T = steps if steps is not None else (cfg.eval_steps if cfg.eval_steps is not None else cfg.steps)
-        schedule = "sync" if cfg.schedule == "incremental" else cfg.schedule  # a query never changes weights
-        opt = make_state_optimizer(cfg.optimizer if lr is None else cfg.optimizer.model_copy(update={"lr": float(lr)}))
-        start = state.clone()
-        q.infer(state, steps=T, optimizer=_Held(opt, held) if held else opt, schedule=schedule)
-        after = _energies(q, state)
-        total_before, total_after = _total(before, B), _total(after, B)
-        worse = ~torch.isfinite(total_after) | (total_after > total_before + 1e-6 * (1.0 + total_before.abs()))
-        if bool(worse.any()):
-            for n in state.free:
-                state[n] = torch.where(worse.view((-1,) + (1,) * (state[n].dim() - 1)), start[n], state[n])
-            after = _energies(q, state)
+        after, worse = _infer_never_worse(q, state, held, before, steps, lr)
         mus = q.predictions(state)
     inferred = list(infer) if infer else [n for n in q.order if n not in full]
     result = QueryResult(q, state, frozenset(full), inferred, {n: h[0] for n, h in held.items()}, before, after, int(worse.sum()))
@@ -261,6 +229,57 @@ def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[s
         if n in mus:
             result.predictions[n] = q.families[n].prediction_value(mus[n])
     return result
+
+
+def _check_query(program, clamp, infer, masks) -> set[str]:
+    """The fully clamped nodes, after checking the names the query gives."""
+    check_nodes(program, list(clamp) + list(masks) + list(infer or []))
+    unknown = [n for n in masks if n not in clamp]
+    if unknown:
+        raise DataError(Issue(("nodes", unknown[0]), f"a mask is given for node '{unknown[0]}' but no value to clamp it to"))
+    full = {n for n in clamp if n not in masks}
+    clashing = [n for n in (infer or []) if n in full]
+    if clashing:
+        raise DataError(Issue(("nodes", clashing[0]), f"node '{clashing[0]}' is both clamped and to be inferred"))
+    return full
+
+
+def _start_state(q, values, full, held, B: int) -> State:
+    """The state inference starts from: the forward pass from the clamped nodes (a DAG)
+    or the spec's init, with partly clamped nodes holding their observed entries."""
+    if q.graph.is_dag:
+        start = {n: values[n] for n in full}
+        for n, (m, v) in held.items():  # a partly clamped root starts from its prior mean where unobserved
+            if not q.in_edges[n]:
+                start[n] = torch.where(m, v, q.families[n].from_prior(q.nodes[n].prior, B, q.dtype, q.device))
+        noise = q.draw_noise(B, None)
+        start, *_ = q.forward_pass(start, noise, B)
+        state = State(start, noise, frozenset(full))
+    else:
+        state = _initial(q, {n: values[n] for n in full}, full, B, q.train_cfg.inference.init)
+    for n, (m, v) in held.items():
+        state[n] = torch.where(m, v, state[n])
+    return state
+
+
+def _infer_never_worse(q, state: State, held, before, steps, lr):
+    """Infer in place; an example whose total energy rose or became non-finite goes
+    back to its start. Returns (energies after, the examples put back)."""
+    cfg = q.train_cfg.inference
+    B = state.batch_size
+    T = steps if steps is not None else (cfg.eval_steps if cfg.eval_steps is not None else cfg.steps)
+    schedule = "sync" if cfg.schedule == "incremental" else cfg.schedule  # a query never changes weights
+    opt = make_state_optimizer(cfg.optimizer if lr is None else cfg.optimizer.model_copy(update={"lr": float(lr)}))
+    start = state.clone()
+    q.infer(state, steps=T, optimizer=_Held(opt, held) if held else opt, schedule=schedule)
+    after = _energies(q, state)
+    total_before, total_after = _total(before, B), _total(after, B)
+    worse = ~torch.isfinite(total_after) | (total_after > total_before + 1e-6 * (1.0 + total_before.abs()))
+    if bool(worse.any()):
+        for n in state.free:
+            state[n] = torch.where(worse.view((-1,) + (1,) * (state[n].dim() - 1)), start[n], state[n])
+        after = _energies(q, state)
+    return after, worse
 
 
 def _total(energies: dict, batch: int) -> torch.Tensor:

@@ -81,71 +81,94 @@ def _index(items: list, part: str):
     return None
 
 
+class _Refused(Exception):
+    """An override that cannot be applied: (path reached, message)."""
+
+
+_DONE = object()  # the value was set
+
+
+def _in_model(tp, cur, part, last, value, done):
+    sub = _field(tp, part)
+    if sub is None:
+        names = [f.alias or n for n, f in tp.model_fields.items()]
+        raise _Refused(done + [part], f"unknown key '{part}'{suggest(part, names)} in {'.'.join(map(str, done)) or 'the spec'}")
+    if not isinstance(cur, dict):
+        raise _Refused(done, "cannot set a key inside a non-mapping value")
+    if last:
+        cur[part] = value
+        return _DONE
+    nxt = cur.get(part)
+    if isinstance(nxt, str) and typing.get_origin(_unwrap(sub)) is typing.Union:
+        nxt = {"type": nxt}  # shorthand family/transform -> mapping, to set an option
+        cur[part] = nxt
+    elif nxt is None:
+        nxt = {} if not _is_list(sub) else []
+        cur[part] = nxt
+    return nxt, sub, part
+
+
+def _in_dict(tp, cur, part, last, value, done):
+    if not isinstance(cur, dict):
+        raise _Refused(done, "cannot set a key inside a non-mapping value")
+    if part not in cur and (not done or done[-1] not in _FREE_DICTS):
+        raise _Refused(done + [part], f"no '{part}' in {'.'.join(map(str, done))}{suggest(part, list(cur))}")
+    if last:
+        cur[part] = value
+        return _DONE
+    return cur.setdefault(part, {}), typing.get_args(tp)[1], part
+
+
+def _in_list(tp, cur, part, last, value, done):
+    if not isinstance(cur, list):
+        raise _Refused(done, "cannot index a non-list value")
+    idx = _index(cur, part)
+    if idx is None:
+        raise _Refused(done + [part], f"no item '{part}' in {'.'.join(map(str, done))} ({len(cur)} items; use an index, an edge's name or its default name e0, e1, ...)")
+    if last:
+        cur[idx] = value
+        return _DONE
+    return cur[idx], typing.get_args(tp)[0], idx
+
+
+def _in_free(tp, cur, part, last, value, done):
+    if not (tp is Any and isinstance(cur, dict)):
+        raise _Refused(done + [part], f"'{'.'.join(map(str, done))}' has no sub-keys")
+    if last:
+        cur[part] = value
+        return _DONE
+    return cur.setdefault(part, {}), tp, part
+
+
 def _assign(data, parts, value, root):
     """Walk model and data together; set the value; return (path, message) on error."""
     tp: Any = root
     cur = data
     done: list = []
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        tp = _unwrap(tp)
-        origin = typing.get_origin(tp)
-        if origin is typing.Union:  # family / transform / prior: pick the member by its type
-            tag = cur.get("type") if isinstance(cur, dict) else None
-            member = union_member(tp, tag)
-            if member is None:
-                return done, f"set '{'.'.join(map(str, done))}' to a mapping with a known 'type' first"
-            tp = member
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            sub = _field(tp, part)
-            if sub is None:
-                names = [f.alias or n for n, f in tp.model_fields.items()]
-                return done + [part], f"unknown key '{part}'{suggest(part, names)} in {'.'.join(map(str, done)) or 'the spec'}"
-            nxt_tp = sub
-            if not isinstance(cur, dict):
-                return done, "cannot set a key inside a non-mapping value"
-            if last:
-                cur[part] = value
-                return None
-            nxt = cur.get(part)
-            if isinstance(nxt, str) and typing.get_origin(_unwrap(sub)) is typing.Union:
-                nxt = {"type": nxt}  # shorthand family/transform -> mapping, to set an option
-                cur[part] = nxt
-            elif nxt is None:
-                nxt = {} if not _is_list(sub) else []
-                cur[part] = nxt
-            cur, tp = nxt, nxt_tp
-        elif origin is dict:
-            if not isinstance(cur, dict):
-                return done, "cannot set a key inside a non-mapping value"
-            if part not in cur and (not done or done[-1] not in _FREE_DICTS):
-                return done + [part], f"no '{part}' in {'.'.join(map(str, done))}{suggest(part, list(cur))}"
-            if last:
-                cur[part] = value
-                return None
-            cur = cur.setdefault(part, {})
-            tp = typing.get_args(tp)[1]
-        elif origin in (list, tuple):
-            if not isinstance(cur, list):
-                return done, "cannot index a non-list value"
-            idx = _index(cur, part)
-            if idx is None:
-                return done + [part], f"no item '{part}' in {'.'.join(map(str, done))} ({len(cur)} items; use an index, an edge's name or its default name e0, e1, ...)"
-            if last:
-                cur[idx] = value
-                return None
-            cur = cur[idx]
-            tp = typing.get_args(tp)[0]
-            part = idx
-        else:
-            if tp is Any and isinstance(cur, dict):
-                if last:
-                    cur[part] = value
-                    return None
-                cur = cur.setdefault(part, {})
+    try:
+        for i, part in enumerate(parts):
+            tp = _unwrap(tp)
+            origin = typing.get_origin(tp)
+            if origin is typing.Union:  # family / transform / prior: pick the member by its type
+                tag = cur.get("type") if isinstance(cur, dict) else None
+                tp = union_member(tp, tag)
+                if tp is None:
+                    return done, f"set '{'.'.join(map(str, done))}' to a mapping with a known 'type' first"
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                step = _in_model
+            elif origin is dict:
+                step = _in_dict
+            elif origin in (list, tuple):
+                step = _in_list
             else:
-                return done + [part], f"'{'.'.join(map(str, done))}' has no sub-keys"
-        done.append(part)
+                step = _in_free
+            got = step(tp, cur, part, i == len(parts) - 1, value, done)
+            if got is _DONE:
+                return None
+            cur, tp, part = got
+            done.append(part)
+    except _Refused as r:
+        return r.args[0], r.args[1]
     return None
 
 

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
-from ..compile import compile_graph as compile_program
+from ..compile import compile_graph as compile_program, resolve_device
 from ..graph import build_graph
 from ..spec import load_spec, loads_spec
 
@@ -127,39 +128,12 @@ def run_bench(
     memory: bool = True,
 ) -> dict:
     """Median ms per step for BP and PC, their ratio, peak memories, cold start."""
-    import yaml
-
     spec = load_spec(spec_path, overrides) if spec_text is None else loads_spec(spec_text, "<bench>", overrides)
     spec_text = yaml.safe_dump(spec.to_data(), sort_keys=False)  # what the memory child processes build
-    from ..compile import resolve_device
-
     dev = resolve_device(device if device is not None else spec.train.device)
     B = spec.data.batch_size if spec.data is not None else 64
-
-    t0 = time.perf_counter()
-    pc, pc_step = _build(spec, "pc", dev, compile_mode)
-    batch = random_batch(pc, B)
-    pc_step(batch)
-    _sync(dev)
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    bp, bp_step = _build(spec, "bp", dev, compile_mode)
-    bp_step(batch)
-    _sync(dev)
-    bp_compile_s = time.perf_counter() - t0
-
-    for _ in range(warmup):
-        bp_step(batch)
-        pc_step(batch)
-    _sync(dev)
-    times = {"bp": [], "pc": []}
-    for _ in range(rounds):
-        for name, fn in (("bp", bp_step), ("pc", pc_step)):
-            for _ in range(steps):
-                a = time.perf_counter()
-                fn(batch)
-                _sync(dev)
-                times[name].append(time.perf_counter() - a)
+    (pc_step, batch, compile_s), (bp_step, _, bp_compile_s) = (_cold_start(spec, m, dev, compile_mode, B) for m in ("pc", "bp"))
+    times = _timed(dev, {"bp": bp_step, "pc": pc_step}, batch, steps, warmup, rounds)
     bp_ms = statistics.median(times["bp"]) * 1e3
     pc_ms = statistics.median(times["pc"]) * 1e3
     result = {
@@ -182,6 +156,33 @@ def run_bench(
         result["pc_peak_mb"] = round(peak_memory_mb(spec_text, "pc", dev, B, compile_mode=compile_mode), 2)
         result["memory_ratio"] = round(result["pc_peak_mb"] / result["bp_peak_mb"], 3) if result["bp_peak_mb"] else None
     return result
+
+
+def _cold_start(spec, method: str, dev, compile_mode, B: int):
+    """(step function, its batch, seconds from building the program to the end of the first step)."""
+    t0 = time.perf_counter()
+    prog, step = _build(spec, method, dev, compile_mode)
+    batch = random_batch(prog, B)
+    step(batch)
+    _sync(dev)
+    return step, batch, time.perf_counter() - t0
+
+
+def _timed(dev, fns: dict, batch, steps: int, warmup: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per step of each function: warm-up, then ``rounds`` alternating blocks."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn(batch)
+    _sync(dev)
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(steps):
+                a = time.perf_counter()
+                fn(batch)
+                _sync(dev)
+                times[name].append(time.perf_counter() - a)
+    return times
 
 
 def format_result(r: dict) -> str:

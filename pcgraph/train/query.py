@@ -28,6 +28,7 @@ import torch
 
 from ..compile.query import PRIOR, check_nodes
 from ..core.errors import DataError, Issue
+from ..data import load_dataset, text_tokenizer
 from . import checkpoint as ckpt
 from .generate import generated_lines, generate_run
 from .query_files import image_geometry, write_files
@@ -178,38 +179,13 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
         raise _fail("--clamp", "give at least one --clamp NODE=SOURCE (e.g. --clamp image=test[0:16], --clamp z=prior)")
     data = None
     if spec.data is not None and any(SPLIT.match(s) and s != PRIOR for _, s in pairs):
-        from ..data import load_dataset
-
         data = load_dataset(spec.data, program.graph, data_dir)
-    splits = list(data) if data else []
-    sources = {node: parse_source(node, s, splits) for node, s in pairs}
+    sources = {node: parse_source(node, s, list(data) if data else []) for node, s in pairs}
     check_nodes(program, list(sources) + list(infer))
-    # the examples: every split source must name the same ones
-    picked = {(s.split, s.index.start, s.index.stop) for s in sources.values() if s.kind == "split"}
-    if len(picked) > 1:
-        raise _fail("--clamp", f"the split sources name different examples ({', '.join(s.text for s in sources.values() if s.kind == 'split')}): clamp every node from the same split and range")
-    idx = split = None
-    if picked:
-        src = next(s for s in sources.values() if s.kind == "split")
-        split = src.split
-        total = next(iter(data[split].values())).shape[0]
-        idx = torch.arange(total)[src.index]
-        if idx.numel() == 0:
-            raise _fail("--clamp", f"'{src.text}' selects no examples (the {split} split has {total})")
-        for node, s in sources.items():
-            if s.kind == "split" and program.nodes[node].bind is None:
-                raise _fail("--clamp", f"{node}={s.text}: node '{node}' binds no data field, so it cannot take '{s.text}': give a file, a literal or 'prior'")
-        n = idx.numel()
-        bs = batch_size or spec.data.eval_batch_size or spec.data.batch_size
-    else:
-        n = samples or _rows(program, sources) or (16 if any(s.kind == "prior" for s in sources.values()) else 1)
-        bs = batch_size or n
+    split, idx, n, bs = _examples(spec, program, sources, data, samples, batch_size)
     field_shape = {}
-    if data is not None:
-        for node in program.nodes:
-            b = program.nodes[node].bind
-            if b is not None and split is not None and b in data[split]:
-                field_shape[node] = tuple(data[split][b].shape[1:])
+    if data is not None and split is not None:
+        field_shape = {node: tuple(data[split][b].shape[1:]) for node, b in ((m, program.nodes[m].bind) for m in program.nodes) if b is not None and b in data[split]}
     if decode is None:
         decode = _text_decoder(spec, data_dir)
     if generate:
@@ -220,25 +196,57 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
         if node not in sources:
             raise _fail("--mask", f"{node}={m}: the node needs a value to be clamped in part: add --clamp {node}=SOURCE")
         mask_of[node] = (m, make_mask(program, node, m, n, field_shape.get(node), seed))
-    infer = list(infer)
     torch.manual_seed(seed)
     acc = _Acc(max_values)
-    result = None
-    reverted = 0
+    result, reverted = None, 0
     for start in range(0, n, bs):
-        stop = min(n, start + bs)
-        rows = slice(start, stop)
-        clamp = {}
-        for node, s in sources.items():
-            if s.kind == "prior":
-                clamp[node] = PRIOR
-            elif s.kind == "split":
-                clamp[node] = data[split][program.nodes[node].bind][idx[rows]]
-            else:
-                clamp[node] = s.value[rows] if _is_batch(program, node, s.value, n) else s.value
-        result = program.query(clamp, infer or None, masks={k: v for k, (_, v) in mask_of.items()}, batch=stop - start, steps=steps, lr=lr)
+        rows = slice(start, min(n, start + bs))
+        clamp = _clamp_rows(program, sources, data, split, idx, rows, n)
+        result = program.query(clamp, list(infer) or None, masks={k: v for k, (_, v) in mask_of.items()}, batch=rows.stop - start, steps=steps, lr=lr)
         reverted += result.reverted
         _collect(acc, result, program, sources, data, split, idx, rows)
+    report = _report(run_dir, n, steps, sources, reverted, split, acc, result, mask_of)
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        report["files"] = write_files(out, report, acc, result.program, program, field_shape, decode)
+        ckpt.atomic_write_text(out / "query.json", json.dumps(report, indent=1))
+    return report
+
+
+def _examples(spec, program, sources, data, samples, batch_size):
+    """(split, example indices, count, batch size): every split source must name the
+    same examples; without one, ``samples`` or what the values or a prior imply."""
+    picked = {(s.split, s.index.start, s.index.stop) for s in sources.values() if s.kind == "split"}
+    if len(picked) > 1:
+        raise _fail("--clamp", f"the split sources name different examples ({', '.join(s.text for s in sources.values() if s.kind == 'split')}): clamp every node from the same split and range")
+    if not picked:
+        n = samples or _rows(program, sources) or (16 if any(s.kind == "prior" for s in sources.values()) else 1)
+        return None, None, n, batch_size or n
+    src = next(s for s in sources.values() if s.kind == "split")
+    total = next(iter(data[src.split].values())).shape[0]
+    idx = torch.arange(total)[src.index]
+    if idx.numel() == 0:
+        raise _fail("--clamp", f"'{src.text}' selects no examples (the {src.split} split has {total})")
+    for node, s in sources.items():
+        if s.kind == "split" and program.nodes[node].bind is None:
+            raise _fail("--clamp", f"{node}={s.text}: node '{node}' binds no data field, so it cannot take '{s.text}': give a file, a literal or 'prior'")
+    return src.split, idx, idx.numel(), batch_size or spec.data.eval_batch_size or spec.data.batch_size
+
+
+def _clamp_rows(program, sources, data, split, idx, rows, n) -> dict:
+    clamp = {}
+    for node, s in sources.items():
+        if s.kind == "prior":
+            clamp[node] = PRIOR
+        elif s.kind == "split":
+            clamp[node] = data[split][program.nodes[node].bind][idx[rows]]
+        else:
+            clamp[node] = s.value[rows] if _is_batch(program, node, s.value, n) else s.value
+    return clamp
+
+
+def _report(run_dir, n, steps, sources, reverted, split, acc, result, mask_of) -> dict:
     q = result.program
     report = {"run": str(run_dir), "examples": n, "steps": result_steps(q, steps), "clamp": {k: s.text for k, s in sources.items()}, "reverted": reverted}
     if split is not None:
@@ -247,11 +255,6 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
     energies = {k: {"before": acc.mean((k, "energy_before")), "after": acc.mean((k, "energy_after"))} for k in q.energy_nodes}
     report["energy"] = energies
     report["energy_total"] = {w: sum(e[w] for e in energies.values()) for w in ("before", "after")}
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        report["files"] = write_files(out, report, acc, q, program, field_shape, decode)
-        ckpt.atomic_write_text(out / "query.json", json.dumps(report, indent=1))
     return report
 
 
@@ -260,8 +263,6 @@ def _text_decoder(spec, data_dir):
     if spec.data is None or spec.data.dataset != "text":
         return None
     try:
-        from ..data import text_tokenizer
-
         return text_tokenizer(spec.data.options, data_dir).decode
     except Exception:  # noqa: BLE001 - without the tokenizer, token ids are shown
         return None
