@@ -57,11 +57,15 @@ class StateAdam(StateOptimizer):
         self.b1, self.b2 = (float(b) for b in cfg.betas)
         self.eps = float(cfg.eps)
         self.wd = float(cfg.weight_decay)
+        #: adamw: the decay shrinks the state directly, outside the moment estimates
+        self.decoupled = cfg.type == "adamw"
         self.m: dict[str, torch.Tensor] = {}
         self.v: dict[str, torch.Tensor] = {}
 
     def update(self, name, x, d, sign=1.0):
-        if self.wd:
+        if self.wd and self.decoupled:
+            x.mul_(1.0 - self.lr * self.wd)
+        elif self.wd:
             d = sign * d + self.wd * x
             sign = 1.0
         m = self.m.get(name)

@@ -145,6 +145,21 @@ class Program(Clamping, Energies, Steps, nn.Module):
     def device(self) -> torch.device:
         return self.device_
 
+    def to(self, *args, **kwargs) -> "Program":
+        """Move and/or cast the program (as ``nn.Module.to``): parameters, the dtype new
+        states take, the families' dtype and masks follow."""
+        device, dtype, _, _ = torch._C._nn._parse_to(*args, **kwargs)
+        super().to(*args, **kwargs)
+        if device is not None:
+            self.device_ = torch.device(device)
+        if dtype is not None and dtype.is_floating_point:
+            self.dtype = dtype
+        for fam in list(getattr(self, "families", {}).values()) + list(self.__dict__.get("_kl_families", {}).values()):
+            fam.dtype = self.dtype
+            if fam.support is not None:
+                fam.support = fam.support.to(self.device_)
+        return self
+
     def params_of(self, node: str) -> dict[str, torch.Tensor]:
         return dict(self.node_params[node].items()) if node in self.node_params else {}
 

@@ -170,3 +170,26 @@ def test_every_shipped_spec_runs_a_pc_and_a_bp_step(path):
         assert all(torch.isfinite(t).all() for t in terms.values())
         terms = prog.bp_step(batch)
         assert all(torch.isfinite(t).all() for t in terms.values())
+
+
+def test_to_float64_gives_the_float64_programs_numbers():
+    """A program cast with .to(torch.float64) computes what the same weights compiled
+    in float64 compute: states, energies and weight gradients."""
+    graph = pcgraph.build_graph(pcgraph.loads_spec(M3, "<m3>"))
+    a, b = compile(graph, dtype="float32"), compile(graph, dtype="float64")
+    assert a.dtype == torch.float32
+    b.load_state_dict({k: v.double() for k, v in a.state_dict().items()})
+    a.to(torch.float64)
+    assert a.dtype == torch.float64 and all(p.dtype == torch.float64 for p in a.parameters())
+    batch = {k: v.double() if v.is_floating_point() else v for k, v in batch_for(a).items()}
+    sa, sb = a.init_state(batch), b.init_state(batch)
+    a.infer(sa, steps=3)
+    b.infer(sb, steps=3)
+    assert all(sa[n].dtype == torch.float64 for n in sa if sa[n].is_floating_point())
+    for n in sa:
+        torch.testing.assert_close(sa[n], sb[n], rtol=1e-12, atol=1e-12)
+    ea, eb = a.weight_grads(sa), b.weight_grads(sb)
+    for n in ea:
+        torch.testing.assert_close(ea[n], eb[n], rtol=1e-12, atol=1e-12)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-12, atol=1e-12)

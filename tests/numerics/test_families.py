@@ -263,3 +263,26 @@ def test_meanvar_children_see_a_reparametrised_sample():
     x = torch.randn(B, 2 * N, generator=gen, dtype=D)
     eps = torch.randn(B, N, generator=gen, dtype=D)
     torch.testing.assert_close(mv.visible(x, x, eps), x[:, :N] + eps * torch.exp(0.5 * x[:, N:]))
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw"])
+def test_state_adam_matches_torch_optimizers_with_weight_decay(kind):
+    """A state's Adam step equals torch.optim.Adam's (coupled decay) or AdamW's
+    (decoupled decay) on the same gradients, step after step, in float64."""
+    from pcgraph.compile.optim import make_state_optimizer
+    from pcgraph.spec.models import StateOptimizerSpec
+
+    torch.manual_seed(0)
+    cfg = StateOptimizerSpec.model_validate({"type": kind, "lr": 0.05, "weight_decay": 0.3})
+    x = torch.randn(4, 3, dtype=torch.float64)
+    ref = x.clone().requires_grad_(True)
+    cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+    topt = cls([ref], lr=0.05, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=0.3)
+    opt = make_state_optimizer(cfg)
+    for _ in range(5):
+        g = torch.randn(4, 3, dtype=torch.float64)
+        opt.begin_step()
+        opt.update("x", x, -g, sign=-1.0)  # sign * d is the gradient
+        ref.grad = g.clone()
+        topt.step()
+        torch.testing.assert_close(x, ref.detach(), rtol=1e-12, atol=1e-12)
