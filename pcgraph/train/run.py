@@ -51,20 +51,38 @@ def holds_run(path: Path) -> bool:
 
 
 class RunFiles(Callback):
-    """Keeps summary.json and curves.png current after every epoch."""
+    """Keeps summary.json current after every epoch and curves.png at the end and at
+    checkpoint epochs (the first always) -- but never so often that drawing costs more than
+    ``PLOT_SHARE`` of the run's time (a plot takes a good fraction of a second)."""
+
+    PLOT_SHARE = 0.05
 
     def __init__(self, out: Path):
         self.out = out
+        self._last_plot = time.perf_counter()
+        self._plot_cost = 0.0
 
-    def on_epoch_end(self, trainer, epoch, rows):
-        ckpt.atomic_write_text(self.out / "summary.json", json.dumps(trainer.summary(), indent=2))
+    def _plot(self, trainer) -> None:
+        t0 = time.perf_counter()
         try:
             plot_curves({trainer.method: trainer.history}, self.out / "curves.png", title=trainer.program.graph.name)
         except Exception as e:  # noqa: BLE001 - a plot never stops a run
             trainer.progress.message(f"warning: could not draw curves.png: {e}")
+        self._last_plot = time.perf_counter()
+        self._plot_cost = self._last_plot - t0
+
+    def on_epoch_end(self, trainer, epoch, rows):
+        ckpt.atomic_write_text(self.out / "summary.json", json.dumps(trainer.summary(), indent=2))
+        checkpoint = epoch % trainer.train.checkpoint_every == 0
+        affordable = time.perf_counter() - self._last_plot >= self._plot_cost / self.PLOT_SHARE
+        first = not (self.out / "curves.png").exists()  # a stopped run has its curves too
+        if checkpoint and (affordable or first) and epoch < trainer.train.epochs:
+            self._plot(trainer)
 
     def on_fit_end(self, trainer, summary):
         ckpt.atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2))
+        if trainer.history:
+            self._plot(trainer)
 
 
 def write_spec(spec, path: Path) -> None:

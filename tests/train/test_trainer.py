@@ -247,3 +247,23 @@ def test_a_cyclic_graph_trains_by_inference(write, tmp_path):
     assert test[-1]["accuracy"] > 0.5  # 3 classes
     r = CliRunner().invoke(main, ["train", str(path), "--set", "train.method=bp"])
     assert r.exit_code == 2 and "train.method: backprop needs a forward pass" in r.output
+
+
+def test_curves_are_drawn_first_and_last_not_every_epoch(spec_file, tmp_path, monkeypatch):
+    """Drawing curves.png takes a good fraction of a second: a run of fast epochs
+    draws it after the first epoch and at the end, not after each of its epochs."""
+    import time
+
+    from pcgraph.train import run as run_module
+
+    drawn = []
+
+    def slow_plot(series, path, title=""):
+        time.sleep(0.3)
+        drawn.append(len(next(iter(series.values()))))
+        path.write_bytes(b"png")
+
+    monkeypatch.setattr(run_module, "plot_curves", slow_plot)
+    train_run(spec_file, ["train.method=bp", "train.epochs=6"], out=tmp_path / "run", progress=False)
+    assert len(drawn) == 2, drawn
+    assert drawn[-1] == max(drawn)  # the last drawing holds every epoch's rows
