@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import os
-from pathlib import Path
 from typing import Any, Iterable
 
 from pydantic import ValidationError
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 from .errors import GraphError, Issue, Location, PcgraphError, SpecError
 from .spec.models import Spec
 from .spec.overrides import apply_overrides
+from .spec.limits import read_bounded
 from .spec.source import SourceMap, load_yaml
 from .spec.validate import clean_path, translate
 
@@ -43,7 +43,7 @@ def check_spec(path: str | os.PathLike, overrides: Iterable[str] = ()):
         first = list(e.issues)
     # the schema failed: redo the stages to get at the data (YAML and --set problems end here)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_bounded(path)
         data, smap = load_yaml(text, str(path))
         overrides = list(overrides)
         if overrides:
