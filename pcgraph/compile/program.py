@@ -18,6 +18,7 @@ from .optim import StateOptimizer, make_state_optimizer, make_weight_optimizer
 from .query import run_query
 from .reference import infer_reference
 from .state import State
+from .tokens import token_problem
 
 
 def _as_opt(cfg) -> StateOptimizerSpec:
@@ -154,6 +155,9 @@ class Program(nn.Module):
                 if value.is_floating_point() or value.is_complex():
                     raise DataError(Issue(("nodes", name, "bind"), f"data field '{info.bind}' holds {value.dtype} but node '{name}' takes integer tokens (dtype long)", info.location))
                 value = value.long()
+                problem = token_problem(self.graph, name, value)
+                if problem is not None:
+                    raise DataError(Issue(("nodes", name, "bind"), f"data field '{info.bind}' for node '{name}': {problem}", info.location))
             elif not value.is_floating_point() and info.shape and per == info.shape[:-1]:
                 value = torch.nn.functional.one_hot(value.long(), info.shape[-1]).to(self.dtype)  # class indices
                 per = info.shape
@@ -216,10 +220,7 @@ class Program(nn.Module):
         """(output after activation, pre-activation) of one edge. ``inplace`` (no
         autograd) applies the activation in place when the pre-activation is not
         needed for its derivative; the pre-activation is then None."""
-        try:
-            a = self.edge_modules[e.name](*[vis[s] for s in e.sources])
-        except (RuntimeError, ValueError, IndexError) as exc:
-            raise CompileError(Issue(("edges", e.index), f"edge {' + '.join(e.sources)} -> {e.target} ({e.transform}) failed: {exc}", e.location)) from exc
+        a = self.edge_modules[e.name](*[vis[s] for s in e.sources])
         act = self.acts[e.name]
         if act.name == "identity":
             return a, a
