@@ -1,0 +1,300 @@
+"""Hostile input stays harmless and errors stay honest.
+
+A few hundred bytes of YAML aliases, nesting thousands of levels deep, a shape typo
+that asks for terabytes: each ends at once with exit 2 and one located sentence. A
+fault in pcgraph's own code keeps its exception type and traceback instead of
+turning into a user error."""
+
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import pcgraph
+from pcgraph.cli import main
+from pcgraph.compile import compile, resolve_device
+from pcgraph.errors import CompileError, SpecError
+from pcgraph.spec.limits import MAX_BYTES, MAX_DEPTH, MAX_VALUES
+from pcgraph.transforms.linear import Linear
+from tests.conftest import ROOT, SPECS
+
+SPEC_TAIL = "nodes: {x: {shape: [2], role: input, bind: image}}\n"
+
+
+def alias_bomb(levels: int = 9, fan: int = 9) -> str:
+    """``a0`` lists ``fan`` scalars, each ``a<i>`` lists ``fan`` aliases of ``a<i-1>``."""
+    lines = ["name: bomb", f"a0: &a0 [{', '.join(['x'] * fan)}]"]
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * fan)}]")
+    return "\n".join(lines) + "\n" + SPEC_TAIL
+
+
+def bomb_refusal(levels: int = 9, fan: int = 9) -> tuple[int, int, str]:
+    """(line, column, anchor) of the first alias whose expansion passes MAX_VALUES,
+    counted by hand: the value ``a<i>`` expands to 1 + fan * size(a<i-1>) values."""
+    size = [1 + fan]
+    for _ in range(levels):
+        size.append(1 + fan * size[-1])
+    total = 1 + 2 + 1 + size[0]  # the root mapping, name: bomb, the key a0 and its list
+    for i in range(1, levels + 1):
+        total += 2  # the key a<i> and its list
+        for k in range(fan):
+            total += size[i - 1]
+            if total > MAX_VALUES:
+                col = len(f"a{i}: &a{i} [") + 1 + k * len(f"*a{i - 1}, ")
+                return i + 2, col, f"a{i - 1}"
+    raise AssertionError("the bomb stays within the bound")
+
+
+def nested(depth: int, kind: str) -> str:
+    inner = "[" * depth + "]" * depth if kind == "list" else "{a: " * depth + "1" + "}" * depth
+    return "name: deep\n" + SPEC_TAIL + "extra: " + inner + "\n"
+
+
+def one_issue(text: str, file: str = "h.yaml", overrides=()) -> str:
+    with pytest.raises(SpecError) as info:
+        pcgraph.loads_spec(text, file, overrides)
+    (line,) = info.value.lines
+    return line
+
+
+# ----------------------------------------------------------------------- YAML
+def test_alias_bomb_is_refused_at_the_alias_that_crosses_the_bound():
+    line_no, col, anchor = bomb_refusal()
+    line = one_issue(alias_bomb())
+    assert line.startswith(f"h.yaml:{line_no}:{col}: alias *{anchor} expands the document past 100,000 values")
+
+
+def test_aliases_within_the_bound_still_load():
+    text = "name: shared\nnodes:\n  h: &node {shape: [3], family: gaussian, prior: standard_normal}\n  g: *node\n"
+    spec = pcgraph.loads_spec(text, "ok.yaml")
+    assert spec.nodes["g"].shape == [3] and spec.nodes["h"].shape == [3]
+
+
+@pytest.mark.parametrize("kind", ["list", "map"])
+def test_nesting_is_bounded_at_the_opening_that_goes_too_deep(kind):
+    opener = len("[") if kind == "list" else len("{a: ")
+    # the top-level mapping and MAX_DEPTH - 1 levels inside it are read (and then
+    # refused by the schema, as 'extra' is no key of a spec)
+    line = one_issue(nested(MAX_DEPTH - 1, kind), "d.yaml")
+    assert line.startswith("d.yaml:3:1: extra: unknown key 'extra'")
+    # one more level, or 5000, is refused at the first opening past the bound
+    for depth in (MAX_DEPTH, 5000):
+        line = one_issue(nested(depth, kind), "d.yaml")
+        assert line == f"d.yaml:3:{len('extra: ') + (MAX_DEPTH - 1) * opener + 1}: the YAML nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)"
+
+
+def test_an_alias_cannot_carry_nesting_past_the_bound():
+    half = MAX_DEPTH // 2 + 1
+    text = "name: deep\n" + SPEC_TAIL + "a: &d " + "[" * half + "]" * half + "\nb: " + "[" * half + "*d" + "]" * half + "\n"
+    line = one_issue(text)
+    assert line.startswith(f"h.yaml:4:{len('b: ') + half + 1}: alias *d nests mappings and sequences more than {MAX_DEPTH} levels")
+
+
+def test_an_alias_inside_what_it_names_is_refused():
+    line = one_issue("name: loop\n" + SPEC_TAIL + "a: &a [1, *a]\n")
+    assert line.startswith("h.yaml:3:11: alias *a sits inside the mapping or sequence it refers to")
+
+
+def test_oversized_spec_is_refused_before_parsing(tmp_path):
+    p = tmp_path / "big.yaml"
+    p.write_text("name: big\n" + SPEC_TAIL + "description: '" + "x" * MAX_BYTES + "'\n")
+    with pytest.raises(SpecError) as info:
+        pcgraph.load_spec(p)
+    assert info.value.lines == [f"{p}: the spec is larger than 2 MiB (a spec is a few kilobytes): refusing to read it"]
+
+
+def test_set_values_and_paths_have_the_same_bounds():
+    base = "name: t\n" + SPEC_TAIL
+    deep = "[" * 5000 + "]" * 5000
+    line = one_issue(base, overrides=[f"description={deep}"])
+    assert line.startswith(f"--set description={deep}: the YAML nests") and line.endswith(f"(at column {MAX_DEPTH + 1} of the value)")
+    bomb = "[&a [x, x, x, x, x, x, x, x, x, x], " + ", ".join(f"&a{i} [" + ", ".join([f"*a{i - 1}" if i > 1 else "*a"] * 10) + "]" for i in range(1, 7)) + "]"
+    assert "past 100,000 values" in one_issue(base, overrides=[f"description={bomb}"])
+    long_path = "data.options" + ".k" * 5000
+    assert one_issue(base, overrides=[f"{long_path}=1"]).endswith(f"the dotted path has 5002 keys, more than the {MAX_DEPTH} a spec can nest")
+
+
+# --------------------------------------------------------------------- memory
+BIG_WEIGHT = """\
+name: bigw
+nodes:
+  x: {shape: [4], role: input, bind: image}
+  h1: {shape: [1000000], family: gaussian}
+  h2: {shape: [1000000], family: gaussian}
+edges:
+  - {from: x, to: h1}
+  - {from: h1, to: h2}
+"""
+
+BIG_STATE = """\
+name: bigs
+data: {dataset: digits, batch_size: 100000}
+nodes:
+  x: {shape: [64], role: input, bind: image}
+  h: {shape: [100000000], family: gaussian, prior: standard_normal}
+  y: {shape: [10], family: categorical, role: target, bind: label}
+edges:
+  - {from: x, to: y}
+"""
+
+
+def test_terabyte_weight_is_refused_before_allocation():
+    graph = pcgraph.build_graph(pcgraph.loads_spec(BIG_WEIGHT, "w.yaml"))
+    with pytest.raises(CompileError) as info:
+        compile(graph, device="cpu")
+    (line,) = info.value.lines
+    tib = 10**12 * 4 / 2**40  # float32 entries
+    assert line.startswith("w.yaml:8:5: edges.1: edge e1 (h1 -> h2, linear) needs a 1000000 x 1000000 weight: ")
+    assert f": {tib:.1f} TiB, more than this machine's memory (" in line
+
+
+def test_huge_batch_of_node_values_is_refused():
+    graph = pcgraph.build_graph(pcgraph.loads_spec(BIG_STATE, "s.yaml"))
+    with pytest.raises(CompileError) as info:
+        compile(graph, device="cpu")
+    (line,) = info.value.lines
+    tib = 100_000 * 10**8 * 4 / 2**40
+    assert line.startswith("s.yaml:5:3: nodes.h: node 'h' of shape [100000000] needs 100000 x 100000000 values at data.batch_size 100000: ")
+    assert f"{tib:.1f} TiB, more than this machine's memory" in line
+
+
+def test_memory_cap_counts_parameters_and_one_batch(monkeypatch):
+    # digits-gen by hand: label[10] -> h1[64] -> h2[128] -> image[64], linear edges with
+    # bias; batch 32 of the four nodes' values; float32
+    params = (10 * 64 + 64) + (64 * 128 + 128) + (128 * 64 + 64)
+    values = 32 * (10 + 64 + 128 + 64)
+    total = 4 * (params + values)
+    graph = pcgraph.build_graph(pcgraph.load_spec(SPECS / "digits-gen.yaml"))
+    monkeypatch.setenv("PCGRAPH_MAX_MEMORY", str(total))
+    compile(graph, device="cpu")
+    monkeypatch.setenv("PCGRAPH_MAX_MEMORY", str(total - 1))
+    with pytest.raises(CompileError) as info:
+        compile(graph, device="cpu")
+    assert "the parameters and one batch of node values need" in info.value.lines[0]
+    assert "the largest part: edge e1 (h1 -> h2, linear) needs a 128 x 64 weight (32.0 KiB)" in info.value.lines[0]
+    monkeypatch.setenv("PCGRAPH_MAX_MEMORY", "lots")
+    with pytest.raises(CompileError) as info:
+        compile(graph, device="cpu")
+    assert info.value.lines == ["$PCGRAPH_MAX_MEMORY: must be a number of bytes, optionally with K, M, G or T (e.g. 8G), got 'lots'"]
+
+
+# --------------------------------------------------------------------- device
+@pytest.mark.skipif(torch.version.cuda is not None or torch.version.hip is not None, reason="this torch build has CUDA")
+def test_cuda_on_a_cpu_only_build_is_one_sentence():
+    with pytest.raises(CompileError) as info:
+        resolve_device("cuda")
+    assert info.value.lines == ["device 'cuda': this torch build has no CUDA support; use --device cpu"]
+    out = CliRunner().invoke(main, ["compile", str(SPECS / "digits-gen.yaml"), "--device", "cuda"])
+    assert out.exit_code == 2 and out.output.strip().splitlines() == ["device 'cuda': this torch build has no CUDA support; use --device cpu"]
+
+
+def test_unknown_or_absent_devices_are_compile_errors():
+    with pytest.raises(CompileError, match="unknown device"):
+        resolve_device("banana")
+    with pytest.raises(CompileError):
+        resolve_device(f"cuda:{torch.cuda.device_count() if torch.cuda.is_available() else 0}")  # one past the last
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+# ------------------------------------------------------------ honest failures
+def test_a_fault_in_a_transform_keeps_its_type(monkeypatch):
+    graph = pcgraph.build_graph(pcgraph.load_spec(SPECS / "digits-gen.yaml"))
+    prog = compile(graph, device="cpu")
+    from pcgraph.bench import random_batch
+
+    for planted in (ZeroDivisionError, IndexError, RuntimeError):
+
+        def forward(self, *xs, planted=planted):
+            raise planted("planted fault")
+
+        monkeypatch.setattr(Linear, "forward", forward)
+        with pytest.raises(planted, match="planted fault"):
+            prog.init_state(random_batch(prog, 2))
+
+    def reset(self):
+        raise ZeroDivisionError("planted fault")
+
+    monkeypatch.setattr(Linear, "reset_parameters", reset)
+    with pytest.raises(ZeroDivisionError):
+        compile(graph, device="cpu")
+
+
+def test_a_fault_reaches_the_command_line_as_itself(monkeypatch):
+    def reset(self):
+        raise ZeroDivisionError("planted fault")
+
+    monkeypatch.setattr(Linear, "reset_parameters", reset)
+    out = CliRunner().invoke(main, ["compile", str(SPECS / "digits-gen.yaml")], catch_exceptions=True)
+    assert isinstance(out.exception, ZeroDivisionError) and out.exit_code == 1
+
+
+# -------------------------------------------------------- the command line
+def _limit_memory():  # a regression must fail the test, not swap the machine
+    resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+
+
+def _cli(*args) -> tuple[subprocess.CompletedProcess, float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "pcgraph", *args], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, preexec_fn=_limit_memory)
+    return r, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    """Seconds the command line takes to validate a shipped spec (start-up dominates)."""
+    r, seconds = _cli("validate", str(SPECS / "digits-gen.yaml"))
+    assert r.returncode == 0, r.stderr
+    return seconds
+
+
+def assert_quick_refusal(r, seconds, baseline, *expected):
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == len(expected), lines
+    for line, want in zip(lines, expected):
+        assert line.startswith(want), (line, want)
+    assert seconds < 5 or seconds < 2 * baseline, (seconds, baseline)  # the machine may be loaded
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the memory cap of the child uses RLIMIT_AS")
+def test_cli_validate_refuses_hostile_yaml_quickly(tmp_path, baseline):
+    files = {
+        "bomb.yaml": alias_bomb(),
+        "deep-list.yaml": nested(5000, "list"),
+        "deep-map.yaml": nested(5000, "map"),
+        "loop.yaml": "name: loop\n" + SPEC_TAIL + "a: &a [1, *a]\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    line_no, col, anchor = bomb_refusal()
+    r, seconds = _cli("validate", *(str(tmp_path / n) for n in files))
+    assert_quick_refusal(
+        r,
+        seconds,
+        baseline,
+        f"{tmp_path / 'bomb.yaml'}:{line_no}:{col}: alias *{anchor} expands",
+        f"{tmp_path / 'deep-list.yaml'}:3:{len('extra: ') + MAX_DEPTH}: the YAML nests",
+        f"{tmp_path / 'deep-map.yaml'}:3:{len('extra: ') + 4 * (MAX_DEPTH - 1) + 1}: the YAML nests",
+        f"{tmp_path / 'loop.yaml'}:3:11: alias *a sits inside",
+    )
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the memory cap of the child uses RLIMIT_AS")
+@pytest.mark.parametrize(
+    "text, expected",
+    [(BIG_WEIGHT, "8:5: edges.1: edge e1 (h1 -> h2, linear) needs a 1000000 x 1000000 weight: 3.6 TiB"), (BIG_STATE, "5:3: nodes.h: node 'h' of shape [100000000] needs 100000 x 100000000 values")],
+    ids=["weight", "state"],
+)
+def test_cli_compile_refuses_what_cannot_fit_quickly(tmp_path, baseline, text, expected):
+    p = tmp_path / "spec.yaml"
+    p.write_text(text)
+    r, seconds = _cli("compile", str(p))
+    assert_quick_refusal(r, seconds, baseline, f"{p}:{expected}")
