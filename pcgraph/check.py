@@ -102,9 +102,9 @@ class _Repair:
         kept = [i for i, edge in self.edges.items() if edge is not None]
         edges = []
         for new, old in enumerate(kept):
-            e = dict(self.edges[old])
-            if new != old and not e.get("name"):
-                e["name"] = f"e{old}"  # keep the default name the user sees
+            e = self.edges[old]  # not always a mapping: the schema reports what is not
+            if isinstance(e, dict) and new != old and not e.get("name"):
+                e = {**e, "name": f"e{old}"}  # keep the default name the user sees
             edges.append(e)
         data = dict(self.data)
         if "edges" in data or edges:

@@ -5,6 +5,7 @@ that asks for terabytes: each ends at once with exit 2 and one located sentence.
 fault in pcgraph's own code keeps its exception type and traceback instead of
 turning into a user error."""
 
+import copy
 import os
 import resource
 import subprocess
@@ -13,12 +14,17 @@ import time
 
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pcgraph
+from pcgraph.bench import random_batch
+from pcgraph.check import check_spec
 from pcgraph.cli import main
 from pcgraph.compile import compile, resolve_device
-from pcgraph.errors import CompileError, SpecError
+from pcgraph.errors import CompileError, PcgraphError, SpecError
 from pcgraph.spec.limits import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 from pcgraph.transforms.linear import Linear
 from tests.conftest import ROOT, SPECS
@@ -206,8 +212,6 @@ def test_unknown_or_absent_devices_are_compile_errors():
 def test_a_fault_in_a_transform_keeps_its_type(monkeypatch):
     graph = pcgraph.build_graph(pcgraph.load_spec(SPECS / "digits-gen.yaml"))
     prog = compile(graph, device="cpu")
-    from pcgraph.bench import random_batch
-
     for planted in (ZeroDivisionError, IndexError, RuntimeError):
 
         def forward(self, *xs, planted=planted):
@@ -298,3 +302,119 @@ def test_cli_compile_refuses_what_cannot_fit_quickly(tmp_path, baseline, text, e
     p.write_text(text)
     r, seconds = _cli("compile", str(p))
     assert_quick_refusal(r, seconds, baseline, f"{p}:{expected}")
+
+
+# ------------------------------------------------------------------ the fuzz
+FUZZ_BASES = [yaml.safe_load(p.read_text()) for p in sorted(SPECS.glob("*.yaml"))]
+ODD = st.sampled_from([0, -1, -3, 1, 2, 10**6, 10**12, 10**30, 0.5, 1e308, float("nan"), float("inf"), "12", "many", "", True, None, [], {}, [0], [3, -1]])
+
+
+def _paths(obj, prefix=()):
+    out = [prefix]
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _paths(v, prefix + (i,))
+    return out
+
+
+def _at(obj, path):
+    for p in path:
+        obj = obj[p]
+    return obj
+
+
+def _apart(a, b) -> bool:
+    """Neither path lies inside the other."""
+    n = min(len(a), len(b))
+    return a[:n] != b[:n]
+
+
+def _mutate(draw, spec) -> None:
+    paths = [p for p in _paths(spec) if p]
+    if not paths:
+        return
+    path = draw(st.sampled_from(paths))
+    parent, key = _at(spec, path[:-1]), path[-1]
+    op = draw(st.sampled_from(["delete", "odd", "swap", "alias", "rename", "rewire"]))
+    if op == "delete":
+        del parent[key]
+    elif op == "odd":  # a number or value turned huge, negative, zero, fractional, text, ...
+        parent[key] = draw(ODD)
+    elif op in ("swap", "alias"):
+        others = [q for q in paths if _apart(q, path)]
+        if others:
+            other = draw(st.sampled_from(others))
+            oparent, okey = _at(spec, other[:-1]), other[-1]
+            if op == "swap":
+                parent[key], oparent[okey] = oparent[okey], parent[key]
+            else:  # the same object twice: the YAML gets an anchor and an alias
+                parent[key] = oparent[okey]
+    elif op == "rename" and isinstance(spec.get("nodes"), dict) and spec["nodes"]:
+        old = draw(st.sampled_from(sorted(spec["nodes"], key=str)))
+        spec["nodes"][draw(st.sampled_from(["h9", f"{old}_", "x", "image", "1bad", ""]))] = spec["nodes"].pop(old)
+    elif op == "rewire" and isinstance(spec.get("edges"), list) and spec["edges"] and isinstance(spec.get("nodes"), dict):
+        edge = draw(st.sampled_from(spec["edges"]))
+        if isinstance(edge, dict):
+            names = sorted(map(str, spec["nodes"])) + ["ghost"]
+            edge[draw(st.sampled_from(["from", "to"]))] = draw(st.sampled_from(names))
+
+
+@st.composite
+def mutated_spec_text(draw):
+    spec = copy.deepcopy(draw(st.sampled_from(FUZZ_BASES)))
+    for _ in range(draw(st.integers(1, 4))):
+        _mutate(draw, spec)
+    text = yaml.safe_dump(spec, sort_keys=False)
+    if draw(st.booleans()):  # a line twice: a duplicate key, or a list item twice
+        lines = text.splitlines(keepends=True)
+        i = draw(st.integers(0, len(lines) - 1))
+        lines.insert(i, lines[i])
+        text = "".join(lines)
+    return text
+
+
+def validate_then_compile(text: str, path) -> None:
+    """What ``validate`` then ``compile`` do, plus a forward pass and an inference
+    step on two examples: any failure must be a PcgraphError with located lines."""
+    path.write_text(text)
+    graph, issues = check_spec(path)
+    assert all(str(i).strip() and i.message for i in issues)
+    if graph is None:
+        assert issues
+        return
+    try:
+        prog = compile(graph)
+        state = prog.init_state(random_batch(prog, 2))
+        prog.energy(state)
+        prog.infer(state, steps=1)
+    except PcgraphError as e:
+        assert e.lines and all(line.strip() for line in e.lines), e.lines
+
+
+@pytest.fixture
+def small_memory(monkeypatch):
+    """Mutated shapes are refused past 256 MiB, so the fuzz never fills the machine."""
+    monkeypatch.setenv("PCGRAPH_MAX_MEMORY", "256M")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=mutated_spec_text())
+def test_mutated_specs_validate_and_compile_or_fail_cleanly(text, tmp_path, small_memory):
+    validate_then_compile(text, tmp_path / "fuzz.yaml")
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=mutated_spec_text())
+def test_mutated_specs_many(text, tmp_path, small_memory):
+    validate_then_compile(text, tmp_path / "fuzz.yaml")
+
+
+# ------------------------------------------------- what the fuzz has found
+def test_validate_reports_an_edge_that_is_not_a_mapping(write):
+    p = write("name: t\nnodes:\n  x: {shape: [4], role: input, bind: image}\n  h: {shape: [3], family: gaussian}\nedges:\n  - {from: x, to: h}\n  - 12\n")
+    out = CliRunner().invoke(main, ["validate", str(p)])
+    assert out.exit_code == 2 and out.output.strip().splitlines() == [f"{p}:7:5: edges.1: input should be a valid dictionary or instance of EdgeSpec, got 12"]
