@@ -41,23 +41,38 @@ class Need:
     nbytes: int
 
 
-def human(nbytes: float) -> str:
-    """``4_000_000_000_000`` -> ``3.6 TiB``."""
+def _num(n: int) -> str:
+    """An integer as digits, or as a power of ten when it is too long to read."""
+    if n < 10**15:
+        return str(n)
+    return f"about 10^{math.floor(math.log10(n))}"
+
+
+def human(nbytes: int) -> str:
+    """``4_000_000_000_000`` -> ``3.6 TiB``; past 1024 PiB, a power of ten of bytes."""
+    if nbytes >= 2**60:
+        return f"{_num(nbytes)} bytes"
+    size, unit = float(nbytes), "B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if nbytes < 1024 or unit == "PiB":
+        if size < 1024 or unit == "PiB":
             break
-        nbytes /= 1024
-    return f"{nbytes:.0f} {unit}" if unit == "B" else (f"{nbytes:.1f} {unit}" if nbytes < 1e6 else f"{nbytes:.2g} {unit}")
+        size /= 1024
+    return f"{nbytes} B" if unit == "B" else f"{size:.1f} {unit}"
+
+
+def _shape(shape) -> str:
+    axes = [_num(int(s)) for s in shape]
+    return f"[{', '.join(axes)}]" if len(axes) <= 6 else f"[{', '.join(axes[:3])}, ... ({len(axes)} axes)]"
 
 
 def _dims(shape) -> str:
-    return " x ".join(str(int(s)) for s in shape)
+    return " x ".join(_num(int(s)) for s in shape)
 
 
 def _batch(graph: PCGraph) -> tuple[int, str]:
     data = graph.spec.data
     if data is None:
-        return 1, "one example"
+        return 1, "one example: no data section"
     if data.eval_batch_size is not None and data.eval_batch_size > data.batch_size:
         return int(data.eval_batch_size), f"data.eval_batch_size {data.eval_batch_size}"
     return int(data.batch_size), f"data.batch_size {data.batch_size}"
@@ -78,7 +93,7 @@ def needs(graph: PCGraph, dtype: torch.dtype) -> list[Need]:
             out.append(Need(("nodes", n.name), n.location, f"node '{n.name}' needs a {_dims(shape)} {pname}", math.prod(shape) * item))
         per = max(math.prod(n.shape), math.prod(n.param_shape))
         size = 8 if n.dtype == "long" else item
-        out.append(Need(("nodes", n.name), n.location, f"node '{n.name}' of shape {list(n.shape)} needs {batch} x {per} values at {said}", batch * per * size))
+        out.append(Need(("nodes", n.name), n.location, f"node '{n.name}' of shape {_shape(n.shape)} needs {batch} x {_num(per)} values ({said})", batch * per * size))
     return out
 
 

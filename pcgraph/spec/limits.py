@@ -6,7 +6,8 @@ and far below what would exhaust the stack or the memory of the machine reading 
 
 * ``MAX_BYTES``: the file (or text) size, 2 MiB;
 * ``MAX_DEPTH``: mappings and sequences nested inside each other, 100 levels;
-* ``MAX_VALUES``: values in the document once every alias is expanded, 100 000.
+* ``MAX_VALUES``: values in the document once every alias is expanded, 100 000;
+* integers fit in 64 bits (sizes computed from them then stay small numbers).
 
 Aliases (``*name``) are counted as what they stand for, so a few hundred bytes of
 anchors that refer to anchors (an "alias bomb", whose expansion grows as 9^levels)
@@ -81,11 +82,35 @@ class BoundedLoader(yaml.SafeLoader):
         self._count(size, event.start_mark, event.anchor)
         return super().compose_node(None, None)
 
+    def construct_object(self, node, deep=False):
+        """A value YAML can write but Python cannot make (a date like 2024-13-45) is a
+        problem of the text at that node, not a crash."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as e:
+            raise LimitExceeded(f"cannot read the value '{_short(node.value)}': {e}", node.start_mark) from None
+
+    def construct_yaml_int(self, node):
+        """Integers of at most 64 bits: a longer digit string is refused before Python
+        converts it (which takes quadratic time) and before sizes are computed with it."""
+        text = self.construct_scalar(node)
+        if sum(c.isalnum() for c in text) > 66 or abs(value := super().construct_yaml_int(node)).bit_length() > 64:
+            raise LimitExceeded(f"the integer '{_short(text)}' does not fit in 64 bits (no spec value needs more)", node.start_mark)
+        return value
+
     def _count(self, n: int, mark, anchor: str | None = None) -> None:
         self.values += n
         if self.values > MAX_VALUES:
             what = f"alias *{anchor} expands the document" if anchor is not None else "the document grows"
             raise LimitExceeded(f"{what} past {MAX_VALUES:,} values (a spec holds a few hundred; aliases may not multiply the input)", mark)
+
+
+BoundedLoader.add_constructor("tag:yaml.org,2002:int", BoundedLoader.construct_yaml_int)
+
+
+def _short(text) -> str:
+    text = str(text)
+    return text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def too_big(size: int) -> str | None:

@@ -138,6 +138,8 @@ def load_yaml(text: str, file: str) -> tuple[object, SourceMap]:
             raise SpecError(issues)
         try:
             data = loader.construct_document(node)
+        except LimitExceeded as e:
+            raise SpecError(Issue(None, e.problem, Location(file, *_pos(e.problem_mark)))) from None
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             raise SpecError(Issue(("yaml",), f"invalid YAML: {e.problem}", Location(file, *_pos(mark)) if mark else Location(file))) from None

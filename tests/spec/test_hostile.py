@@ -24,8 +24,11 @@ from pcgraph.bench import random_batch
 from pcgraph.check import check_spec
 from pcgraph.cli import main
 from pcgraph.compile import compile, resolve_device
+from pcgraph.activations import ACTIVATION_NAMES
 from pcgraph.errors import CompileError, PcgraphError, SpecError
+from pcgraph.families import families
 from pcgraph.spec.limits import MAX_BYTES, MAX_DEPTH, MAX_VALUES
+from pcgraph.transforms import transforms
 from pcgraph.transforms.linear import Linear
 from tests.conftest import ROOT, SPECS
 
@@ -166,7 +169,7 @@ def test_huge_batch_of_node_values_is_refused():
         compile(graph, device="cpu")
     (line,) = info.value.lines
     tib = 100_000 * 10**8 * 4 / 2**40
-    assert line.startswith("s.yaml:5:3: nodes.h: node 'h' of shape [100000000] needs 100000 x 100000000 values at data.batch_size 100000: ")
+    assert line.startswith("s.yaml:5:3: nodes.h: node 'h' of shape [100000000] needs 100000 x 100000000 values (data.batch_size 100000): ")
     assert f"{tib:.1f} TiB, more than this machine's memory" in line
 
 
@@ -307,6 +310,10 @@ def test_cli_compile_refuses_what_cannot_fit_quickly(tmp_path, baseline, text, e
 # ------------------------------------------------------------------ the fuzz
 FUZZ_BASES = [yaml.safe_load(p.read_text()) for p in sorted(SPECS.glob("*.yaml"))]
 NUMBER = st.sampled_from([1, 2, 3, 5, 7, 16, 10**6, 10**12, 0, -1, 0.5, 1e-12, 1e308])
+WORD = st.sampled_from(
+    sorted(transforms.names()) + sorted(families.names()) + list(ACTIVATION_NAMES)
+    + ["latent", "input", "target", "long", "float", "kl", "gaussian", "bp", "pc", "cyclic", "dag", "sweep", "sync", "incremental", "zeros", "normal", "arrival", "equilibrium", "sgd", "adam", "learned", "sinusoidal"]
+)
 ODD = st.sampled_from([0, -1, -3, 1, 2, 10**6, 10**12, 10**30, 0.5, 1e308, float("nan"), float("inf"), "12", "many", "", True, None, [], {}, [0], [3, -1]])
 
 
@@ -345,12 +352,15 @@ def _mutate(draw, spec) -> None:
     paths = [p for p in _paths(spec) if p]
     if not paths:
         return
-    op = draw(st.sampled_from(["number", "number", "number", "delete", "odd", "swap", "alias", "rename", "rewire"]))
-    numbers = [p for p in paths if isinstance(_at(spec, p), (int, float)) and not isinstance(_at(spec, p), bool)]
-    path = draw(st.sampled_from(numbers if op == "number" and numbers else paths))
+    op = draw(st.sampled_from(["number", "number", "word", "word", "delete", "odd", "swap", "alias", "rename", "rewire"]))
+    kinds = {"number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "word": lambda v: isinstance(v, str)}
+    fitting = [p for p in paths if op in kinds and kinds[op](_at(spec, p))]
+    path = draw(st.sampled_from(fitting or paths))
     parent, key = _at(spec, path[:-1]), path[-1]
     if op == "number":  # mostly still valid: the graph is built and compiled
         parent[key] = draw(NUMBER)
+    elif op == "word":  # another transform, family, activation, role, schedule, ...
+        parent[key] = draw(WORD)
     elif op == "delete":
         del parent[key]
     elif op == "odd":  # a number or value turned huge, negative, zero, fractional, text, ...
@@ -430,3 +440,24 @@ def test_validate_reports_an_edge_that_is_not_a_mapping(write):
     p = write("name: t\nnodes:\n  x: {shape: [4], role: input, bind: image}\n  h: {shape: [3], family: gaussian}\nedges:\n  - {from: x, to: h}\n  - 12\n")
     out = CliRunner().invoke(main, ["validate", str(p)])
     assert out.exit_code == 2 and out.output.strip().splitlines() == [f"{p}:7:5: edges.1: input should be a valid dictionary or instance of EdgeSpec, got 12"]
+
+
+def test_integers_past_64_bits_and_impossible_dates_are_located_lines():
+    base = "name: t\n" + SPEC_TAIL
+    line = one_issue(base + "description: x\ntrain: {seed: " + "9" * 5000 + "}\n")
+    assert line == "h.yaml:4:15: the integer '99999999999999999999... (5000 characters)' does not fit in 64 bits (no spec value needs more)"
+    assert one_issue(base + f"train: {{seed: {2**64}}}\n").startswith(f"h.yaml:3:15: the integer '{2**64}' does not fit in 64 bits")
+    assert pcgraph.loads_spec(base + f"train: {{seed: {2**64 - 1}}}\n").train.seed == 2**64 - 1
+    assert one_issue(base + "description: 2024-13-45\n") == "h.yaml:3:14: cannot read the value '2024-13-45': month must be in 1..12"
+    assert one_issue(base, overrides=[f"train.seed={'9' * 5000}"]).startswith(f"--set train.seed={'9' * 5000}: the integer")
+
+
+def test_astronomical_sizes_are_written_as_powers_of_ten():
+    axes = ", ".join(["4611686018427387904"] * 1000)  # 2^62 each: 2^62000 values
+    text = f"name: t\nnodes:\n  x: {{shape: [{axes}], role: input, bind: image}}\n"
+    graph = pcgraph.build_graph(pcgraph.loads_spec(text, "a.yaml"))
+    with pytest.raises(CompileError) as info:
+        compile(graph, device="cpu")
+    (line,) = info.value.lines
+    digits = int(62000 * 0.30103)  # log10(2^62000), the state's entries
+    assert line.startswith(f"a.yaml:3:3: nodes.x: node 'x' of shape [about 10^18, about 10^18, about 10^18, ... (1000 axes)] needs 1 x about 10^{digits} values")
