@@ -236,6 +236,12 @@ def test_a_fault_reaches_the_command_line_as_itself(monkeypatch):
     def reset(self):
         raise ZeroDivisionError("planted fault")
 
+    def forward(self, *xs):
+        raise ZeroDivisionError("planted fault")
+
+    monkeypatch.setattr(Linear, "forward", forward)  # runs only once a batch goes through
+    out = CliRunner().invoke(main, ["bench", str(SPECS / "digits-gen.yaml"), "--steps", "1", "--warmup", "0", "--rounds", "1", "--no-memory"], catch_exceptions=True)
+    assert isinstance(out.exception, ZeroDivisionError) and out.exit_code == 1
     monkeypatch.setattr(Linear, "reset_parameters", reset)
     out = CliRunner().invoke(main, ["compile", str(SPECS / "digits-gen.yaml")], catch_exceptions=True)
     assert isinstance(out.exception, ZeroDivisionError) and out.exit_code == 1
