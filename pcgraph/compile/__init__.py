@@ -4,15 +4,44 @@ from __future__ import annotations
 
 import torch
 
+from ..core.errors import CompileError, Issue, Location
 from ..graph import PCGraph
+from .budget import check_budget
 from .program import Program
 from .state import State
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The torch device for ``device`` (auto: CUDA when there is one); CompileError, in
+    one sentence, for a device that this torch build or machine does not have."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    where = Location(f"device '{device}'")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):  # the text is the user's: torch cannot parse it
+        raise CompileError(Issue(None, "unknown device: use cpu, cuda, cuda:N or mps", where)) from None
+    problem = _missing(dev)
+    if problem:
+        raise CompileError(Issue(None, problem, where))
+    return dev
+
+
+def _missing(dev: torch.device) -> str | None:
+    """Why ``dev`` cannot be used here, or None."""
+    if dev.type == "cuda":
+        if torch.version.cuda is None and torch.version.hip is None:
+            return "this torch build has no CUDA support; use --device cpu"
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            return "no CUDA device is visible to this process; use --device cpu"
+        if dev.index is not None and dev.index >= count:
+            return f"this machine has {count} CUDA device{'s' if count > 1 else ''} (cuda:0 to cuda:{count - 1}); use one of them"
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        return "this torch build or machine has no MPS support; use --device cpu"
+    elif dev.type not in ("cpu", "cuda", "mps", "meta"):
+        return f"pcgraph runs on cpu, cuda or mps, not {dev.type}"
+    return None
 
 
 def compile_graph(graph: PCGraph, energy: str | None = None, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None) -> Program:
@@ -26,6 +55,7 @@ def compile_graph(graph: PCGraph, energy: str | None = None, device: str | torch
         dtype = train.dtype
     if isinstance(dtype, str):
         dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
+    check_budget(graph, device, dtype)  # refuse a graph that cannot fit before allocating it
     # the initial weights are a function of train.seed alone, however the program is built
     # (CLI or Python) and whatever ran before; the caller's random stream is left untouched
     with torch.random.fork_rng(devices=[]):

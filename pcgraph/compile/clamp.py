@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import torch
 
 from ..core.errors import DataError, Issue
+from .tokens import token_problem
 
 
 class Clamping:
@@ -32,6 +33,9 @@ class Clamping:
                 if value.is_floating_point() or value.is_complex():
                     raise DataError(Issue(("nodes", name, "bind"), f"data field '{info.bind}' holds {value.dtype} but node '{name}' takes integer tokens (dtype long)", info.location))
                 value = value.long()
+                problem = token_problem(self.graph, name, value)
+                if problem is not None:
+                    raise DataError(Issue(("nodes", name, "bind"), f"data field '{info.bind}' for node '{name}': {problem}", info.location))
             elif not value.is_floating_point() and info.shape and per == info.shape[:-1]:
                 value = torch.nn.functional.one_hot(value.long(), info.shape[-1]).to(self.dtype)  # class indices
                 per = info.shape

@@ -168,10 +168,7 @@ class Program(Clamping, Energies, Steps, nn.Module):
         """(output after activation, pre-activation) of one edge. ``inplace`` (no
         autograd) applies the activation in place when the pre-activation is not
         needed for its derivative; the pre-activation is then None."""
-        try:
-            a = self.transforms[e.name](*[vis[s] for s in e.sources])
-        except (RuntimeError, ValueError, IndexError) as exc:
-            raise CompileError(Issue(("edges", e.index), f"edge {' + '.join(e.sources)} -> {e.target} ({e.transform}) failed: {exc}", e.location)) from exc
+        a = self.transforms[e.name](*[vis[s] for s in e.sources])
         act = self.acts[e.name]
         if act.name == "identity":
             return a, a

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import os
-from pathlib import Path
 from typing import Any, Iterable
 
 from pydantic import ValidationError
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 from ..core.errors import GraphError, Issue, Location, PcgraphError, SpecError
 from ..spec import load_spec, spec_from_data
 from ..spec.models import Spec
+from ..spec.limits import read_bounded
 from ..spec.overrides import apply_overrides
 from ..spec.source import SourceMap, load_yaml
 from ..spec.validate import clean_path, translate
@@ -42,7 +42,7 @@ def check_spec(path: str | os.PathLike, overrides: Iterable[str] = ()):
         first = list(e.issues)
     # the schema failed: redo the stages to get at the data (YAML and --set problems end here)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_bounded(path)
         data, smap = load_yaml(text, str(path))
         overrides = list(overrides)
         if overrides:
@@ -101,9 +101,9 @@ class _Repair:
         kept = [i for i, edge in self.edges.items() if edge is not None]
         edges = []
         for new, old in enumerate(kept):
-            e = dict(self.edges[old])
-            if new != old and not e.get("name"):
-                e["name"] = f"e{old}"  # keep the default name the user sees
+            e = self.edges[old]  # not always a mapping: the schema reports what is not
+            if isinstance(e, dict) and new != old and not e.get("name"):
+                e = {**e, "name": f"e{old}"}  # keep the default name the user sees
             edges.append(e)
         data = dict(self.data)
         if "edges" in data or edges:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ..core.errors import Issue, Location, SpecError
 from .models import DataSpec, EdgeSpec, NodeSpec, Spec, TrainSpec
 from .overrides import apply_overrides
+from .limits import read_bounded
 from .source import SourceMap, load_yaml
 from .validate import translate
 
@@ -33,7 +34,7 @@ def load_spec(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Spec:
     """Read and validate a spec file; ``overrides`` are ``dotted.path=value`` strings."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path)
     except FileNotFoundError:
         raise SpecError(Issue(("<spec>",), "no such file", Location(str(path)))) from None
     except (OSError, UnicodeDecodeError) as e:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from ..core.errors import Issue, Location, SpecError
 from ..core.registry import suggest
+from .limits import MAX_DEPTH, BoundedLoader, LimitExceeded
 from .source import SourceMap
 from .validate import _field, _unwrap, union_member
 
@@ -19,10 +20,19 @@ _FREE_DICTS = {"options", "fields"}  # mappings whose keys the user invents
 
 
 def parse_value(text: str):
+    """The YAML value of ``text`` (plain text when it is not YAML); LimitExceeded when
+    it is deeper or expands further than a spec may (see ``limits``)."""
+    if text.strip() == "":
+        return ""
+    loader = BoundedLoader(text)
     try:
-        return yaml.safe_load(text) if text.strip() != "" else ""
+        return loader.get_single_data()
+    except LimitExceeded:
+        raise
     except yaml.YAMLError:
         return text
+    finally:
+        loader.dispose()
 
 
 def apply_overrides(data: Any, smap: SourceMap, overrides: list[str], root: type[BaseModel]) -> Any:
@@ -40,7 +50,14 @@ def apply_overrides(data: Any, smap: SourceMap, overrides: list[str], root: type
         if not path_text.strip() or any(p == "" for p in parts):
             issues.append(Issue((path_text,), "empty key in the dotted path", where))
             continue
-        value = parse_value(value_text)
+        if len(parts) > MAX_DEPTH:
+            issues.append(Issue(None, f"the dotted path has {len(parts)} keys, more than the {MAX_DEPTH} a spec can nest", where))
+            continue
+        try:
+            value = parse_value(value_text)
+        except LimitExceeded as e:
+            issues.append(Issue(None, f"{e.problem} (at column {e.problem_mark.column + 1} of the value)", where))
+            continue
         problem = _assign(data, parts, value, root)
         if problem:
             bad_path, msg = problem

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from ..core.errors import Issue, Location, SpecError
+from .limits import BoundedLoader, LimitExceeded, too_big
 
 # Tags the safe loader understands; anything else (``!!python/object``, custom tags) is refused.
 _STANDARD_TAGS = {
@@ -114,10 +115,14 @@ def _path_at_error(text: str) -> tuple:
 def load_yaml(text: str, file: str) -> tuple[object, SourceMap]:
     """Parse one YAML document safely; return (data, source map) or raise SpecError."""
     smap = SourceMap(file)
-    loader = yaml.SafeLoader(text)
+    if too_big(len(text)):
+        raise SpecError(Issue(None, too_big(len(text)), Location(file)))
+    loader = BoundedLoader(text)
     try:
         try:
             node = loader.get_single_node()
+        except LimitExceeded as e:
+            raise SpecError(Issue(None, e.problem, Location(file, *_pos(e.problem_mark)))) from None
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             loc = Location(file, *_pos(mark)) if mark else Location(file)
@@ -133,6 +138,8 @@ def load_yaml(text: str, file: str) -> tuple[object, SourceMap]:
             raise SpecError(issues)
         try:
             data = loader.construct_document(node)
+        except LimitExceeded as e:
+            raise SpecError(Issue(None, e.problem, Location(file, *_pos(e.problem_mark)))) from None
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             raise SpecError(Issue(("yaml",), f"invalid YAML: {e.problem}", Location(file, *_pos(mark)) if mark else Location(file))) from None

@@ -21,14 +21,21 @@ def test_meanvar_under_energy_f_is_a_compile_error_naming_the_node():
     assert line.startswith("vae.yaml:6:3: nodes.z.family:") and line.endswith("it needs the KL energy (energy kl)")
 
 
-def test_runtime_failure_names_the_edge_and_its_line():
+def test_token_outside_the_vocabulary_names_node_edge_and_vocab():
     prog = program(TRANSFORMER)
+    vocab = 11  # the embedding edge of TRANSFORMER
+    for bad in (vocab, -1):
+        batch = batch_for(prog)
+        batch["tokens"][0, 0] = bad
+        with pytest.raises(DataError) as info:
+            prog.init_state(batch)
+        (line,) = info.value.lines
+        where = prog.graph.where("tokens")
+        assert line.startswith(f"{where}: nodes.tokens.bind:") and f"token id {bad} is outside the vocabulary" in line
+        assert f"vocab {vocab}: ids 0 to {vocab - 1}" in line
     batch = batch_for(prog)
-    batch["tokens"][0, 0] = 99  # outside the vocabulary
-    with pytest.raises(CompileError) as info:
-        prog.init_state(batch)
-    line = info.value.lines[0]
-    assert line.startswith("test.yaml:15:5: edges.0:") and "tokens -> x (embedding)" in line
+    batch["tokens"][0, 0] = vocab - 1  # the last id is in the vocabulary
+    prog.init_state(batch)
 
 
 def test_data_that_does_not_fit_names_field_and_node():
