@@ -259,22 +259,23 @@ def fabricpc_infer(structure, names, weights, x, y_int, dtype):
 
 
 def fabricpc_case(method: str, weights, x, y_int, T: int = T_STEPS):
-    """A zero-argument training step: FabricPC's make_train_step, algorithm pc or backprop."""
+    """A zero-argument training step, algorithm pc or backprop: the jitted step that
+    FabricPC's own ``train`` loop runs per batch (parameters and optimiser state donated)."""
     import jax
     import jax.numpy as jnp
     import optax
-    from fabricpc.training import make_train_step
+    from fabricpc.training.trainer import _make_step
 
     structure, names = fabricpc_structure(T=T)
     params = fabricpc_params(structure, names, weights, jnp.asarray(x).dtype)
     opt = optax.adam(WEIGHT_LR)
     state = {"params": params, "opt": opt.init(params)}
-    step_fn = make_train_step(structure, opt, algorithm="pc" if method == "pc" else "backprop")
+    step_fn = _make_step(structure, opt, algorithm="pc" if method == "pc" else "backprop", with_state=False, donate=True)
     batch = {"x": jnp.asarray(x), "y": jax.nn.one_hot(jnp.asarray(y_int), weights[-1][0].shape[0], dtype=jnp.asarray(x).dtype)}
     key = jax.random.PRNGKey(0)
 
     def step():
-        state["params"], state["opt"], metrics, _ = step_fn(state["params"], state["opt"], batch, key)
+        state["params"], state["opt"], metrics = step_fn(state["params"], state["opt"], batch, key)
         return metrics["energy"]
 
     return step
