@@ -1,7 +1,8 @@
 """pcgraph side by side with the JAX predictive-coding libraries pcx and FabricPC on
 bench-mlp (benchmarks/bench-mlp.yaml), in one command:
 
-    benchmarks/peers/run.sh [--quick] [--note "provisional, loaded machine"]
+    benchmarks/peers/run.sh [--quick] [--omp-passive] [--note "provisional, loaded machine"]
+    benchmarks/peers/run.sh --from-json benchmarks/results/peers/results.json   # re-render the table
 
 1. Creates one virtual environment per peer under benchmarks/peers/.venvs/ from the
    pinned requirements-<peer>.txt (again whenever that file changes).
@@ -10,7 +11,8 @@ bench-mlp (benchmarks/bench-mlp.yaml), in one command:
    fresh process pinned to the same CPUs (--threads, default 2): pcgraph through
    ``python -m pcgraph bench --json`` (BP and PC in one process), each peer through
    case.py inside its environment.
-4. Writes results.json and results.md (the table) to --out.
+4. Writes results.json and results.md (the table) to --out
+   (default benchmarks/results/peers/).
 
 Runs with the project's Python (torch + pcgraph importable); the peers' environments
 never see torch, and this file imports neither jax nor pcgraph.
@@ -44,7 +46,7 @@ PCGRAPH_VARIANTS = {
     "equilibrium, sweep": ("train.weights.gradient=equilibrium",),
 }
 MEANING = {
-    ("pcgraph", "bp"): "backprop on the same graph (torch eager)",
+    ("pcgraph", "bp"): "backprop on the same graph (torch eager); its first call is timed after the PC program's in the same process, so torch is already warm",
     ("pcgraph", "pc auto"): "PC, default weight gradient `auto` = at the error's first arrival (Z-IL, equals BP; no inference loop)",
     ("pcgraph", "pc equilibrium, sync"): "PC, classic EM step: T = 8 synchronous SGD steps on the states, gradient at the settled states (the peers' algorithm)",
     ("pcgraph", "pc equilibrium, sweep"): "as above with pcgraph's default schedule (states updated layer by layer from the output back)",
@@ -69,7 +71,9 @@ def ensure_venv(peer: str, log) -> Path:
         return py
     log(f"creating {VENVS / peer} from {req.name} (a few minutes, once)")
     venv.EnvBuilder(with_pip=True, clear=True).create(VENVS / peer)
-    subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(req)], check=True)
+    p = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(req)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"installing {req.name} failed:\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
     stamp.write_text(digest + "\n")
     return py
 
@@ -137,7 +141,8 @@ def run_rounds(rounds: int, steps: int, warmup: int, threads: int, peers, log) -
 
 def summarise(measurements: list[dict]) -> list[dict]:
     """Median over rounds per (framework, method); ratio to the fastest BP step."""
-    keys = list(dict.fromkeys((m["framework"], m["method"]) for m in measurements))
+    order = {fw: k for k, fw in enumerate(("pcgraph",) + PEERS)}
+    keys = sorted(dict.fromkeys((m["framework"], m["method"]) for m in measurements), key=lambda k: (order.get(k[0], len(order)), k[1] != "bp"))
     rows = []
     for fw, method in keys:
         ms = [m for m in measurements if (m["framework"], m["method"]) == (fw, method)]
@@ -171,7 +176,7 @@ def format_table(result: dict) -> str:
     lines = [f"**{result['note']}**", ""] if result.get("note") else []
     lines += [
         f"bench-mlp (MLP 784-512-512-512-10, tanh, categorical output, batch 256, T = 8), {result['mode']} mode, {result['date']}.",
-        f"CPU: {m['cpu']}, {m['cpus']} CPUs visible, every case pinned to {m['threads']} of them and {m['threads']} threads; load average {m['load_before']} before, {m['load_after']} after.",
+        f"CPU: {m['cpu']}, {m['cpus']} CPUs visible, every case pinned to {m['threads']} of them and {m['threads']} threads (OpenMP wait policy: {m.get('omp_wait_policy', 'default')}); load average {m['load_before']} before, {m['load_after']} after.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(result["versions"].items())) + ".",
         f"Each figure: the median over {result['rounds']} interleaved rounds of one fresh process per case; a step time is the median of {result['steps']} steps after {result['warmup']} warm-up steps.",
         "",
@@ -212,13 +217,19 @@ def parse_args(argv):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of pcx,fabricpc")
     ap.add_argument("--skip-check", action="store_true", help="skip the same-model check")
+    ap.add_argument("--omp-passive", action="store_true", help="OMP_WAIT_POLICY=PASSIVE for every case (torch's OpenMP threads sleep at barriers instead of spinning; use on a shared, overloaded machine)")
     ap.add_argument("--note", default="", help="a line printed in bold above the table, e.g. 'provisional, loaded machine'")
+    ap.add_argument("--from-json", metavar="RESULTS_JSON", help="only rewrite the table (results.md beside it) from a stored results.json")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "peers"), help="folder for results.json and results.md")
     return ap.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        return rewrite_table(Path(args.from_json))
+    if args.omp_passive:  # inherited by every child through child_env
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     steps, warmup = (5, 2) if args.quick else (30, 5)
     peers = [p for p in args.peers.split(",") if p]
     out_dir = Path(args.out)
@@ -239,7 +250,7 @@ def main(argv=None) -> int:
         "note": args.note,
         "mode": "quick" if args.quick else "normal",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "threads": args.threads, "load_before": load_before, "load_after": ", ".join(f"{x:.1f}" for x in os.getloadavg())},
+        "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "threads": args.threads, "omp_wait_policy": "PASSIVE" if args.omp_passive else "default", "load_before": load_before, "load_after": ", ".join(f"{x:.1f}" for x in os.getloadavg())},
         "versions": versions,
         "rounds": args.rounds,
         "steps": steps,
@@ -253,6 +264,16 @@ def main(argv=None) -> int:
     (out_dir / "results.md").write_text(table)
     print("\n" + table)
     return 1 if any(line.startswith("FAIL") for line in equivalence) else 0
+
+
+def rewrite_table(path: Path) -> int:
+    """Re-summarise a stored run and write its table again (results.md beside it)."""
+    result = json.loads(path.read_text())
+    result["rows"] = summarise(result["measurements"])
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    (path.parent / "results.md").write_text(format_table(result))
+    print(format_table(result))
+    return 0
 
 
 def _git_head() -> str:
