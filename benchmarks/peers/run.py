@@ -52,8 +52,8 @@ MEANING = {
     ("pcgraph", "pc equilibrium, sweep"): "as above with pcgraph's default schedule (states updated layer by layer from the output back)",
     ("pcx", "pc"): "pcx: Vode model, T = 8 SGD steps, Adam step, one `pxf.jit` (its tutorial's train_on_batch)",
     ("pcx", "bp"): "plain jax + optax backprop on the same MLP, `jax.jit` (pcx has no BP step of its own)",
-    ("fabricpc", "pc"): "FabricPC: its jitted per-batch train step, algorithm `pc` (T = 8, InferenceSGD)",
-    ("fabricpc", "bp"): "FabricPC: the same step, algorithm `backprop`",
+    ("fabricpc", "pc"): "FabricPC: the jitted per-batch step its `train` runs, algorithm `pc` (T = 8, InferenceSGD)",
+    ("fabricpc", "bp"): "FabricPC: the jitted per-batch step its `train` runs, algorithm `backprop`",
 }
 
 
@@ -243,9 +243,7 @@ def main(argv=None) -> int:
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     equivalence = [] if args.skip_check else check_equivalence(peers, out_dir, args.threads, log)
     measurements = run_rounds(args.rounds, steps, warmup, args.threads, peers, log)
-    versions = {"pcgraph": "repository " + _git_head()}
-    for m in measurements:
-        versions.update(m.get("versions", {}))
+    versions = {"pcgraph": "repository " + _git_head()} | collect_versions(measurements)
     result = {
         "note": args.note,
         "mode": "quick" if args.quick else "normal",
@@ -266,10 +264,23 @@ def main(argv=None) -> int:
     return 1 if any(line.startswith("FAIL") for line in equivalence) else 0
 
 
+def collect_versions(measurements: list[dict]) -> dict[str, str]:
+    """{name: version}: torch from pcgraph's cases, each peer with its own jax."""
+    out = {}
+    for m in measurements:
+        v = m.get("versions", {})
+        if m["framework"] == "pcgraph":
+            out.update(v)
+        elif m["framework"] in v:
+            out[m["framework"]] = f"{v[m['framework']]} (jax {v.get('jax', '?')}, jaxlib {v.get('jaxlib', '?')})"
+    return out
+
+
 def rewrite_table(path: Path) -> int:
     """Re-summarise a stored run and write its table again (results.md beside it)."""
     result = json.loads(path.read_text())
     result["rows"] = summarise(result["measurements"])
+    result["versions"] = {k: v for k, v in result["versions"].items() if k in ("pcgraph",)} | collect_versions(result["measurements"])
     path.write_text(json.dumps(result, indent=1) + "\n")
     (path.parent / "results.md").write_text(format_table(result))
     print(format_table(result))

@@ -40,6 +40,17 @@ def test_summary_takes_medians_over_rounds_and_the_ratio_to_the_fastest_bp():
     assert rows["pcx", "bp"]["ratio_to_fastest_bp"] == 1.0
     assert rows["pcx", "pc"]["ratio_to_fastest_bp"] == pytest.approx(42.5 / 8.5)
     assert rows["pcgraph", "bp"]["peak_mb"] == 105.0 and rows["pcx", "pc"]["rounds"] == 2
+    ordered = [(r["framework"], r["method"]) for r in run.summarise(list(reversed(ms)))]
+    assert ordered == [("pcgraph", "bp"), ("pcx", "bp"), ("pcx", "pc")]  # pcgraph first, BP before PC
+
+
+def test_versions_keep_each_peer_with_its_own_jax():
+    ms = [
+        {"framework": "pcgraph", "versions": {"torch": "2.13.0"}},
+        {"framework": "pcx", "versions": {"jax": "0.4.38", "jaxlib": "0.4.38", "pcx": "0.6.3"}},
+        {"framework": "fabricpc", "versions": {"jax": "0.7.2", "jaxlib": "0.7.2", "fabricpc": "0.6.0"}},
+    ]
+    assert run.collect_versions(ms) == {"torch": "2.13.0", "pcx": "0.6.3 (jax 0.4.38, jaxlib 0.4.38)", "fabricpc": "0.6.0 (jax 0.7.2, jaxlib 0.7.2)"}
 
 
 def test_table_writer_formats_every_row_and_the_facts_of_the_run():
