@@ -176,9 +176,10 @@ def format_table(result: dict) -> str:
     lines = [f"**{result['note']}**", ""] if result.get("note") else []
     lines += [
         f"bench-mlp (MLP 784-512-512-512-10, tanh, categorical output, batch 256, T = 8), {result['mode']} mode, {result['date']}.",
-        f"CPU: {m['cpu']}, {m['cpus']} CPUs visible, every case pinned to {m['threads']} of them and {m['threads']} threads (OpenMP wait policy: {m.get('omp_wait_policy', 'default')}); load average {m['load_before']} before, {m['load_after']} after.",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(result["versions"].items())) + ".",
-        f"Each figure: the median over {result['rounds']} interleaved rounds of one fresh process per case; a step time is the median of {result['steps']} steps after {result['warmup']} warm-up steps.",
+        "",
+        f"* CPU: {m['cpu']}, {m['cpus']} CPUs visible, every case pinned to {m['threads']} of them and {m['threads']} threads (OpenMP wait policy: {m.get('omp_wait_policy', 'default')}); load average {m['load_before']} before, {m['load_after']} after.",
+        "* Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(result["versions"].items())) + ".",
+        f"* Each figure: the median over {result['rounds']} interleaved rounds of one fresh process per case; a step time is the median of {result['steps']} steps after {result['warmup']} warm-up steps.",
         "",
         "| framework | method | ms / step | × fastest BP | first call (s) | peak extra MiB |",
         "|---|---|---:|---:|---:|---:|",
