@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pcgraph.bench import random_batch
-from pcgraph.compile import compile as compile_program
+from pcgraph.train.bench import random_batch
+from pcgraph.compile import compile_graph as compile_program
 from pcgraph.graph import build_graph
 from pcgraph.spec import load_spec
 
