@@ -7,6 +7,7 @@ import torch
 from ..graph import PCGraph
 from .program import Program
 from .state import State
+from .teacher import register as _register_teacher
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -32,5 +33,8 @@ def compile(graph: PCGraph, energy: str | None = None, device: str | torch.devic
         torch.manual_seed(int(train.seed))
         return Program(graph, energy=energy, device=device, dtype=dtype)
 
+
+# the synthetic dataset's targets come from the graph compiled by this function
+_register_teacher(compile)
 
 __all__ = ["compile", "Program", "State", "resolve_device"]

@@ -1,12 +1,21 @@
 """Datasets: a registry of sources that give named fields (tensors) per split.
 
 ``load_dataset(spec.data, graph)`` loads what a spec's ``data:`` section names;
-``pcgraph data fetch NAME`` (``pcgraph.data.fetch``) puts the files in place.
+``fetch_dataset`` (``pcgraph data fetch NAME``, ``pcgraph.data.fetch``) puts the
+files in place. The layout: ``registry`` (names, options, loading), ``check`` (what
+loading needs of a graph, as plain values, and the fit checks), ``loaders/`` (one
+module per file format), ``synthetic`` (generated data), ``fetch/`` (one module per
+source).
 """
 
 from __future__ import annotations
 
-from ..registry import import_modules
+from . import loaders  # noqa: F401  (registers the datasets)
+from . import synthetic  # noqa: F401  (registers the generated datasets)
+from .check import BoundNode, GraphFacts
+from .fetch import NOTHING_TO_FETCH, SOURCES, FetchResult, read_source, summary
+from .fetch import fetch as fetch_dataset
+from .loaders.text import prepare_text, text_tokenizer
 from .registry import (
     Dataset,
     DatasetOptions,
@@ -18,11 +27,6 @@ from .registry import (
     resolve_data_dir,
 )
 
-# every loader module registers its datasets; fetch and cli are imported on demand
-import_modules(__name__, __path__, skip=("registry", "fetch", "cli"))
-
-from .text import text_tokenizer  # noqa: E402
-
 __all__ = [
     "Dataset",
     "DatasetOptions",
@@ -33,4 +37,13 @@ __all__ = [
     "default_data_dir",
     "fetch_command",
     "text_tokenizer",
+    "prepare_text",
+    "fetch_dataset",
+    "FetchResult",
+    "SOURCES",
+    "NOTHING_TO_FETCH",
+    "read_source",
+    "summary",
+    "BoundNode",
+    "GraphFacts",
 ]

@@ -9,12 +9,14 @@ from typing import Any
 
 import networkx as nx
 
+from ..data.registry import datasets, option_problems
 from ..errors import GraphError, Issue, Location
 from ..families import Family, families
 from ..registry import suggest
 from ..spec.models import Spec
 from ..spec.source import SourceMap
 from ..transforms import ShapeError, Transform, transforms
+from .datafacts import data_facts
 
 
 @dataclass
@@ -96,6 +98,10 @@ class PCGraph:
 
     def out_edges(self, node: str) -> list[EdgeInfo]:
         return [e for e in self.edges if node in e.sources]
+
+    def data_facts(self):
+        """The plain values the data stage needs (bound nodes, data section, locator)."""
+        return data_facts(self)
 
     def vocab_of(self, node: str) -> int | None:
         """The vocabulary of a token node: the ``vocab`` of an edge reading it."""
@@ -378,15 +384,11 @@ def _unknown_node(name: str, nodes) -> str:
 
 
 def _check_data(spec: Spec, nodes: dict[str, NodeInfo], err) -> None:
-    from ..data import datasets
-
     d = spec.data
     if d.dataset not in datasets:
         err(("data", "dataset"), datasets.unknown(d.dataset))
         return
     ds = datasets.get(d.dataset)
-    from ..data.registry import option_problems
-
     for path, msg, key in option_problems(ds, d.options):
         err(path, msg, key)
     if ds.fields is not None:

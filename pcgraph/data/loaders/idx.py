@@ -14,7 +14,7 @@ import struct
 import numpy as np
 import torch
 
-from .registry import IMAGE_FIELDS, Dataset, ImageOptions, data_error, fetch_command, register
+from ..registry import IMAGE_FIELDS, Dataset, ImageOptions, data_error, fetch_command, register
 
 #: type code -> numpy dtype (big-endian)
 IDX_TYPES = {
