@@ -9,8 +9,6 @@ import lzma
 import tarfile
 
 import numpy as np
-import pooch
-import pytest
 import requests
 
 from .formats import fake_mnist, idx_bytes
@@ -91,10 +89,3 @@ class Network:
             raise requests.exceptions.ConnectionError(DNS_FAILURE.format(host=host))
         with open(output_file, "wb") as out:
             out.write(self.served[url])
-
-
-@pytest.fixture
-def network(monkeypatch):
-    net = Network()
-    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", lambda self, *a, **k: net(self, *a, **k))
-    return net

