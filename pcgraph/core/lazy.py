@@ -50,7 +50,8 @@ class Submodule:
 
 
 torch = lazy_module("torch")
+np = lazy_module("numpy")
 F = Submodule("torch.nn.functional")
 nn = Submodule("torch.nn")
 
-__all__ = ["lazy_module", "Submodule", "torch", "F", "nn"]
+__all__ = ["lazy_module", "Submodule", "torch", "np", "F", "nn"]

@@ -1,12 +1,21 @@
 """Datasets: a registry of sources that give named fields (tensors) per split.
 
 ``load_dataset(spec.data, graph)`` loads what a spec's ``data:`` section names;
-``pcgraph data fetch NAME`` (``pcgraph.data.fetch``) puts the files in place.
+``fetch_dataset`` (``pcgraph data fetch NAME``, ``pcgraph.data.fetch``) puts the
+files in place. The layout: ``registry`` (names, options, loading), ``check`` (what
+loading needs of a graph, as plain values, and the fit checks), ``loaders/`` (one
+module per file format), ``synthetic`` (generated data), ``fetch/`` (one module per
+source).
 """
 
 from __future__ import annotations
 
-from ..core.registry import import_modules
+import importlib
+
+from . import loaders  # noqa: F401  (registers the datasets)
+from . import synthetic  # noqa: F401  (registers the generated datasets)
+from .check import BoundNode, GraphFacts
+from .loaders.text import prepare_text, text_tokenizer
 from .registry import (
     Dataset,
     DatasetOptions,
@@ -18,10 +27,15 @@ from .registry import (
     resolve_data_dir,
 )
 
-# every loader module registers its datasets; fetch and cli are imported on demand
-import_modules(__name__, __path__, skip=("registry", "fetch", "cli"))
+#: names from ``fetch`` (which loads the download machinery), imported on first use
+_FETCH_NAMES = {"fetch_dataset": "fetch", "FetchResult": "FetchResult", "SOURCES": "SOURCES", "NOTHING_TO_FETCH": "NOTHING_TO_FETCH", "read_source": "read_source", "summary": "summary"}
 
-from .text import text_tokenizer  # noqa: E402
+
+def __getattr__(name: str):
+    if name in _FETCH_NAMES:
+        return getattr(importlib.import_module(f"{__name__}.fetch"), _FETCH_NAMES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Dataset",
@@ -33,4 +47,13 @@ __all__ = [
     "default_data_dir",
     "fetch_command",
     "text_tokenizer",
+    "prepare_text",
+    "fetch_dataset",
+    "FetchResult",
+    "SOURCES",
+    "NOTHING_TO_FETCH",
+    "read_source",
+    "summary",
+    "BoundNode",
+    "GraphFacts",
 ]

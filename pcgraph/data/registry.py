@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional
+from typing import Any, ClassVar, Dict, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from ..core.errors import DataError, Issue
+from ..core.lazy import torch
 from ..core.registry import Registry, suggest
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
-
-    from ..graph import PCGraph
+from ..spec.models import DataSpec
+from .check import GraphFacts, check_fits, graph_facts, located
 
 #: {"train": {field: tensor[N, ...]}, "test": {field: tensor[M, ...]}}
 Splits = Dict[str, Dict[str, "torch.Tensor"]]
@@ -50,8 +48,9 @@ class Dataset:
     #: the sub-directory of the data directory holding the files; None: nothing to fetch
     folder: ClassVar[str | None] = None
 
-    def load(self, options: DatasetOptions, data_dir: pathlib.Path, graph: "PCGraph | None") -> Splits:
-        """{"train": {field: tensor[N, ...]}, "test": {field: tensor[M, ...]}} on the CPU."""
+    def load(self, options: DatasetOptions, data_dir: pathlib.Path, graph: GraphFacts | None) -> Splits:
+        """{"train": {field: tensor[N, ...]}, "test": {field: tensor[M, ...]}} on the CPU;
+        ``graph``: what the dataset may need of the graph (synthetic: its bound nodes)."""
         raise NotImplementedError(f"dataset '{self.name}' cannot be loaded")
 
     def present(self, data_dir: pathlib.Path) -> bool | None:
@@ -97,37 +96,37 @@ def data_error(message: str, path: tuple = ("data", "dataset")) -> DataError:
 
 
 # ------------------------------------------------------------------ loading
-def load_dataset(data_spec: Any, graph: "PCGraph | None" = None, data_dir: str | os.PathLike | None = None) -> Splits:
+def load_dataset(data_spec: Any, graph: Any = None, data_dir: str | os.PathLike | None = None) -> Splits:
     """Load the dataset a spec's ``data:`` section names.
 
     ``data_spec`` is a ``DataSpec`` (or a mapping of one; None: the graph's spec's).
-    Returns {"train": {...}, "test": {...}} keyed by the field names the spec's nodes
-    bind: ``data_spec.fields`` renames (spec field -> dataset field) are applied,
-    and so are the ``subset``/``test_subset`` options (first N examples; ``text``
-    draws its windows at random across the corpus itself)."""
-    from ..spec.models import DataSpec
-
+    ``graph`` is a GraphFacts, or an object whose ``data_facts()`` gives one (a
+    PCGraph). Returns {"train": {...}, "test": {...}} keyed by the field names the
+    spec's nodes bind: ``data_spec.fields`` renames (spec field -> dataset field) are
+    applied, and so are the ``subset``/``test_subset`` options (first N examples;
+    ``text`` draws its windows at random across the corpus itself)."""
+    facts = graph_facts(graph)
     if data_spec is None:
-        if graph is None or graph.spec.data is None:
+        if facts is None or facts.data is None:
             raise DataError(Issue(("data",), "the spec has no data section: nothing to load"))
-        data_spec = graph.spec.data
+        data_spec = facts.data
     if not isinstance(data_spec, DataSpec):
         try:
             data_spec = DataSpec.model_validate(data_spec)
         except ValidationError as exc:
             raise DataError([Issue(("data",) + tuple(e["loc"]), e["msg"]) for e in exc.errors()]) from None
     try:
-        return _load(data_spec, graph, resolve_data_dir(data_dir))
+        return _load(data_spec, facts, resolve_data_dir(data_dir))
     except DataError as exc:
-        raise _located(exc, graph) from None
+        raise located(exc, facts) from None
 
 
-def _load(d, graph, data_dir: pathlib.Path) -> Splits:
+def _load(d: DataSpec, facts: GraphFacts | None, data_dir: pathlib.Path) -> Splits:
     if d.dataset not in datasets:
         raise data_error(datasets.unknown(d.dataset))
     cls = datasets.get(d.dataset)
     options = validate_options(cls, d.options)
-    splits = cls().load(options, data_dir, graph)
+    splits = cls().load(options, data_dir, facts)
     for split in SPLITS:
         if split not in splits:
             raise data_error(f"{cls.name}: the loader gave no '{split}' split")
@@ -146,8 +145,8 @@ def _load(d, graph, data_dir: pathlib.Path) -> Splits:
         if limit is not None:  # a copy, so that the full tensors can be freed
             fields = {k: v[:limit].clone() if v.shape[0] > limit else v for k, v in fields.items()}
         out[split] = fields
-    if graph is not None:
-        check_fits(out, graph)
+    if facts is not None:
+        check_fits(out, facts)
     return out
 
 
@@ -175,46 +174,3 @@ def validate_options(cls: type[Dataset], options: Any) -> DatasetOptions:
     if problems:
         raise DataError([Issue(path, msg) for path, msg, _ in problems])
     return cls.Options.model_validate(options or {})
-
-
-def check_fits(splits: Splits, graph: "PCGraph") -> None:
-    """Every bound node finds its field; token ids and class indices are in range."""
-    issues = []
-    for name, n in graph.nodes.items():
-        if n.bind is None:
-            continue
-        p = ("nodes", name, "bind")
-        for split, fields in splits.items():
-            if n.bind not in fields:
-                issues.append(Issue(p, f"the {split} split has no field '{n.bind}' for node '{name}'{suggest(n.bind, fields)} (fields: {', '.join(fields)})"))
-                break
-            t = fields[n.bind]
-            if t.numel() == 0 or t.is_floating_point():
-                continue
-            lo, hi = int(t.min()), int(t.max())
-            if n.role == "input" and n.dtype == "long":
-                vocab = graph.vocab_of(name)
-                if vocab is not None and (hi >= vocab or lo < 0):
-                    issues.append(Issue(p, f"field '{n.bind}' holds token ids {lo}..{hi} ({split} split), but the embedding reading node '{name}' has vocab {vocab}"))
-                    break
-            elif n.family == "categorical" and tuple(t.shape[1:]) == tuple(n.shape[:-1]):
-                k = n.shape[-1]
-                if hi >= k or lo < 0:
-                    issues.append(Issue(p, f"field '{n.bind}' holds class indices {lo}..{hi} ({split} split), but node '{name}' has {k} classes"))
-                    break
-    if issues:
-        src = graph.source
-        raise DataError([Issue(i.path, i.message, src.locate(i.path, key=True) if src is not None else None) for i in issues])
-
-
-def _located(exc: DataError, graph) -> DataError:
-    """Attach the spec position to problems that have none."""
-    src = getattr(graph, "source", None) if graph is not None else None
-    if src is None or all(getattr(i, "location", None) is not None for i in exc.issues):
-        return exc
-    issues = []
-    for i in exc.issues:
-        if isinstance(i, Issue) and i.location is None:
-            i = Issue(i.path, i.message, src.locate(i.path))
-        issues.append(i)
-    return type(exc)(issues)

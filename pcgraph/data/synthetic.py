@@ -4,7 +4,7 @@
 inputs uniform in [0, 1) of the node's shape, token inputs uniform in [0, vocab)
 (vocab of the embedding edge that reads them). Targets come from a fixed random
 teacher: the same graph compiled with the torch seed ``seed + 12345``, run forward
-on the inputs (``Program.predict``). A categorical target is the teacher's most
+on the inputs (``Program.predict``); the compile stage provides it (``GraphFacts.teacher``). A categorical target is the teacher's most
 probable class (an index) once its output bias is shifted so that every class has
 mean log-probability zero over the generated examples (which balances the classes),
 a Gaussian one its mean plus ``noise`` times standard normal noise, a Bernoulli one
@@ -17,16 +17,14 @@ token has ``branching`` possible successors with Dirichlet-distributed weights.
 
 from __future__ import annotations
 
-import numpy as np
-import torch
 from pydantic import Field, PositiveInt
 
+from ..core.lazy import np, torch
+from .check import GraphFacts, Teacher
 from .registry import TEXT_FIELDS, Dataset, DatasetOptions, data_error, register
 
 #: the teacher's torch seed is the dataset seed plus this
 TEACHER_SEED_OFFSET = 12345
-#: examples the teacher predicts at once
-CHUNK = 1024
 
 
 class SyntheticOptions(DatasetOptions):
@@ -36,12 +34,9 @@ class SyntheticOptions(DatasetOptions):
     noise: float = Field(0.1, ge=0)
 
 
-def synthetic_fields(graph, n: int, seed: int, noise: float) -> dict[str, torch.Tensor]:
-    """{bind: tensor[n, ...]} for every bound node of ``graph`` (see the module doc)."""
-    gen = torch.Generator().manual_seed(seed)
+def _inputs(inputs, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """{bind: random tensor[n, ...]} for the input nodes."""
     fields: dict[str, torch.Tensor] = {}
-    nodes = list(graph.nodes.values())
-    inputs = [nd for nd in nodes if nd.role == "input" and nd.bind]
     for nd in inputs:
         if nd.bind in fields:
             if tuple(fields[nd.bind].shape[1:]) != tuple(nd.shape):
@@ -49,56 +44,57 @@ def synthetic_fields(graph, n: int, seed: int, noise: float) -> dict[str, torch.
             continue
         shape = (n,) + tuple(nd.shape)
         if nd.dtype == "long":
-            vocab = graph.vocab_of(nd.name)
-            if vocab is None:
+            if nd.vocab is None:
                 raise data_error(f"synthetic: no embedding edge reads token node '{nd.name}', so its vocabulary is unknown", ("nodes", nd.name))
-            fields[nd.bind] = torch.randint(0, vocab, shape, generator=gen, dtype=torch.int64)
+            fields[nd.bind] = torch.randint(0, nd.vocab, shape, generator=gen, dtype=torch.int64)
         else:
             fields[nd.bind] = torch.rand(shape, generator=gen, dtype=torch.float32)
-    targets = [nd for nd in nodes if nd.role == "target" and nd.bind and nd.bind not in fields]
+    return fields
+
+
+def _target(family: str | None, p: torch.Tensor, noise: float, gen: torch.Generator) -> torch.Tensor:
+    """A target from the teacher's predictions ``p`` (see the module doc)."""
+    if family == "categorical":
+        # the most probable class after shifting the teacher's output bias so that
+        # each class's mean log-probability over the examples is zero: a plain
+        # argmax of a random network mostly names one class
+        logp = p.clamp_min(1e-30).log()
+        return (logp - logp.mean(dim=0, keepdim=True)).argmax(-1).to(torch.int64)
+    if family == "gaussian":
+        return p + noise * torch.randn(p.shape, generator=gen)
+    if family == "gaussian_meanvar":
+        half = p.shape[-1] // 2
+        y = p.clone()
+        y[..., :half] += noise * torch.randn(y[..., :half].shape, generator=gen)
+        return y
+    return p  # bernoulli (probabilities) and any other family: the mean parameters
+
+
+def synthetic_fields(graph: GraphFacts, n: int, seed: int, noise: float) -> dict[str, torch.Tensor]:
+    """{bind: tensor[n, ...]} for every bound node of ``graph`` (see the module doc)."""
+    gen = torch.Generator().manual_seed(seed)
+    inputs = [nd for nd in graph.nodes if nd.role == "input" and nd.bind]
+    fields = _inputs(inputs, n, gen)
+    targets = [nd for nd in graph.nodes if nd.role == "target" and nd.bind and nd.bind not in fields]
     if not targets:
         return fields
     if not inputs:
         raise data_error("synthetic: the graph has no input node, so there is nothing to run the teacher on", ("nodes",))
-    preds = teacher_predictions(graph, {b: fields[b] for b in {nd.bind for nd in inputs}}, seed)
+    preds = teacher_predictions(graph.teacher, {b: fields[b] for b in {nd.bind for nd in inputs}}, seed)
     for nd in targets:
-        if nd.bind in fields:
-            continue
-        p = preds[nd.name].to(torch.float32)
-        if nd.family == "categorical":
-            # the most probable class after shifting the teacher's output bias so that
-            # each class's mean log-probability over the examples is zero: a plain
-            # argmax of a random network mostly names one class
-            logp = p.clamp_min(1e-30).log()
-            y = (logp - logp.mean(dim=0, keepdim=True)).argmax(-1).to(torch.int64)
-        elif nd.family == "gaussian":
-            y = p + noise * torch.randn(p.shape, generator=gen)
-        elif nd.family == "gaussian_meanvar":
-            half = p.shape[-1] // 2
-            y = p.clone()
-            y[..., :half] += noise * torch.randn(y[..., :half].shape, generator=gen)
-        else:  # bernoulli (probabilities) and any other family: the mean parameters
-            y = p
-        fields[nd.bind] = y.contiguous()
+        if nd.bind not in fields:
+            fields[nd.bind] = _target(nd.family, preds[nd.name].to(torch.float32), noise, gen).contiguous()
     return fields
 
 
-def teacher_predictions(graph, inputs: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
-    """The forward predictions of the graph compiled with torch seed ``seed + 12345``
-    (the caller's random state is left as it was)."""
-    from ..compile import compile_graph as build
-
-    n = next(iter(inputs.values())).shape[0]
-    out: dict[str, list] = {}
+def teacher_predictions(teacher: Teacher | None, inputs: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
+    """The teacher's predictions for ``inputs``, built and run under the torch seed
+    ``seed + 12345`` (the caller's random state is left as it was)."""
+    if teacher is None:
+        raise data_error("synthetic: the targets come from a teacher network, and none was given with the graph", ("nodes",))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + TEACHER_SEED_OFFSET)
-        teacher = build(graph, device="cpu")
-        teacher.eval()
-        for i in range(0, n, CHUNK):
-            pred = teacher.predict({b: t[i : i + CHUNK] for b, t in inputs.items()})
-            for k, v in pred.items():
-                out.setdefault(k, []).append(v.detach().cpu())
-    return {k: torch.cat(v) for k, v in out.items()}
+        return teacher(inputs)
 
 
 def _split(fields: dict, n_train: int) -> dict:

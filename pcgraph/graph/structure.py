@@ -15,6 +15,7 @@ from ..families import Family
 from ..spec.models import Spec
 from ..spec.source import SourceMap
 from ..transforms import Transform
+from .datafacts import data_facts
 
 
 @dataclass
@@ -96,6 +97,10 @@ class PCGraph:
 
     def out_edges(self, node: str) -> list[EdgeInfo]:
         return [e for e in self.edges if node in e.sources]
+
+    def data_facts(self):
+        """The plain values the data stage needs (bound nodes, data section, locator)."""
+        return data_facts(self)
 
     def vocab_of(self, node: str) -> int | None:
         """The vocabulary of a token node: the ``vocab`` of an edge reading it."""

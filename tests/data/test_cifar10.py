@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pcgraph.data import load_dataset
-from pcgraph.data.cifar10 import UnsafePickle, restricted_load
+from pcgraph.data.loaders.cifar10 import UnsafePickle, restricted_load
 from pcgraph.core.errors import DataError
 
 from .formats import cifar_batch, write_cifar_folder

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pcgraph.data import load_dataset
-from pcgraph.data.idx import IDXError, parse_idx, read_idx, write_idx
+from pcgraph.data.loaders.idx import IDXError, parse_idx, read_idx, write_idx
 from pcgraph.core.errors import DataError
 
 from .formats import fake_mnist, idx_bytes, write_idx_file, write_mnist_folder

@@ -5,9 +5,9 @@ import random
 import pytest
 import torch
 
-import pcgraph.data.text as text_mod
+import pcgraph.data.loaders.text as text_mod
 from pcgraph.data import load_dataset, text_tokenizer
-from pcgraph.data.text import prepare_text
+from pcgraph.data.loaders.text import prepare_text
 from pcgraph.core.errors import DataError
 
 WORDS = (

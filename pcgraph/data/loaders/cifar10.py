@@ -9,14 +9,14 @@ function is refused.
 
 from __future__ import annotations
 
+import importlib
 import io
 import pathlib
 import pickle
 
-import numpy as np
-import torch
 
-from .registry import IMAGE_FIELDS, Dataset, ImageOptions, data_error, fetch_command, register
+from ...core.lazy import np, torch
+from ..registry import IMAGE_FIELDS, Dataset, ImageOptions, data_error, fetch_command, register
 
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCHES = ("test_batch",)
@@ -30,8 +30,6 @@ class UnsafePickle(pickle.UnpicklingError):
 def _numpy_globals() -> dict:
     """The few numpy callables that rebuild an ndarray, under both module names
     numpy pickles them with (numpy.core before 2.0, numpy._core since)."""
-    import importlib
-
     try:
         multiarray = importlib.import_module("numpy._core.multiarray")
         numeric = importlib.import_module("numpy._core.numeric")

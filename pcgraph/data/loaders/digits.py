@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
 
-from .registry import IMAGE_FIELDS, Dataset, ImageOptions, register
+from ...core.lazy import np, torch
+from ..registry import IMAGE_FIELDS, Dataset, ImageOptions, register
 
 #: the fixed split: stratified, 20% test, random_state 0 -> 1437 train / 360 test
 TEST_SIZE = 0.2

@@ -11,20 +11,12 @@ import os
 import pathlib
 import struct
 
-import numpy as np
-import torch
 
-from .registry import IMAGE_FIELDS, Dataset, ImageOptions, data_error, fetch_command, register
+from ...core.lazy import np, torch
+from ..registry import IMAGE_FIELDS, Dataset, ImageOptions, data_error, fetch_command, register
 
-#: type code -> numpy dtype (big-endian)
-IDX_TYPES = {
-    0x08: np.dtype(np.uint8),
-    0x09: np.dtype(np.int8),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
+#: type code -> numpy dtype name (big-endian)
+IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 #: split -> (images file, labels file), without the optional .gz
 IDX_FILES = {
@@ -51,7 +43,7 @@ def parse_idx(data: bytes) -> np.ndarray:
     if len(data) < head:
         raise IDXError(f"truncated header: {ndim} dimensions need {head} bytes, the file has {len(data)}")
     dims = struct.unpack(f">{ndim}I", data[4:head])
-    dtype = IDX_TYPES[code]
+    dtype = np.dtype(IDX_TYPES[code])
     count = int(np.prod(dims, dtype=np.int64)) if ndim else 1
     want = head + count * dtype.itemsize
     if len(data) != want:
@@ -77,7 +69,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
     """Write ``array`` as an IDX file (gzipped when ``compress`` or the name ends in .gz)."""
     path = pathlib.Path(path)
     arr = np.asarray(array)
-    for code, dt in IDX_TYPES.items():
+    for code, name in IDX_TYPES.items():
+        dt = np.dtype(name)
         if arr.dtype.kind == dt.kind and arr.dtype.itemsize == dt.itemsize:
             break
     else:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import io
 import json
 import os
 import pathlib
@@ -31,11 +32,11 @@ import tempfile
 from dataclasses import dataclass
 from typing import List, Literal, Optional
 
-import numpy as np
-import torch
 from pydantic import Field, PositiveInt
 
-from .registry import TEXT_FIELDS, Dataset, DatasetOptions, data_error, fetch_command, register, resolve_data_dir, validate_options
+from ...core.lazy import np
+from ..registry import TEXT_FIELDS, Dataset, DatasetOptions, data_error, fetch_command, register, resolve_data_dir, validate_options
+from .windows import sample_windows, windows
 
 #: bump when the cached format or the tokenization recipe changes
 CACHE_VERSION = 1
@@ -203,8 +204,6 @@ def _no_text(data_dir: pathlib.Path, options: TextOptions) -> Exception:
 
 
 def _train_tokenizer(lines, options: TextOptions) -> bytes:
-    import io
-
     import sentencepiece as spm
 
     model = io.BytesIO()
@@ -255,12 +254,8 @@ def _encode(sp, texts: list[str], unit: str) -> np.ndarray:
     return out
 
 
-def prepare_text(options=None, data_dir=None) -> TextCorpus:
-    """Train (or reuse) the tokenizer and encode the corpus; see the module doc."""
-    import sentencepiece as spm
-
-    options = validate_options(Text, options)
-    data_dir = resolve_data_dir(data_dir)
+def _corpus_paths(options: TextOptions, data_dir: pathlib.Path) -> tuple[list[pathlib.Path], list[pathlib.Path] | None]:
+    """(training files, test files or None) that the options name."""
     train_paths = list_files(options.files, options.pattern, data_dir)
     if not train_paths:
         raise _no_text(data_dir, options)
@@ -269,44 +264,32 @@ def prepare_text(options=None, data_dir=None) -> TextCorpus:
         test_paths = list_files(options.test_files, options.pattern, data_dir, "test_files")
         if not test_paths:
             raise data_error("text: data.options.test_files names no readable file", ("data", "options", "test_files"))
-    cache = data_dir / "text" / "cache" / cache_key(options, train_paths, test_paths)
-    meta_path = cache / "meta.json"
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-            return TextCorpus(cache, cache / "tokenizer.model", np.load(cache / "train.npy"), np.load(cache / "test.npy"), meta)
-        except (OSError, ValueError):
-            pass  # a damaged cache is rebuilt below
+    return train_paths, test_paths
 
+
+def _cached(cache: pathlib.Path) -> TextCorpus | None:
+    """The corpus cached in ``cache``, or None when there is none (or it is damaged)."""
+    meta_path = cache / "meta.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        return TextCorpus(cache, cache / "tokenizer.model", np.load(cache / "train.npy"), np.load(cache / "test.npy"), meta)
+    except (OSError, ValueError):
+        return None  # a damaged cache is rebuilt
+
+
+def _split_texts(options: TextOptions, train_paths, test_paths) -> tuple[list[str], list[str]]:
+    """(training texts, test texts): the test files' texts, else each file's last part."""
     texts = read_texts(train_paths, options.max_chars)
     if test_paths is not None:
-        train_texts = texts
-        test_texts = read_texts(test_paths, options.max_chars)
-    else:
-        halves = [split_text(t, options.test_fraction) for t in texts]
-        train_texts = [h[0] for h in halves]
-        test_texts = [h[1] for h in halves]
-    n_train_chars = sum(len(t) for t in train_texts)
-    n_test_chars = sum(len(t) for t in test_texts)
-    if not any(t.strip() for t in train_texts):
-        raise _no_text(data_dir, options) if n_train_chars == 0 else data_error("text: the training text is empty (only whitespace)")
+        return texts, read_texts(test_paths, options.max_chars)
+    halves = [split_text(t, options.test_fraction) for t in texts]
+    return [h[0] for h in halves], [h[1] for h in halves]
 
-    model = _train_tokenizer(_training_lines(train_texts), options)
-    sp = spm.SentencePieceProcessor(model_proto=model)
-    train_ids = _encode(sp, train_texts, options.unit)
-    test_ids = _encode(sp, test_texts, options.unit)
-    meta = {
-        "version": CACHE_VERSION,
-        "files": [str(p) for p in train_paths],
-        "test_files": [str(p) for p in test_paths] if test_paths is not None else None,
-        "train_chars": n_train_chars,
-        "test_chars": n_test_chars,
-        "train_tokens": int(train_ids.size),
-        "test_tokens": int(test_ids.size),
-        "vocab_size": sp.get_piece_size(),
-        "eos_id": sp.eos_id(),
-        "options": options.model_dump(exclude={"seq_len", "subset", "test_subset", "subset_seed"}),
-    }
+
+def _write_cache(cache: pathlib.Path, model: bytes, sp, train_ids: np.ndarray, test_ids: np.ndarray, meta: dict) -> None:
+    """Write the corpus into ``cache`` at once (a folder renamed into place)."""
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
     try:
@@ -320,8 +303,42 @@ def prepare_text(options=None, data_dir=None) -> TextCorpus:
         os.replace(tmp, cache)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
-        if not meta_path.is_file():
+        if not (cache / "meta.json").is_file():
             raise
+
+
+def prepare_text(options=None, data_dir=None) -> TextCorpus:
+    """Train (or reuse) the tokenizer and encode the corpus; see the module doc."""
+    import sentencepiece as spm
+
+    options = validate_options(Text, options)
+    data_dir = resolve_data_dir(data_dir)
+    train_paths, test_paths = _corpus_paths(options, data_dir)
+    cache = data_dir / "text" / "cache" / cache_key(options, train_paths, test_paths)
+    corpus = _cached(cache)
+    if corpus is not None:
+        return corpus
+    train_texts, test_texts = _split_texts(options, train_paths, test_paths)
+    n_train_chars = sum(len(t) for t in train_texts)
+    if not any(t.strip() for t in train_texts):
+        raise _no_text(data_dir, options) if n_train_chars == 0 else data_error("text: the training text is empty (only whitespace)")
+    model = _train_tokenizer(_training_lines(train_texts), options)
+    sp = spm.SentencePieceProcessor(model_proto=model)
+    train_ids = _encode(sp, train_texts, options.unit)
+    test_ids = _encode(sp, test_texts, options.unit)
+    meta = {
+        "version": CACHE_VERSION,
+        "files": [str(p) for p in train_paths],
+        "test_files": [str(p) for p in test_paths] if test_paths is not None else None,
+        "train_chars": n_train_chars,
+        "test_chars": sum(len(t) for t in test_texts),
+        "train_tokens": int(train_ids.size),
+        "test_tokens": int(test_ids.size),
+        "vocab_size": sp.get_piece_size(),
+        "eos_id": sp.eos_id(),
+        "options": options.model_dump(exclude={"seq_len", "subset", "test_subset", "subset_seed"}),
+    }
+    _write_cache(cache, model, sp, train_ids, test_ids, meta)
     return TextCorpus(cache, cache / "tokenizer.model", train_ids, test_ids, meta)
 
 
@@ -329,33 +346,6 @@ def text_tokenizer(options=None, data_dir=None):
     """The sentencepiece processor of the ``text`` dataset with these options (a
     mapping or TextOptions): ``.decode(ids)`` turns token ids back into text."""
     return prepare_text(options, data_dir).tokenizer()
-
-
-def n_windows(ids: np.ndarray, seq_len: int) -> int:
-    """How many non-overlapping windows of ``seq_len`` tokens (plus the next one) ``ids`` holds."""
-    return max(0, (int(ids.size) - 1) // seq_len)
-
-
-def windows(ids: np.ndarray, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Non-overlapping windows: (tokens [N, L], next_tokens [N, L]), next = shifted by one."""
-    n = n_windows(ids, seq_len)
-    a = torch.from_numpy(np.asarray(ids[: n * seq_len + 1], dtype=np.int64))
-    return a[: n * seq_len].reshape(n, seq_len), a[1 : n * seq_len + 1].reshape(n, seq_len)
-
-
-def sample_windows(ids: np.ndarray, seq_len: int, count: int, seed: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``count`` of the windows of ``windows(ids, seq_len)``, distinct and drawn
-    uniformly at random from all of them (in the drawn order) with the generator
-    seeded by (``seed``, ``stream``); all of them, in order, when there are no more
-    than ``count``. Only the drawn windows are copied out of ``ids``."""
-    n = n_windows(ids, seq_len)
-    if count >= n:
-        return windows(ids, seq_len)
-    rng = np.random.default_rng([seed, stream])
-    starts = rng.choice(n, size=count, replace=False).astype(np.int64) * seq_len
-    at = starts[:, None] + np.arange(seq_len + 1)
-    a = torch.from_numpy(np.asarray(ids[at], dtype=np.int64))
-    return a[:, :-1].contiguous(), a[:, 1:].contiguous()
 
 
 @register
