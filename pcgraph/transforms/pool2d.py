@@ -1,7 +1,12 @@
-"""avgpool2d and maxpool2d: [C, H, W] -> [C, H', W'], stride defaults to the kernel."""
+"""avgpool2d and maxpool2d: [C, H, W] -> [C, H', W'], stride defaults to the kernel.
+
+Vector-Jacobian products in closed form: an average spreads each output's gradient
+evenly over its window; a maximum routes it to the entry that won the window (the
+first of equal ones, as the forward's argmax does), summed where windows overlap."""
 
 from typing import Literal, Optional
 
+import torch
 import torch.nn.functional as F
 
 from . import register
@@ -42,6 +47,13 @@ class AvgPool2d(_Pool):
         k, s = self._args()
         return F.avg_pool2d(x, k, s)
 
+    def vjp(self, inputs, grad_out, need_inputs, need_params):
+        if not need_inputs[0]:
+            return [None], {}
+        k, s = self._args()
+        # every input entry of a window gets the window's gradient / (kernel area)
+        return [torch.ops.aten.avg_pool2d_backward(grad_out, inputs[0], k, s, (0, 0), False, True, None)], {}
+
 
 @register
 class MaxPool2d(_Pool):
@@ -51,3 +63,15 @@ class MaxPool2d(_Pool):
     def forward(self, x):
         k, s = self._args()
         return F.max_pool2d(x, k, s)
+
+    def vjp(self, inputs, grad_out, need_inputs, need_params):
+        if not need_inputs[0]:
+            return [None], {}
+        (x,) = inputs
+        k, s = self._args()
+        # the winners' flat positions in each [H, W] plane (one pass, like the forward)
+        _, where = F.max_pool2d(x, k, s, return_indices=True)
+        b, c = where.shape[:2]
+        g = x.new_zeros(x.shape)
+        g.view(b, c, -1).scatter_add_(2, where.reshape(b, c, -1), grad_out.reshape(b, c, -1))
+        return [g], {}

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.numerics.graphs import DAG, M3, MIXED, TRANSFORMER, VAE, D, batch_for, program
+from tests.numerics.graphs import ATTEND, DAG, GATED, M3, MIXED, TRANSFORMER, VAE, D, batch_for, program
 
 
 def gaussian_dag(variance=1.0):
@@ -178,7 +178,9 @@ def test_transformer_stays_finite_and_causal():
 OPTS = [{"type": "sgd", "lr": 0.05}, {"type": "sgd", "lr": 0.05, "momentum": 0.5}, {"type": "adam", "lr": 0.01, "eps": 1e-3}]
 
 
-@pytest.mark.parametrize("text", [gaussian_dag(), M3, VAE, MIXED, TRANSFORMER], ids=["dag", "m3", "vae", "mixed", "transformer"])
+@pytest.mark.parametrize(
+    "text", [gaussian_dag(), M3, VAE, MIXED, TRANSFORMER, GATED, ATTEND], ids=["dag", "m3", "vae", "mixed", "transformer", "gated", "attend"]
+)
 @pytest.mark.parametrize("schedule", ["sync", "sweep"])
 @pytest.mark.parametrize("opt", OPTS, ids=["sgd", "momentum", "adam"])
 @pytest.mark.parametrize("init", ["forward", "normal"])
