@@ -241,3 +241,15 @@ def test_embedding_rows_sum_the_gradient_of_every_position_holding_the_token():
     _, gp = m.vjp([tokens], g, [False], True)
     expected = torch.tensor([[0.0, 0.0], [11.0, 22.0], [0.0, 0.0], [5.0, 7.0]], dtype=D)
     torch.testing.assert_close(gp["weight"], expected)
+
+
+def test_maxpool_reuses_the_forward_winners_only_for_the_same_unchanged_input():
+    m = build("maxpool2d", {"kernel": 2}, [(2, 4, 4)], (2, 2, 2))
+    x, y = (torch.randn(B, 2, 4, 4, dtype=D, generator=torch.Generator().manual_seed(s)) for s in (3, 4))
+    g = out_grad(m)
+    m(x)
+    for z in (x, y):  # the forward's own input, then another tensor
+        torch.testing.assert_close(m.vjp([z], g, [True], False)[0][0], autograd_vjp(m, [z], g)[0][0])
+    m(x)
+    x.neg_()  # changed in place after the forward: its winners move
+    torch.testing.assert_close(m.vjp([x], g, [True], False)[0][0], autograd_vjp(m, [x], g)[0][0])
