@@ -75,7 +75,7 @@ class MaxPool2d(_Pool):
     def _argmax(self, x):
         """The winners' flat positions in each [H, W] plane: those of the last forward
         while its input is this very tensor, unchanged since; else computed anew."""
-        last = self._winners
+        last = None if torch.compiler.is_compiling() else self._winners
         if last is not None and last[0]() is x and not x.is_inference() and x._version == last[1]:
             return last[2]
         k, s = self._args()
