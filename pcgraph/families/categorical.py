@@ -49,8 +49,6 @@ def _softmax(t: torch.Tensor) -> torch.Tensor:
     return torch.softmax(t, -1)
 
 
-
-
 @register
 class Categorical(Family):
     name = "categorical"
