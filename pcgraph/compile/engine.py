@@ -13,8 +13,8 @@ synchronisation:
 * an edge is recomputed only when one of its sources moved: edges from clamped
   nodes (W x of the input) are computed once per batch;
 * gradients use the families' closed forms (dE/dmu, dE/dstate) and the transforms'
-  vector-Jacobian products (closed form for linear/identity/flatten, autograd on
-  the single edge otherwise); the weight gradient reuses the last pass's errors.
+  vector-Jacobian products (closed form for every built-in transform); the weight
+  gradient reuses the last pass's errors.
 
 * the per-node energies are cached until the node's state or prediction changes, so
   the guard (``guard: true``) sums the total energy per sample after a generation's

@@ -30,6 +30,12 @@ def _as_opt(cfg) -> StateOptimizerSpec:
     raise TypeError(f"optimizer must be a mapping like {{'type': 'sgd', 'lr': 0.1}}, got {cfg!r}")
 
 
+def _same_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` is ``b`` or a view of its memory (e.g. flatten's output): an
+    in-place activation on ``a`` would then overwrite ``b``."""
+    return a is b or a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
 class Program(Clamping, Energies, Steps, nn.Module):
     """The compiled network. Parameters, states and batches live on one device.
 
@@ -172,7 +178,7 @@ class Program(Clamping, Energies, Steps, nn.Module):
         act = self.acts[e.name]
         if act.name == "identity":
             return a, a
-        if inplace and not act.needs_pre and act.fn_ is not None and all(a is not vis[s] for s in e.sources):
+        if inplace and not act.needs_pre and act.fn_ is not None and not any(_same_memory(a, vis[s]) for s in e.sources):
             return act.fn_(a), None
         return act.fn(a), a
 

@@ -20,6 +20,7 @@ Clamped states may use a compact form (class indices for a categorical target).
 
 from __future__ import annotations
 
+import weakref
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +32,30 @@ class FamilyOptions(BaseModel):
     """Options of a family; every family's Options subclass adds ``type: Literal[name]``."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Memo:
+    """``f(t)`` for the last tensor ``t`` asked about, given again while ``t`` is the
+    same tensor with the same contents (version): e.g. the log-softmax of a prediction
+    that one inference step needs for the error, the update direction and the energy.
+    Values that autograd tracks, inference tensors and traced code are not kept; a
+    kept value must never be changed in place."""
+
+    __slots__ = ("_key", "_value")
+
+    def __init__(self):
+        self._key = None
+        self._value = None
+
+    def get(self, t: torch.Tensor, f) -> torch.Tensor:
+        if t.requires_grad or t.is_inference() or torch.compiler.is_compiling():
+            return f(t)
+        key = self._key
+        if key is not None and key[0]() is t and key[1] == t._version:
+            return self._value
+        value = f(t)
+        self._key, self._value = (weakref.ref(t), t._version), value
+        return value
 
 
 def per_sample(t: torch.Tensor) -> torch.Tensor:

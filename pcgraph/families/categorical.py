@@ -16,6 +16,12 @@ shift, so this is the minimum-norm natural step and keeps logits from drifting;
 Under causal attention a node's prediction is masked; the state then lives on the
 prediction's support (``support``, set by the compiler): masked entries carry no
 probability and are never updated.
+
+One softmax of the state and one of the prediction per inference step: softmax is
+blind to a per-row constant, so log p - log q = (phi - mu) + a per-row constant, which
+both updates drop -- the natural step by centring, the gradient step because
+p . (h - <p, h>) ignores it -- and the direction needs no log-softmax at all; the
+softmax a step needs in more than one place is computed once per value (``Memo``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Literal, Optional
 from ..core.lazy import F, torch
 from ..core.constants import MASK
 from . import register
-from .base import Family, FamilyOptions, per_sample
+from .base import Family, FamilyOptions, Memo, per_sample
 
 
 class CategoricalOptions(FamilyOptions):
@@ -38,11 +44,28 @@ def _is_index(state: torch.Tensor) -> bool:
     return not state.is_floating_point()
 
 
+def _softmax(t: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(t, -1)
+
+
 @register
 class Categorical(Family):
     name = "categorical"
     Options = CategoricalOptions
     has_natural_update = True
+
+    def __init__(self, options, shape, **kw):
+        super().__init__(options, shape, **kw)
+        self._of_mu = Memo()  # softmax(mu) (F: the error, the direction and the energy)
+        self._of_state = Memo()  # softmax of the state's logits (F_KL: the mean, the direction)
+
+    def _q(self, mu):
+        """softmax(mu), once per prediction (never changed in place)."""
+        return self._of_mu.get(mu, _softmax)
+
+    def _p(self, state):
+        """The probabilities of a free state's logits, once per state (never changed in place)."""
+        return self._of_state.get(state, lambda x: torch.softmax(self._logits(x), -1))
 
     def from_prediction(self, mu, copy=True):
         if self.kl:
@@ -73,7 +96,7 @@ class Categorical(Family):
             return state
         if not self.kl:
             return state if self.support is None else state.masked_fill(~self.support, 0.0)
-        return torch.softmax(self._logits(state), -1)
+        return self._p(state)
 
     def project(self, direction):
         """Drop entries outside the support; for the natural (F_KL) update also remove
@@ -96,13 +119,13 @@ class Categorical(Family):
 
     def energy(self, state, mean, mu, params, clamped):
         if self.kl:
+            if clamped and _is_index(state):  # -log q_y = logsumexp(mu) - mu_y
+                return per_sample(torch.logsumexp(mu, -1) - mu.gather(-1, state.unsqueeze(-1)).squeeze(-1))
             logq = torch.log_softmax(mu, -1)
             if clamped:
-                if _is_index(state):
-                    return -per_sample(logq.gather(-1, state.unsqueeze(-1)))
                 return per_sample(torch.xlogy(state, state) - state * logq)
             return per_sample(mean * (torch.log_softmax(self._logits(state), -1) - logq))
-        s = torch.softmax(mu, -1)
+        s = self._q(mu)
         if _is_index(state):  # 1/2 |onehot - s|^2 = 1/2 (|s|^2 - 2 s_y + 1)
             s_y = s.gather(-1, state.unsqueeze(-1)).squeeze(-1)
             return 0.5 * per_sample((s * s).sum(-1) - 2.0 * s_y + 1.0)
@@ -126,14 +149,15 @@ class Categorical(Family):
         return s.scatter_add_(-1, idx, torch.full(idx.shape, -1.0, dtype=s.dtype, device=s.device))
 
     def grad_mu(self, state, mean, mu, params, clamped):
-        s = torch.softmax(mu, -1)
         if self.kl:
             if clamped:
                 # d/dmu of -sum p log softmax(mu) = s * sum(p) - p
+                s = torch.softmax(mu, -1)
                 if _is_index(state):
                     return self._sub_onehot_(s, state)
                 return s * state.sum(-1, keepdim=True) - state
-            return s - mean
+            return torch.softmax(mu, -1) - mean
+        s = self._q(mu)
         if _is_index(state):
             # e = onehot - s; <s, e> = s_y - |s|^2; -s (e - <s, e>) = s (s + <s, e>) - s_y onehot
             s_y = s.gather(-1, state.unsqueeze(-1))
@@ -144,13 +168,14 @@ class Categorical(Family):
 
     def grad_state(self, state, mu, params, g_vis, noise, prior=None):
         if not self.kl:
-            g = torch.zeros_like(state) if mu is None else self.mean(state, False) - torch.softmax(mu, -1)
+            g = torch.zeros_like(state) if mu is None else self.mean(state, False) - self._q(mu)
             return self.project(g if g_vis is None else g + g_vis)
-        logp = torch.log_softmax(self._logits(state), -1)
-        h = torch.zeros_like(state) if mu is None else logp - torch.log_softmax(mu, -1)
-        if g_vis is not None:
-            h = h + g_vis
+        # h = log p - log q + g_vis up to a per-row constant, which both steps drop
+        if mu is None:
+            h = torch.zeros_like(state) if g_vis is None else g_vis
+        else:
+            h = state - mu if g_vis is None else (state - mu).add_(g_vis)
         if self.natural:
             return self.project(h)
-        p = torch.exp(logp)
-        return p * (h - (p * h).sum(-1, keepdim=True))
+        p = self._p(state)
+        return p * (h - torch.linalg.vecdot(p, h).unsqueeze(-1))

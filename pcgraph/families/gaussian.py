@@ -118,15 +118,15 @@ class Gaussian(Family):
         return own, -1.0, own
 
     def grad_state(self, state, mu, params, g_vis, noise, prior=None):
-        g = None if mu is None else self._scaled(state - mu, params)
+        g = None if mu is None else self._scaled(state - mu, params)  # a new tensor: added to in place
         if prior is not None:
             m, v = prior_moments(prior)
-            p = (state - m) / v
-            g = p if g is None else g + p
+            p = (state - m).div_(v)
+            g = p if g is None else g.add_(p)
         if g_vis is not None:
             if self.out.name != "identity":
                 g_vis = self.out.grad_pre(g_vis, state, self.out.fn(state))
-            g = g_vis if g is None else g + g_vis
+            g = g_vis if g is None else g.add_(g_vis)
         return torch.zeros_like(state) if g is None else g
 
     def grad_params(self, state, mean, mu, params, clamped):

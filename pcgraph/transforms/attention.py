@@ -5,6 +5,9 @@ attention_scores: q [L, d], k [L', d] -> q k^T / sqrt(d)  [L, L']; ``causal`` pu
     MASK (a large negative logit, finite so that no inf - inf arises) on future
     positions, so their probability is exactly zero.
 attention_apply: p [L, L'], v [L', d] -> p v  [L, d].
+
+Both are bilinear, so their vector-Jacobian products are two matrix products each;
+the masked (future) scores are constants and pass no gradient back.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Literal
 
 from ..core.lazy import torch
 from . import register
-from .base import ShapeError, Transform, TransformOptions, fmt
+from .base import ShapeError, Transform, TransformOptions, bmm_into, fmt
 
 from ..core.constants import MASK
 
@@ -59,6 +62,23 @@ class AttentionScores(Transform):
             s = s.masked_fill(self.future, MASK)
         return s
 
+    def _live(self, grad_out):
+        """The output gradient on the entries that depend on q and k."""
+        return grad_out.masked_fill(self.future, 0.0) if self.options.causal else grad_out
+
+    def vjp(self, inputs, grad_out, need_inputs, need_params):
+        q, k = inputs
+        g = self._live(grad_out)
+        # d/dq = scale g k,  d/dk = scale g^T q
+        gq = torch.matmul(g, k).mul_(self.scale) if need_inputs[0] else None
+        gk = torch.matmul(g.transpose(-1, -2), q).mul_(self.scale) if need_inputs[1] else None
+        return [gq, gk], {}
+
+    def vjp_into(self, acc, acc_sign, owned, inputs, grad_out, sign, k):
+        g = self._live(grad_out)
+        a, b = (g, inputs[1]) if k == 0 else (g.transpose(-1, -2), inputs[0])
+        return bmm_into(acc, acc_sign, owned, a, b, self.scale, sign)
+
     def describe(self, args):
         m = "causal_mask(" if self.options.causal else "("
         return f"{m}{args[0]}·{args[1]}ᵀ/√d)"
@@ -83,6 +103,18 @@ class AttentionApply(Transform):
 
     def forward(self, p, v):
         return torch.matmul(p, v)
+
+    def vjp(self, inputs, grad_out, need_inputs, need_params):
+        p, v = inputs
+        # d/dp = g v^T,  d/dv = p^T g
+        gp = torch.matmul(grad_out, v.transpose(-1, -2)) if need_inputs[0] else None
+        gv = torch.matmul(p.transpose(-1, -2), grad_out) if need_inputs[1] else None
+        return [gp, gv], {}
+
+    def vjp_into(self, acc, acc_sign, owned, inputs, grad_out, sign, k):
+        p, v = inputs
+        a, b = (grad_out, v.transpose(-1, -2)) if k == 0 else (p.transpose(-1, -2), grad_out)
+        return bmm_into(acc, acc_sign, owned, a, b, 1.0, sign)
 
     def describe(self, args):
         return f"{args[0]}·{args[1]}"

@@ -10,8 +10,10 @@ attributes (``self.weight``). It declares
 * ``param_shapes``: the shape rule -- check the shapes, return the parameter shapes;
 * ``reset_parameters``: initialisation suited to the edge's activation;
 * ``forward(*inputs)``: batched inputs -> batched output;
-* optionally the closed-form vector-Jacobian products ``vjp`` used by the fast
-  inference path; the default here differentiates ``forward`` with autograd.
+* the closed-form vector-Jacobian products ``vjp`` (and, where accumulating into
+  a buffer saves a pass, ``vjp_into``) used by the fast inference path. The default
+  here differentiates ``forward`` with autograd; every built-in transform writes its
+  own (a test fails for a registered transform that does not).
 """
 
 from __future__ import annotations
@@ -47,7 +49,6 @@ class Transform:
     arity: ClassVar[int | None] = 1
     #: dtype each input must have: "float" or "long"
     input_dtype: ClassVar[str] = "float"
-    #: True when ``vjp`` is written in closed form (no autograd in the inference loop)
 
     def __init__(self, options: TransformOptions, in_shapes: Sequence[Shape], out_shape: Shape, activation: Activation):
         """``activation``: the nonlinearity that follows the edge (it sets the init)."""
@@ -147,6 +148,18 @@ class Transform:
     def describe(self, args: Sequence[str]) -> str:
         """A readable expression of this transform applied to ``args``."""
         return f"{self.name}({', '.join(args)})"
+
+
+def bmm_into(acc, acc_sign: float, owned: bool, a: torch.Tensor, b: torch.Tensor, scale: float, sign: float):
+    """``vjp_into`` for a gradient ``scale * (a @ b)`` of batched matrices [B, n, m]:
+    the product accumulates inside the matmul where ``acc`` is ours to change."""
+    if acc is None:
+        out = torch.bmm(a, b)
+        return (out if scale == 1.0 else out.mul_(scale)), sign, True
+    alpha = scale * sign * acc_sign
+    if owned and acc.is_contiguous():
+        return acc.baddbmm_(a, b, alpha=alpha), acc_sign, True
+    return torch.baddbmm(acc, a, b, alpha=alpha), acc_sign, True
 
 
 def init_weight(w: torch.Tensor, activation: Activation, fan_in: int | None = None) -> None:

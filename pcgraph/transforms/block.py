@@ -19,7 +19,8 @@ The block's own ``residual`` adds the block's input to the last step's output; t
 edge's ``activation`` follows as on any edge. Shapes are checked step by step by each
 step's own shape rule. Step k's parameters are the block's ``s{k}_<name>`` (so
 ``share`` ties them by that name), initialised by the step's own rule for the
-activation that follows it. Gradients come from autograd through the composition.
+activation that follows it. The vector-Jacobian product reruns the steps (without
+autograd) and carries the gradient back through each step's own ``vjp``.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ class Block(Transform):
             sub = scls(st, [sin], sout, after)
             for b, buf in list(sub._buffers.items()):
                 self.register_buffer(f"s{k}_{b}", buf, persistent=False)
-            then = activations.get(st.then).fn if st.then else None
+            then = activations.get(st.then) if st.then else None
             # the step module is held outside the module tree: its parameters and
             # buffers are the block's, bound before each use (``share`` may replace them)
             built.append((sub, tuple(pshapes), tuple(sub._buffers), bool(st.residual), then))
@@ -171,14 +172,43 @@ class Block(Transform):
         for k in range(len(self.__dict__.get("_steps", ()))):
             self._bind(k).reset_parameters()
 
-    def forward(self, x):
-        h = x
+    def _run(self, x):
+        """[(step input, step output before its ``then``, after it)] of every step."""
+        h, out = x, []
         for k, (_, _, _, residual, then) in enumerate(self._steps):
             y = self._bind(k).forward(h)
             if residual:
                 y = y + h
-            h = then(y) if then is not None else y
+            nxt = then.fn(y) if then is not None else y
+            out.append((h, y, nxt))
+            h = nxt
+        return out
+
+    def forward(self, x):
+        h = self._run(x)[-1][2]
         return h + x if self.options.residual else h
+
+    def vjp(self, inputs, grad_out, need_inputs, need_params):
+        if not need_inputs[0] and not need_params:
+            return [None], None
+        run = self._run(inputs[0])
+        gp = {} if need_params else None
+        g = grad_out  # the gradient on step k's output (after its ``then``)
+        for k in range(len(run) - 1, -1, -1):
+            _, _, _, residual, then = self._steps[k]
+            h, y, nxt = run[k]
+            gy = then.grad_pre(g, y, nxt) if then is not None else g
+            need_in = k > 0 or bool(need_inputs[0])
+            gin, sgp = self._bind(k).vjp([h], gy, [need_in], need_params)
+            if need_params:
+                gp.update((f"s{k}_{n}", t) for n, t in sgp.items())
+            if not need_in:
+                break
+            g = gin[0] + gy if residual else gin[0]
+        gx = None
+        if need_inputs[0]:
+            gx = g + grad_out if self.options.residual else g
+        return [gx], gp
 
     def describe(self, args):
         s, compound = args[0], False  # compound: a sum, parenthesised where it is an argument

@@ -64,4 +64,25 @@ class Conv2d(Transform):
 
     def forward(self, x):
         o = self.options
-        return F.conv2d(x, self.weight, getattr(self, "bias", None), stride=pair(o.stride), padding=pair(o.padding))
+        return F.conv2d(x, self._parameters["weight"], self._parameters.get("bias"), stride=pair(o.stride), padding=pair(o.padding))
+
+    def vjp(self, inputs, grad_out, need_inputs, need_params):
+        """The input, weight and bias gradients from one call of the convolution's
+        backward kernel (the transposed convolution and the correlation of the input
+        with the output gradient); only the ones asked for are computed."""
+        (x,) = inputs
+        o = self.options
+        w = self._parameters["weight"]
+        has_bias = self._parameters.get("bias") is not None
+        mask = (bool(need_inputs[0]), bool(need_params), bool(need_params) and has_bias)
+        if not any(mask):
+            return [None], None
+        gx, gw, gb = torch.ops.aten.convolution_backward(
+            grad_out, x, w, [w.shape[0]] if has_bias else None, pair(o.stride), pair(o.padding), (1, 1), False, (0, 0), 1, mask
+        )
+        gp = None
+        if need_params:
+            gp = {"weight": gw}
+            if has_bias:
+                gp["bias"] = gb
+        return [gx], gp

@@ -1,6 +1,9 @@
 """embedding: long token ids [L] -> vectors [L, d] (d read off the target), plus an
 optional positional term: ``learned`` (a [L, d] table) or ``sinusoidal`` (fixed).
-Init: N(0, 1/d) for the token and learned position tables."""
+Init: N(0, 1/d) for the token and learned position tables.
+
+Token ids take no gradient; a token row's gradient is the sum of the output
+gradients at the positions holding that token, a learned position's the batch sum."""
 
 from __future__ import annotations
 
@@ -65,6 +68,17 @@ class Embedding(Transform):
         elif self.options.positional == "sinusoidal":
             out = out + self.position_table.to(out.dtype)
         return out
+
+    def vjp(self, inputs, grad_out, need_inputs, need_params):
+        if not need_params:
+            return [None], None
+        w = self._parameters["weight"]
+        d = w.shape[-1]
+        gw = w.new_zeros(w.shape).index_add_(0, inputs[0].reshape(-1), grad_out.reshape(-1, d))
+        gp = {"weight": gw}
+        if self.options.positional == "learned":
+            gp["position"] = grad_out.sum(0)
+        return [None], gp
 
     def describe(self, args):
         pos = {"none": "", "learned": " + P", "sinusoidal": " + sinusoid"}[self.options.positional]

@@ -111,6 +111,53 @@ edges:
   - {from: cat, to: g, transform: {type: linear, bias: false}, activation: leaky_relu}
 """
 
+# strided convolution, overlapping max-pooling, a gate (elementwise product) and a
+# layernorm without affine parameters (for fast == plain checks)
+GATED = """
+name: gated
+nodes:
+  img:  {shape: [1, 6, 6], role: input, bind: img}
+  c:    {shape: [2, 3, 3], family: gaussian}
+  p:    {shape: [2, 2, 2], family: gaussian}
+  a:    {shape: [6], family: gaussian}
+  gate: {shape: [6], family: gaussian}
+  m:    {shape: [6], family: gaussian}
+  n:    {shape: [6], family: gaussian}
+  y:    {shape: [3], family: categorical, role: target, bind: y}
+edges:
+  - {from: img, to: c, transform: {type: conv2d, kernel: 3, stride: 2, padding: 1}, activation: tanh}
+  - {from: c, to: p, transform: {type: maxpool2d, kernel: 2, stride: 1}}
+  - {from: p, to: a, transform: {type: block, steps: [{type: flatten, shape: [8]}, linear]}, activation: tanh}
+  - {from: p, to: gate, transform: {type: block, steps: [{type: flatten, shape: [8]}, {type: mlp, hidden: [5], activation: gelu}]}, activation: sigmoid}
+  - {from: [a, gate], to: m, transform: elementwise_mul}
+  - {from: m, to: n, transform: {type: layernorm, affine: false}}
+  - {from: n, to: y}
+"""
+
+# sinusoidal positions, attention without a mask, and a block on the context
+ATTEND = """
+name: attend
+nodes:
+  tokens: {shape: [5], role: input, bind: tokens, dtype: long}
+  x:    {shape: [5, 6], family: gaussian}
+  q:    {shape: [5, 6], family: gaussian}
+  k:    {shape: [5, 6], family: gaussian}
+  v:    {shape: [5, 6], family: gaussian}
+  attn: {shape: [5, 5], family: categorical}
+  ctx:  {shape: [5, 6], family: gaussian}
+  h:    {shape: [5, 6], family: gaussian}
+  next: {shape: [5, 7], family: categorical, role: target, bind: next_tokens}
+edges:
+  - {from: tokens, to: x, transform: {type: embedding, vocab: 7, positional: sinusoidal}}
+  - {from: x, to: q}
+  - {from: x, to: k}
+  - {from: x, to: v, transform: {type: linear, bias: false}}
+  - {from: [q, k], to: attn, transform: attention_scores}
+  - {from: [attn, v], to: ctx, transform: attention_apply}
+  - {from: ctx, to: h, transform: {type: block, residual: true, steps: [layernorm, {type: mlp, hidden: [8], then: tanh}]}}
+  - {from: h, to: next}
+"""
+
 
 def program(text, energy="kl", seed=0, overrides=(), **kw):
     spec = pcgraph.loads_spec(text, "test.yaml", overrides=list(overrides))

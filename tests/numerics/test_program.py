@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.numerics.graphs import DAG, M3, MIXED, TRANSFORMER, VAE, D, batch_for, program
+from tests.numerics.graphs import ATTEND, DAG, GATED, M3, MIXED, TRANSFORMER, VAE, D, batch_for, program
 
 
 def gaussian_dag(variance=1.0):
@@ -178,7 +178,9 @@ def test_transformer_stays_finite_and_causal():
 OPTS = [{"type": "sgd", "lr": 0.05}, {"type": "sgd", "lr": 0.05, "momentum": 0.5}, {"type": "adam", "lr": 0.01, "eps": 1e-3}]
 
 
-@pytest.mark.parametrize("text", [gaussian_dag(), M3, VAE, MIXED, TRANSFORMER], ids=["dag", "m3", "vae", "mixed", "transformer"])
+@pytest.mark.parametrize(
+    "text", [gaussian_dag(), M3, VAE, MIXED, TRANSFORMER, GATED, ATTEND], ids=["dag", "m3", "vae", "mixed", "transformer", "gated", "attend"]
+)
 @pytest.mark.parametrize("schedule", ["sync", "sweep"])
 @pytest.mark.parametrize("opt", OPTS, ids=["sgd", "momentum", "adam"])
 @pytest.mark.parametrize("init", ["forward", "normal"])
@@ -331,3 +333,28 @@ def test_cyclic_graph_fast_equals_plain_and_lowers_the_energy(schedule):
 
     with pytest.raises(CompileError):
         prog.init_state(batch)  # no forward pass on a cycle
+
+
+def test_an_activation_after_a_view_leaves_the_source_state_alone():
+    """flatten returns a view of its input: a tanh after it must not be applied in
+    place, or the fast path would overwrite the source node's state."""
+    text = """
+name: view
+nodes:
+  x: {shape: [2, 3], role: input, bind: x}
+  a: {shape: [2, 3], family: gaussian}
+  b: {shape: [6], family: gaussian}
+  y: {shape: [2], family: gaussian, role: target, bind: y}
+edges:
+  - {from: x, to: a}
+  - {from: a, to: b, transform: flatten, activation: tanh}
+  - {from: b, to: y}
+train: {inference: {steps: 3, optimizer: {type: sgd, lr: 0.1}}}
+"""
+    fast, plain = program(text), program(text)
+    batch = batch_for(fast)
+    s1, s2 = fast.init_state(batch), plain.init_state(batch)
+    fast.infer(s1)
+    plain.infer(s2, fast=False)
+    for n in s1:
+        torch.testing.assert_close(s1[n], s2[n])
