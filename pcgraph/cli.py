@@ -73,8 +73,9 @@ def schema():
 @click.option("--print", "show", is_flag=True, help="print the program: per node its prediction and energy term")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE")
+@click.option("--explain", is_flag=True, help="also show each linear edge's GEMM kernel candidates, their times and the one it runs")
 @reports_errors
-def compile_cmd(spec, energy, show, device, overrides):
+def compile_cmd(spec, energy, show, device, overrides, explain):
     """Compile SPEC to a program and (with --print) show it."""
     from .compile import compile as build
 
@@ -89,6 +90,10 @@ def compile_cmd(spec, energy, show, device, overrides):
     else:
         n = sum(p.numel() for p in prog.parameters())
         click.echo(f"{spec}: compiled {prog.graph.name} (energy {prog.energy_kind}, {n:,} parameters on {prog.device})")
+    if explain:
+        from .compile.kernels import explain as explain_kernels
+
+        click.echo(explain_kernels(prog))
 
 
 @main.command()
