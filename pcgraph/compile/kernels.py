@@ -39,7 +39,7 @@ BACKENDS = ("default", "onednn", "onednn-packed")
 #: (the timings are noisy, and staying with plain torch keeps runs reproducible)
 MARGIN = 0.9
 #: timed calls per candidate (after one warm-up call)
-REPS = 5
+REPS = 9
 
 
 def onednn_available(dtype: torch.dtype, device: torch.device) -> bool:
