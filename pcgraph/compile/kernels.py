@@ -11,13 +11,14 @@ three:
   change after every batch, so the reorder is paid per update, not per call).
 
 ``train.kernels`` fixes one backend for every linear edge, or (``auto``) times each
-backend on the edge's shapes and keeps the fastest per product: the fastest of a few
-calls, cached per process, so every program built from a spec in one process runs
-the same kernels; the BP step (through ``LinearGemm``, an autograd Function whose
-backward calls the chosen kernels) and the PC step (the edge's closed-form VJPs)
-included, which keeps the PC/BP ratio a comparison of the methods, not of kernels.
+backend on the edge's shapes and keeps the fastest per product (the fastest of a few
+calls, cached per process, so every program a process builds from one spec runs the
+same kernels). The BP step runs them through ``LinearGemm``, an autograd Function
+whose backward calls the chosen gradient kernels, the PC step through the edge's
+closed-form VJPs, so the PC/BP ratio compares the methods, not two kernel libraries.
 A backend this build, dtype or device cannot run, or one whose result disagrees with
-``F.linear``, is left out; float64 and CUDA always run ``default``.
+``F.linear``, is left out: float64 and CUDA run ``default`` (cuBLAS; TF32 is not
+offered, its rounding is coarser than float32's).
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ class Packed:
         self.value = None
         self.count = 0  # reorders done (tests and --explain read it)
 
-    def get(self, w: torch.Tensor) -> torch.Tensor:
+    def get(self, w: torch.Tensor, again: bool = False) -> torch.Tensor:
+        """The reordered weight; ``again``: reorder even if the weight did not change."""
         key = (w._version, w.data_ptr(), tuple(w.shape))
-        if key != self.key:
+        if again or key != self.key:
             with torch.no_grad():
                 src = w.detach().t() if self.transpose else w.detach()
                 self.value = torch.ops.mkldnn._reorder_linear_weight(src.contiguous(), self.rows)
@@ -196,11 +198,6 @@ def _fastest(fns: dict[str, Callable], reps: int, device: torch.device) -> dict[
     return times
 
 
-def _repack(pack: Packed, w: torch.Tensor) -> None:
-    pack.key = None
-    pack.get(w)
-
-
 def time_product(product: str, rows: int, n_in: int, n_out: int, dtype: torch.dtype, device, reps: int = REPS) -> dict[str, Timing]:
     """Every backend's ``Timing`` for one product on one shape (cached per process)."""
     device = torch.device(device)
@@ -226,7 +223,7 @@ def time_product(product: str, rows: int, n_in: int, n_out: int, dtype: torch.dt
             continue
         fns[name] = fn
         if pack is not None:
-            fns[name + "+pack"] = lambda pack=pack, w=ops[1]: _repack(pack, w)
+            fns[name + "+pack"] = lambda pack=pack, w=ops[1]: pack.get(w, again=True)
     med = _fastest(fns, reps, device)
     for name in fns:
         if not name.endswith("+pack"):
