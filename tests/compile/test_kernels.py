@@ -172,6 +172,8 @@ def test_packed_weights_follow_every_update():
         new = {k: torch.randn_like(v) for k, v in mod.state_dict().items()}
         mod.load_state_dict(new)  # copied in place: same tensors, new version
         torch.testing.assert_close(mod(x), F.linear(x, new["weight"], new["bias"]), rtol=1e-5, atol=1e-5)
+        x3 = torch.randn(3, 12)  # fewer rows than the reorder was made for
+        torch.testing.assert_close(mod(x3), F.linear(x3, new["weight"], new["bias"]), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(mod.vjp([x], e, [True], False)[0][0], e @ new["weight"], rtol=1e-5, atol=1e-5)
 
 
