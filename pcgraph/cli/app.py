@@ -73,10 +73,12 @@ def schema():
 @click.option("--print", "show", is_flag=True, help="print the program: per node its prediction and energy term")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE")
+@click.option("--explain", is_flag=True, help="also show each linear edge's GEMM kernel candidates, their times and the one it runs")
 @reports_errors
-def compile_cmd(spec, energy, show, device, overrides):
+def compile_cmd(spec, energy, show, device, overrides, explain):
     """Compile SPEC to a program and (with --print) show it."""
     from ..compile import compile_graph as build
+    from ..compile.kernels import explain as explain_kernels
 
     graph = _load(spec, overrides)
     needs_kl = [n for n in graph.nodes.values() if n.family_cls is not None and n.family_cls.needs_kl]
@@ -89,6 +91,8 @@ def compile_cmd(spec, energy, show, device, overrides):
     else:
         n = sum(p.numel() for p in prog.parameters())
         click.echo(f"{spec}: compiled {prog.graph.name} (energy {prog.energy_kind}, {n:,} parameters on {prog.device})")
+    if explain:
+        click.echo(explain_kernels(prog))
 
 
 @main.command()

@@ -7,6 +7,7 @@ import torch
 from ..core.errors import CompileError, Issue, Location
 from ..graph import PCGraph
 from .budget import check_budget
+from .kernels import assign_kernels
 from .program import Program
 from .state import State
 from .teacher import register as _register_teacher
@@ -48,7 +49,8 @@ def _missing(dev: torch.device) -> str | None:
 def compile_graph(graph: PCGraph, energy: str | None = None, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None) -> Program:
     """Build the Program for ``graph``. ``energy``: "kl" (F_KL) or "gaussian"
     (standard PC); defaults come from the spec's ``train`` section. The weights are
-    initialised from ``train.seed``."""
+    initialised from ``train.seed``; the linear edges run the GEMM kernels
+    ``train.kernels`` names (``compile/kernels.py``)."""
     train = graph.spec.train
     energy = energy or train.energy
     device = resolve_device(device if device is not None else train.device)
@@ -61,7 +63,9 @@ def compile_graph(graph: PCGraph, energy: str | None = None, device: str | torch
     # (CLI or Python) and whatever ran before; the caller's random stream is left untouched
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(train.seed))
-        return Program(graph, energy=energy, device=device, dtype=dtype)
+        prog = Program(graph, energy=energy, device=device, dtype=dtype)
+    assign_kernels(prog)  # train.kernels: the GEMM kernels of the linear edges
+    return prog
 
 
 # the synthetic dataset's targets come from the graph compiled by this function

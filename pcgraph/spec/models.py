@@ -175,6 +175,11 @@ class TrainSpec(Strict):
     inference: InferenceSpec = Field(default_factory=InferenceSpec)
     weights: WeightsSpec = Field(default_factory=WeightsSpec)
     compile: bool = False
+    kernels: Literal["default", "auto", "onednn", "onednn-packed"] = Field(
+        "default",
+        description="GEMM kernels of linear edges (BP and PC alike): default (torch: MKL on CPU, cuBLAS on CUDA), onednn,"
+        " onednn-packed (weights reordered once per update), or auto (time them per shape when compiling, keep the fastest)",
+    )
     checkpoint_every: PositiveInt = Field(1, description="epochs between checkpoints")
     log_every: PositiveInt = Field(1, description="batches between progress updates")
     max_batches: Optional[PositiveInt] = Field(None, description="cap on training batches per epoch (quick runs)")

@@ -14,6 +14,31 @@ from . import register
 from .base import ShapeError, Transform, TransformOptions, fmt, init_weight
 
 
+class TorchGemm:
+    """The three products of a linear edge with plain torch operations (MKL on CPU,
+    cuBLAS on CUDA; autograd differentiates them). The compiler may give an edge other
+    kernels with the same interface (``pcgraph/compile/kernels.py``); ``k`` is the
+    source whose weight block ``w`` is."""
+
+    @staticmethod
+    def linear(x, w, b, k):
+        return F.linear(x, w, b)
+
+    @staticmethod
+    def input(g, w, k):
+        return g @ w
+
+    @staticmethod
+    def input_add(a2, g2, w, k, alpha, inplace):
+        """``a2 + alpha * g2 @ w``, in place when ``inplace``: the matmul accumulates,
+        no extra pass over memory."""
+        return a2.addmm_(g2, w, alpha=alpha) if inplace else torch.addmm(a2, g2, w, alpha=alpha)
+
+    @staticmethod
+    def weight(g2, x2):
+        return g2.t() @ x2
+
+
 class LinearOptions(TransformOptions):
     type: Literal["linear"] = "linear"
     bias: bool = True
@@ -36,6 +61,8 @@ class Linear(Transform):
     name = "linear"
     Options = LinearOptions
     arity = None
+    #: the GEMM kernels this edge runs (the compiler may replace them per edge)
+    gemm = TorchGemm
 
     @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):
@@ -64,22 +91,24 @@ class Linear(Transform):
 
     def forward(self, *xs):
         b = self._parameters.get("bias")
+        gemm = self.gemm
         if len(xs) == 1:
-            return F.linear(xs[0], self._parameters["weight"], b)
+            return gemm.linear(xs[0], self._parameters["weight"], b, 0)
         out = None
-        for x, w in zip(xs, self._weights()):
-            y = F.linear(x, w)
+        for k, (x, w) in enumerate(zip(xs, self._weights())):
+            y = gemm.linear(x, w, None, k)
             out = y if out is None else out + y
         return out if b is None else out + b
 
     def vjp(self, inputs, grad_out, need_inputs, need_params):
         ws = self._weights()
-        gin = [grad_out @ w if need else None for w, need in zip(ws, need_inputs)]
+        gemm = self.gemm
+        gin = [gemm.input(grad_out, w, k) if need else None for k, (w, need) in enumerate(zip(ws, need_inputs))]
         gp = None
         if need_params:
             g2 = grad_out.reshape(-1, grad_out.shape[-1])
             x2 = inputs[0] if len(inputs) == 1 else torch.cat(inputs, -1)
-            gp = {"weight": g2.t() @ x2.reshape(-1, x2.shape[-1])}
+            gp = {"weight": gemm.weight(g2, x2.reshape(-1, x2.shape[-1]))}
             if self._parameters.get("bias") is not None:
                 gp["bias"] = g2.sum(0)
         return gin, gp
@@ -88,13 +117,13 @@ class Linear(Transform):
         w = self._weights()[k]
         g2 = grad_out.reshape(-1, grad_out.shape[-1])
         if acc is None:
-            return (g2 @ w).reshape(inputs[k].shape), sign, True
+            return self.gemm.input(g2, w, k).reshape(inputs[k].shape), sign, True
         a2 = acc.reshape(-1, acc.shape[-1])
         alpha = sign * acc_sign
         if owned and acc.is_contiguous():
-            a2.addmm_(g2, w, alpha=alpha)  # the matmul accumulates: no extra pass over memory
+            self.gemm.input_add(a2, g2, w, k, alpha, True)
             return acc, acc_sign, True
-        return torch.addmm(a2, g2, w, alpha=alpha).reshape(acc.shape), acc_sign, True
+        return self.gemm.input_add(a2, g2, w, k, alpha, False).reshape(acc.shape), acc_sign, True
 
     def describe(self, args):
         x = args[0] if len(args) == 1 else "concat(" + ", ".join(args) + ")"
