@@ -59,6 +59,8 @@ def _error_after(fam, x, step, mu, params):
         g, sign, _ = fam.errors(state, fam.mean(state, False), mu, params, False)
         return g * sign
 
+    if fam.errors_affine:  # the first-order value is the value (and costs no forward-mode pass)
+        return error(x - step)
     value, slope = torch.func.jvp(error, (x,), (-step,))
     return value + slope
 

@@ -74,6 +74,9 @@ class Family:
     has_natural_update: ClassVar[bool] = False
     #: whether children see random samples (noise drawn when the state is initialised)
     samples: ClassVar[bool] = False
+    #: whether dE/dmu (``errors``) is affine in the state, so that its first-order
+    #: change over a step is its value after the step
+    errors_affine: ClassVar[bool] = False
 
     @property
     def vis_is_state(self) -> bool:

@@ -38,6 +38,7 @@ class Gaussian(Family):
     name = "gaussian"
     Options = GaussianOptions
     supports_prior = True
+    errors_affine = True  # -(x - f(mu)) f'(mu) / variance
 
     def __init__(self, options, shape, **kw):
         super().__init__(options, shape, **kw)
