@@ -27,6 +27,7 @@ from pcgraph.compile import compile, resolve_device
 from pcgraph.activations import ACTIVATION_NAMES
 from pcgraph.errors import CompileError, PcgraphError, SpecError
 from pcgraph.families import families
+from pcgraph.graph.budget import human
 from pcgraph.spec.limits import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 from pcgraph.transforms import transforms
 from pcgraph.transforms.linear import Linear
@@ -467,3 +468,11 @@ def test_astronomical_sizes_are_written_as_powers_of_ten():
     (line,) = info.value.lines
     digits = int(62000 * 0.30103)  # log10(2^62000), the state's entries
     assert line.startswith(f"a.yaml:3:3: nodes.x: node 'x' of shape [about 10^18, about 10^18, about 10^18, ... (1000 axes)] needs 1 x about 10^{digits} values")
+
+
+@pytest.mark.parametrize(
+    "nbytes, text",
+    [(1023, "1023 B"), (1536, "1.5 KiB"), (3 * 2**30, "3.0 GiB"), (4 * 10**12, "3.6 TiB"), (2**60, "about 10^18 bytes"), (10**400, "about 10^400 bytes")],
+)
+def test_sizes_in_human_units(nbytes, text):
+    assert human(nbytes) == text
