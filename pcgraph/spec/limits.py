@@ -30,10 +30,12 @@ MAX_VALUES = 100_000
 
 
 class LimitExceeded(yaml.MarkedYAMLError):
-    """The document is larger, deeper or more self-referring than a spec can be."""
+    """The document is larger, deeper or more self-referring than a spec can be, or
+    holds a value that cannot be made (an integer past 64 bits, a 13th month)."""
 
-    def __init__(self, problem: str, mark):
+    def __init__(self, problem: str, mark, path: tuple = ()):
         super().__init__(problem=problem, problem_mark=mark)
+        self.path = path  # keys and indices down to the offending value, as far as known
 
 
 class BoundedLoader(yaml.SafeLoader):
@@ -48,14 +50,27 @@ class BoundedLoader(yaml.SafeLoader):
         self.depth = 0  # mappings and sequences open around the node being composed
         self.values = 0  # values composed so far, an alias counting as its expansion
         self.sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded values, height)
+        self.path: list = []  # keys and indices down to the node being composed
 
     def compose_node(self, parent, index):
+        # ``index``: a sequence item's position, a mapping value's key node, None for a key
+        step = index if isinstance(index, int) else getattr(index, "value", None) if isinstance(index, yaml.ScalarNode) else None
+        if step is not None:
+            self.path.append(step)
+        try:
+            return self._compose(parent, index)
+        finally:
+            if step is not None:
+                self.path.pop()
+
+    def _compose(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) and event.anchor in self.anchors:
             return self._alias(event)
         collection = isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent))
         if collection and self.depth >= MAX_DEPTH:
-            raise LimitExceeded(f"the YAML nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)", event.start_mark)
+            msg = f"the YAML nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)"
+            raise LimitExceeded(msg, event.start_mark, tuple(self.path[:1]))  # the top-level key it is under
         self._count(1, event.start_mark)
         self.depth += 1
         try:
@@ -75,10 +90,11 @@ class BoundedLoader(yaml.SafeLoader):
     def _alias(self, event):
         node = self.anchors[event.anchor]
         if id(node) not in self.sizes:
-            raise LimitExceeded(f"alias *{event.anchor} sits inside the mapping or sequence it refers to: a spec cannot contain itself", event.start_mark)
+            raise LimitExceeded(f"alias *{event.anchor} sits inside the mapping or sequence it refers to: a spec cannot contain itself", event.start_mark, tuple(self.path))
         size, height = self.sizes[id(node)]
         if self.depth + height > MAX_DEPTH:
-            raise LimitExceeded(f"alias *{event.anchor} nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)", event.start_mark)
+            msg = f"alias *{event.anchor} nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)"
+            raise LimitExceeded(msg, event.start_mark, tuple(self.path[:1]))
         self._count(size, event.start_mark, event.anchor)
         return super().compose_node(None, None)
 
@@ -102,7 +118,7 @@ class BoundedLoader(yaml.SafeLoader):
         self.values += n
         if self.values > MAX_VALUES:
             what = f"alias *{anchor} expands the document" if anchor is not None else "the document grows"
-            raise LimitExceeded(f"{what} past {MAX_VALUES:,} values (a spec holds a few hundred; aliases may not multiply the input)", mark)
+            raise LimitExceeded(f"{what} past {MAX_VALUES:,} values (a spec holds a few hundred; aliases may not multiply the input)", mark, tuple(self.path))
 
 
 BoundedLoader.add_constructor("tag:yaml.org,2002:int", BoundedLoader.construct_yaml_int)

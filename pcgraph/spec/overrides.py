@@ -51,12 +51,12 @@ def apply_overrides(data: Any, smap: SourceMap, overrides: list[str], root: type
             issues.append(Issue((path_text,), "empty key in the dotted path", where))
             continue
         if len(parts) > MAX_DEPTH:
-            issues.append(Issue(None, f"the dotted path has {len(parts)} keys, more than the {MAX_DEPTH} a spec can nest", where))
+            issues.append(Issue((parts[0],), f"the dotted path has {len(parts)} keys, more than the {MAX_DEPTH} a spec can nest", where))
             continue
         try:
             value = parse_value(value_text)
         except LimitExceeded as e:
-            issues.append(Issue(None, f"{e.problem} (at column {e.problem_mark.column + 1} of the value)", where))
+            issues.append(Issue(tuple(parts), f"{e.problem} (at column {e.problem_mark.column + 1} of the value)", where))
             continue
         problem = _assign(data, parts, value, root)
         if problem:

@@ -122,7 +122,7 @@ def load_yaml(text: str, file: str) -> tuple[object, SourceMap]:
         try:
             node = loader.get_single_node()
         except LimitExceeded as e:
-            raise SpecError(Issue(None, e.problem, Location(file, *_pos(e.problem_mark)))) from None
+            raise SpecError(Issue(e.path or ("<spec>",), e.problem, Location(file, *_pos(e.problem_mark)))) from None
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             loc = Location(file, *_pos(mark)) if mark else Location(file)
@@ -138,8 +138,10 @@ def load_yaml(text: str, file: str) -> tuple[object, SourceMap]:
             raise SpecError(issues)
         try:
             data = loader.construct_document(node)
-        except LimitExceeded as e:
-            raise SpecError(Issue(None, e.problem, Location(file, *_pos(e.problem_mark)))) from None
+        except LimitExceeded as e:  # the value's path is known from the walk above
+            at = _pos(e.problem_mark)
+            path = max((p for p, pos in smap.values.items() if pos == at), key=len, default=("<spec>",))
+            raise SpecError(Issue(path, e.problem, Location(file, *at))) from None
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             raise SpecError(Issue(("yaml",), f"invalid YAML: {e.problem}", Location(file, *_pos(mark)) if mark else Location(file))) from None

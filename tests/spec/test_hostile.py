@@ -27,6 +27,7 @@ from pcgraph.compile import compile_graph as compile, resolve_device
 from pcgraph.core.activations import ACTIVATION_NAMES
 from pcgraph.core.errors import CompileError, PcgraphError, SpecError
 from pcgraph.families import families
+from pcgraph.graph.budget import human
 from pcgraph.spec.limits import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 from pcgraph.transforms import transforms
 from pcgraph.transforms.linear import Linear
@@ -44,7 +45,7 @@ def alias_bomb(levels: int = 9, fan: int = 9) -> str:
 
 
 def bomb_refusal(levels: int = 9, fan: int = 9) -> tuple[int, int, str]:
-    """(line, column, anchor) of the first alias whose expansion passes MAX_VALUES,
+    """(line, column, "path: alias *anchor") of the first alias whose expansion passes MAX_VALUES,
     counted by hand: the value ``a<i>`` expands to 1 + fan * size(a<i-1>) values."""
     size = [1 + fan]
     for _ in range(levels):
@@ -56,7 +57,7 @@ def bomb_refusal(levels: int = 9, fan: int = 9) -> tuple[int, int, str]:
             total += size[i - 1]
             if total > MAX_VALUES:
                 col = len(f"a{i}: &a{i} [") + 1 + k * len(f"*a{i - 1}, ")
-                return i + 2, col, f"a{i - 1}"
+                return i + 2, col, f"a{i}.{k}: alias *a{i - 1}"
     raise AssertionError("the bomb stays within the bound")
 
 
@@ -74,9 +75,9 @@ def one_issue(text: str, file: str = "h.yaml", overrides=()) -> str:
 
 # ----------------------------------------------------------------------- YAML
 def test_alias_bomb_is_refused_at_the_alias_that_crosses_the_bound():
-    line_no, col, anchor = bomb_refusal()
+    line_no, col, alias = bomb_refusal()
     line = one_issue(alias_bomb())
-    assert line.startswith(f"h.yaml:{line_no}:{col}: alias *{anchor} expands the document past 100,000 values")
+    assert line.startswith(f"h.yaml:{line_no}:{col}: {alias} expands the document past 100,000 values")
 
 
 def test_aliases_within_the_bound_still_load():
@@ -95,19 +96,19 @@ def test_nesting_is_bounded_at_the_opening_that_goes_too_deep(kind):
     # one more level, or 5000, is refused at the first opening past the bound
     for depth in (MAX_DEPTH, 5000):
         line = one_issue(nested(depth, kind), "d.yaml")
-        assert line == f"d.yaml:3:{len('extra: ') + (MAX_DEPTH - 1) * opener + 1}: the YAML nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)"
+        assert line == f"d.yaml:3:{len('extra: ') + (MAX_DEPTH - 1) * opener + 1}: extra: the YAML nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)"
 
 
 def test_an_alias_cannot_carry_nesting_past_the_bound():
     half = MAX_DEPTH // 2 + 1
     text = "name: deep\n" + SPEC_TAIL + "a: &d " + "[" * half + "]" * half + "\nb: " + "[" * half + "*d" + "]" * half + "\n"
     line = one_issue(text)
-    assert line.startswith(f"h.yaml:4:{len('b: ') + half + 1}: alias *d nests mappings and sequences more than {MAX_DEPTH} levels")
+    assert line.startswith(f"h.yaml:4:{len('b: ') + half + 1}: b: alias *d nests mappings and sequences more than {MAX_DEPTH} levels")
 
 
 def test_an_alias_inside_what_it_names_is_refused():
     line = one_issue("name: loop\n" + SPEC_TAIL + "a: &a [1, *a]\n")
-    assert line.startswith("h.yaml:3:11: alias *a sits inside the mapping or sequence it refers to")
+    assert line.startswith("h.yaml:3:11: a.1: alias *a sits inside the mapping or sequence it refers to")
 
 
 def test_oversized_spec_is_refused_before_parsing(tmp_path):
@@ -122,7 +123,7 @@ def test_set_values_and_paths_have_the_same_bounds():
     base = "name: t\n" + SPEC_TAIL
     deep = "[" * 5000 + "]" * 5000
     line = one_issue(base, overrides=[f"description={deep}"])
-    assert line.startswith(f"--set description={deep}: the YAML nests") and line.endswith(f"(at column {MAX_DEPTH + 1} of the value)")
+    assert line.startswith(f"--set description={deep}: description: the YAML nests") and line.endswith(f"(at column {MAX_DEPTH + 1} of the value)")
     bomb = "[&a [x, x, x, x, x, x, x, x, x, x], " + ", ".join(f"&a{i} [" + ", ".join([f"*a{i - 1}" if i > 1 else "*a"] * 10) + "]" for i in range(1, 7)) + "]"
     assert "past 100,000 values" in one_issue(base, overrides=[f"description={bomb}"])
     long_path = "data.options" + ".k" * 5000
@@ -287,16 +288,16 @@ def test_cli_validate_refuses_hostile_yaml_quickly(tmp_path, baseline):
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
-    line_no, col, anchor = bomb_refusal()
+    line_no, col, alias = bomb_refusal()
     r, seconds = _cli("validate", *(str(tmp_path / n) for n in files))
     assert_quick_refusal(
         r,
         seconds,
         baseline,
-        f"{tmp_path / 'bomb.yaml'}:{line_no}:{col}: alias *{anchor} expands",
-        f"{tmp_path / 'deep-list.yaml'}:3:{len('extra: ') + MAX_DEPTH}: the YAML nests",
-        f"{tmp_path / 'deep-map.yaml'}:3:{len('extra: ') + 4 * (MAX_DEPTH - 1) + 1}: the YAML nests",
-        f"{tmp_path / 'loop.yaml'}:3:11: alias *a sits inside",
+        f"{tmp_path / 'bomb.yaml'}:{line_no}:{col}: {alias} expands",
+        f"{tmp_path / 'deep-list.yaml'}:3:{len('extra: ') + MAX_DEPTH}: extra: the YAML nests",
+        f"{tmp_path / 'deep-map.yaml'}:3:{len('extra: ') + 4 * (MAX_DEPTH - 1) + 1}: extra: the YAML nests",
+        f"{tmp_path / 'loop.yaml'}:3:11: a.1: alias *a sits inside",
     )
 
 
@@ -451,11 +452,11 @@ def test_validate_reports_an_edge_that_is_not_a_mapping(write):
 def test_integers_past_64_bits_and_impossible_dates_are_located_lines():
     base = "name: t\n" + SPEC_TAIL
     line = one_issue(base + "description: x\ntrain: {seed: " + "9" * 5000 + "}\n")
-    assert line == "h.yaml:4:15: the integer '99999999999999999999... (5000 characters)' does not fit in 64 bits (no spec value needs more)"
-    assert one_issue(base + f"train: {{seed: {2**64}}}\n").startswith(f"h.yaml:3:15: the integer '{2**64}' does not fit in 64 bits")
+    assert line == "h.yaml:4:15: train.seed: the integer '99999999999999999999... (5000 characters)' does not fit in 64 bits (no spec value needs more)"
+    assert one_issue(base + f"train: {{seed: {2**64}}}\n").startswith(f"h.yaml:3:15: train.seed: the integer '{2**64}' does not fit in 64 bits")
     assert pcgraph.loads_spec(base + f"train: {{seed: {2**64 - 1}}}\n").train.seed == 2**64 - 1
-    assert one_issue(base + "description: 2024-13-45\n") == "h.yaml:3:14: cannot read the value '2024-13-45': month must be in 1..12"
-    assert one_issue(base, overrides=[f"train.seed={'9' * 5000}"]).startswith(f"--set train.seed={'9' * 5000}: the integer")
+    assert one_issue(base + "description: 2024-13-45\n") == "h.yaml:3:14: description: cannot read the value '2024-13-45': month must be in 1..12"
+    assert one_issue(base, overrides=[f"train.seed={'9' * 5000}"]).startswith(f"--set train.seed={'9' * 5000}: train.seed: the integer")
 
 
 def test_astronomical_sizes_are_written_as_powers_of_ten():
@@ -467,3 +468,11 @@ def test_astronomical_sizes_are_written_as_powers_of_ten():
     (line,) = info.value.lines
     digits = int(62000 * 0.30103)  # log10(2^62000), the state's entries
     assert line.startswith(f"a.yaml:3:3: nodes.x: node 'x' of shape [about 10^18, about 10^18, about 10^18, ... (1000 axes)] needs 1 x about 10^{digits} values")
+
+
+@pytest.mark.parametrize(
+    "nbytes, text",
+    [(1023, "1023 B"), (1536, "1.5 KiB"), (3 * 2**30, "3.0 GiB"), (4 * 10**12, "3.6 TiB"), (2**60, "about 10^18 bytes"), (10**400, "about 10^400 bytes")],
+)
+def test_sizes_in_human_units(nbytes, text):
+    assert human(nbytes) == text
