@@ -27,7 +27,7 @@ from pcgraph.compile import compile_graph as compile, resolve_device
 from pcgraph.core.activations import ACTIVATION_NAMES
 from pcgraph.core.errors import CompileError, PcgraphError, SpecError
 from pcgraph.families import families
-from pcgraph.graph.budget import human
+from pcgraph.compile.budget import human
 from pcgraph.spec.limits import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 from pcgraph.transforms import transforms
 from pcgraph.transforms.linear import Linear
