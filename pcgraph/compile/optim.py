@@ -52,8 +52,12 @@ class StateSGD(StateOptimizer):
 
 
 class StateAdam(StateOptimizer):
+    """Adam; its weight decay is an L2 term in the gradient, AdamW's (``type: adamw``)
+    shrinks the state directly, apart from the moments (decoupled)."""
+
     def __init__(self, cfg):
         super().__init__(cfg)
+        self.decoupled = cfg.type == "adamw"
         self.b1, self.b2 = (float(b) for b in cfg.betas)
         self.eps = float(cfg.eps)
         self.wd = float(cfg.weight_decay)
@@ -61,7 +65,9 @@ class StateAdam(StateOptimizer):
         self.v: dict[str, torch.Tensor] = {}
 
     def update(self, name, x, d, sign=1.0):
-        if self.wd:
+        if self.wd and self.decoupled:
+            x.mul_(1 - self.lr * self.wd)
+        elif self.wd:
             d = sign * d + self.wd * x
             sign = 1.0
         m = self.m.get(name)

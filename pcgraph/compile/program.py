@@ -215,7 +215,9 @@ class Program(nn.Module):
     def _edge_forward(self, e: EdgeInfo, vis: Mapping[str, torch.Tensor], inplace: bool = False):
         """(output after activation, pre-activation) of one edge. ``inplace`` (no
         autograd) applies the activation in place when the pre-activation is not
-        needed for its derivative; the pre-activation is then None."""
+        needed for its derivative and the output is no view of an input (a flatten
+        edge reshapes its source's state: in place would overwrite the state); the
+        pre-activation is then None."""
         try:
             a = self.edge_modules[e.name](*[vis[s] for s in e.sources])
         except (RuntimeError, ValueError, IndexError) as exc:
@@ -223,7 +225,7 @@ class Program(nn.Module):
         act = self.acts[e.name]
         if act.name == "identity":
             return a, a
-        if inplace and not act.needs_pre and act.fn_ is not None and all(a is not vis[s] for s in e.sources):
+        if inplace and not act.needs_pre and act.fn_ is not None and not a._is_view() and all(a is not vis[s] for s in e.sources):
             return act.fn_(a), None
         return act.fn(a), a
 
