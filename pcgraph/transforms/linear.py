@@ -89,7 +89,7 @@ class Linear(Transform):
         if acc is None:
             return (g2 @ w).reshape(inputs[k].shape), sign, True
         a2 = acc.reshape(-1, acc.shape[-1])
-        alpha = sign * acc_sign
+        alpha = sign if acc_sign > 0 else -sign  # signs are +1 or -1
         if owned and acc.is_contiguous():
             a2.addmm_(g2, w, alpha=alpha)  # the matmul accumulates: no extra pass over memory
             return acc, acc_sign, True

@@ -24,6 +24,7 @@ def opts(name, **kw):
 VARIANTS = [
     ("gaussian", {}, True),
     ("gaussian", {"variance": 0.5}, True),
+    ("gaussian", {"variance": 2.0}, True),
     ("gaussian", {"variance": "learned"}, True),
     ("gaussian", {"output": "tanh"}, True),
     ("gaussian", {}, False),
