@@ -31,6 +31,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -235,10 +236,17 @@ def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[str, float,
     env.pop("PCGRAPH_MUTATION", None)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
     t0 = time.time()
+    proc = subprocess.Popen(cmd, cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        r = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+        stdout, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         return "killed (timeout)", time.time() - t0, ""
+    except BaseException:  # interrupted: the test run goes too
+        proc.kill()
+        raise
+    r = subprocess.CompletedProcess(cmd, proc.returncode, stdout, "")
     tail = (r.stdout or "").strip().splitlines()
     last = tail[-1] if tail else ""
     first_fail = next((ln for ln in tail if ln.startswith("FAILED") or ln.startswith("ERROR")), last)
@@ -249,7 +257,12 @@ def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[str, float,
     return f"killed (exit {r.returncode})", time.time() - t0, first_fail
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # a terminated run cleans its scratch copy
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dirs", nargs="+", default=DIRS, help="source folders to mutate (relative to the root)")
     ap.add_argument("--words", nargs="+", default=WORDS, help="a mutated function's name contains one of these")

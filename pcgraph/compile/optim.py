@@ -11,6 +11,11 @@ from __future__ import annotations
 import torch
 
 
+def _signed(value: float, sign: float) -> float:
+    """``value`` with the direction's sign (+1 or -1)."""
+    return value if sign > 0 else -value
+
+
 class StateOptimizer:
     def __init__(self, cfg):
         self.cfg = cfg
@@ -44,11 +49,11 @@ class StateSGD(StateOptimizer):
             else:
                 b.mul_(self.momentum).add_(d, alpha=sign)
             if self.nesterov:
-                x.sub_(d, alpha=self.lr * sign).sub_(b, alpha=self.lr * self.momentum)
+                x.sub_(d, alpha=_signed(self.lr, sign)).sub_(b, alpha=self.lr * self.momentum)
             else:
                 x.sub_(b, alpha=self.lr)
             return
-        x.sub_(d, alpha=self.lr * sign)
+        x.sub_(d, alpha=_signed(self.lr, sign))
 
 
 class StateAdam(StateOptimizer):
@@ -75,7 +80,7 @@ class StateAdam(StateOptimizer):
             m = self.m[name] = torch.zeros_like(x)
             self.v[name] = torch.zeros_like(x)
         v = self.v[name]
-        m.mul_(self.b1).add_(d, alpha=(1 - self.b1) * sign)
+        m.mul_(self.b1).add_(d, alpha=_signed(1 - self.b1, sign))
         v.mul_(self.b2).addcmul_(d, d, value=1 - self.b2)
         c1 = 1 - self.b1**self.t
         c2 = 1 - self.b2**self.t
