@@ -45,8 +45,10 @@ WORDS = ["energ", "error", "grad", "vjp", "kl", "natural", "project", "step", "u
          "infer", "forward", "sweep", "prior", "moment", "scale"]
 SKIP_WORDS = ["cuda", "gpu"]
 #: the fast selection, quickest checks first (with -x the first failure ends a run)
-FAST_TESTS = ["tests/numerics/test_families.py", "tests/numerics/test_state_optim.py", "tests/numerics/test_transforms.py",
-              "tests/numerics/test_fast_vs_reference.py", "tests/numerics", "tests/compile"]
+FAST_TESTS = ["tests/numerics/test_family_contracts.py", "tests/numerics/test_state_optim.py", "tests/numerics/test_families.py",
+              "tests/numerics/test_transforms.py", "tests/numerics/test_fast_vs_reference.py",
+              "tests/numerics/test_inference_defaults.py", "tests/numerics/test_arrival.py",
+              "tests/numerics/test_arrival_variance.py", "tests/numerics", "tests/compile"]
 FLIP = {ast.Add: ("+", "-"), ast.Sub: ("-", "+"), ast.Mult: ("*", "/")}
 
 
