@@ -259,6 +259,27 @@ def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[str, float,
     return f"killed (exit {r.returncode})", time.time() - t0, first_fail
 
 
+def run_mutants(copy: Path, chosen: list[Site], tests: list[str], timeout: float, out) -> list[tuple[Site, str]]:
+    """Each mutant in turn in the scratch copy, the file restored after each."""
+    results = []
+    for k, s in enumerate(chosen, 1):
+        target = copy / s.path
+        original = target.read_bytes()
+        target.write_bytes(mutated_source(original, s))
+        try:
+            verdict, secs, why = run_tests(copy, tests, timeout)
+        finally:
+            target.write_bytes(original)
+        results.append((s, verdict))
+        print(f"[{k}/{len(chosen)}] {verdict:<16} {secs:5.0f} s  #{s.index} {s.label()}", flush=True)
+        if verdict == "survived" or why:
+            print(f"      {why}", flush=True)
+        if out:
+            out.write(json.dumps({**asdict(s), "verdict": verdict, "seconds": round(secs, 1), "detail": why}) + "\n")
+            out.flush()
+    return results
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -302,21 +323,7 @@ def main(argv=None) -> int:
             if base != "survived":
                 print("the tests fail without a mutation: fix that first")
                 return 2
-        for k, s in enumerate(chosen, 1):
-            target = copy / s.path
-            original = target.read_bytes()
-            target.write_bytes(mutated_source(original, s))
-            try:
-                verdict, secs, why = run_tests(copy, tests, a.timeout)
-            finally:
-                target.write_bytes(original)
-            results.append((s, verdict))
-            print(f"[{k}/{len(chosen)}] {verdict:<16} {secs:5.0f} s  #{s.index} {s.label()}", flush=True)
-            if verdict == "survived" or why:
-                print(f"      {why}", flush=True)
-            if out:
-                out.write(json.dumps({**asdict(s), "verdict": verdict, "seconds": round(secs, 1), "detail": why}) + "\n")
-                out.flush()
+        results = run_mutants(copy, chosen, tests, a.timeout, out)
     finally:
         shutil.rmtree(copy, ignore_errors=True)
         if out:
