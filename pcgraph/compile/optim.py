@@ -41,7 +41,7 @@ class StateSGD(StateOptimizer):
     def update(self, name, x, d, sign=1.0):
         if self.wd:
             d = sign * d + self.wd * x
-            sign = 1.0
+            sign = 1  # the sign is in d now
         if self.momentum:
             b = self.buf.get(name)
             if b is None:
@@ -74,7 +74,7 @@ class StateAdam(StateOptimizer):
             x.mul_(1 - self.lr * self.wd)
         elif self.wd:
             d = sign * d + self.wd * x
-            sign = 1.0
+            sign = 1  # the sign is in d now
         m = self.m.get(name)
         if m is None:
             m = self.m[name] = torch.zeros_like(x)
