@@ -21,9 +21,3 @@ def write(tmp_path):
 
     return _write
 
-
-_MUTATION = os.environ.get("PCGRAPH_MUTATION")
-if _MUTATION:  # planted defect, see tests/mutations.py
-    from tests.mutations import apply
-
-    apply(_MUTATION)

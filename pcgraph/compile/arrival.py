@@ -43,7 +43,7 @@ def arrival_errors(eng) -> tuple[dict, dict]:
         for n, (d, sign) in dirs.items():
             fam = prog.families[n]
             # one inverse curvature of the prediction's term (a prior's pull is in d already)
-            step = d * sign * eng.step_scale(n, prior=False)
+            step = (d if sign > 0 else -d) * eng.step_scale(n, prior=False)
             states[n] = st[n] - step
             arrival[n] = (_error_after(fam, st[n], step, eng.mu[n], eng.params[n]), 1.0)
     return arrival, states
@@ -57,7 +57,7 @@ def _error_after(fam, x, step, mu, params):
 
     def error(state):
         g, sign, _ = fam.errors(state, fam.mean(state, False), mu, params, False)
-        return g * sign
+        return g if sign > 0 else -g
 
     if fam.errors_affine:  # the first-order value is the value (and costs no forward-mode pass)
         return error(x - step)

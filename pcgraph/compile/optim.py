@@ -11,6 +11,11 @@ from __future__ import annotations
 import torch
 
 
+def _signed(value: float, sign: float) -> float:
+    """``value`` with the direction's sign (+1 or -1)."""
+    return value if sign > 0 else -value
+
+
 class StateOptimizer:
     def __init__(self, cfg):
         self.cfg = cfg
@@ -36,7 +41,7 @@ class StateSGD(StateOptimizer):
     def update(self, name, x, d, sign=1.0):
         if self.wd:
             d = sign * d + self.wd * x
-            sign = 1.0
+            sign = 1  # the sign is in d now
         if self.momentum:
             b = self.buf.get(name)
             if b is None:
@@ -44,36 +49,38 @@ class StateSGD(StateOptimizer):
             else:
                 b.mul_(self.momentum).add_(d, alpha=sign)
             if self.nesterov:
-                x.sub_(d, alpha=self.lr * sign).sub_(b, alpha=self.lr * self.momentum)
+                x.sub_(d, alpha=_signed(self.lr, sign)).sub_(b, alpha=self.lr * self.momentum)
             else:
                 x.sub_(b, alpha=self.lr)
             return
-        x.sub_(d, alpha=self.lr * sign)
+        x.sub_(d, alpha=_signed(self.lr, sign))
 
 
 class StateAdam(StateOptimizer):
+    """Adam; its weight decay is an L2 term in the gradient, AdamW's (``type: adamw``)
+    shrinks the state directly, apart from the moments (decoupled)."""
+
     def __init__(self, cfg):
         super().__init__(cfg)
+        self.decoupled = cfg.type == "adamw"
         self.b1, self.b2 = (float(b) for b in cfg.betas)
         self.eps = float(cfg.eps)
         self.wd = float(cfg.weight_decay)
-        #: adamw: the decay shrinks the state directly, outside the moment estimates
-        self.decoupled = cfg.type == "adamw"
         self.m: dict[str, torch.Tensor] = {}
         self.v: dict[str, torch.Tensor] = {}
 
     def update(self, name, x, d, sign=1.0):
         if self.wd and self.decoupled:
-            x.mul_(1.0 - self.lr * self.wd)
+            x.mul_(1 - self.lr * self.wd)
         elif self.wd:
             d = sign * d + self.wd * x
-            sign = 1.0
+            sign = 1  # the sign is in d now
         m = self.m.get(name)
         if m is None:
             m = self.m[name] = torch.zeros_like(x)
             self.v[name] = torch.zeros_like(x)
         v = self.v[name]
-        m.mul_(self.b1).add_(d, alpha=(1 - self.b1) * sign)
+        m.mul_(self.b1).add_(d, alpha=_signed(1 - self.b1, sign))
         v.mul_(self.b2).addcmul_(d, d, value=1 - self.b2)
         c1 = 1 - self.b1**self.t
         c2 = 1 - self.b2**self.t

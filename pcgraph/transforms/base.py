@@ -131,14 +131,15 @@ class Transform:
         """Accumulate input k's gradient: the result represents
         ``acc_sign * acc + sign * (d out / d input_k)^T grad_out`` and is returned as
         (tensor, its sign, owned). ``acc`` may be None; it is changed in place only if
-        ``owned`` (a tensor the caller made)."""
+        ``owned`` (a tensor the caller made). Signs are +1 or -1."""
         need = [i == k for i in range(len(inputs))]
         g = self.vjp(inputs, grad_out, need, False)[0][k]
         if acc is None:
             return g, sign, False
+        alpha = sign if acc_sign > 0 else -sign
         if owned:
-            return acc.add_(g, alpha=sign * acc_sign), acc_sign, True
-        return torch.add(acc, g, alpha=sign * acc_sign), acc_sign, True
+            return acc.add_(g, alpha=alpha), acc_sign, True
+        return torch.add(acc, g, alpha=alpha), acc_sign, True
 
     def support(self) -> torch.Tensor | None:
         """Boolean mask of the output entries that can be finite logits (None: all).

@@ -119,7 +119,7 @@ class Linear(Transform):
         if acc is None:
             return self.gemm.input(g2, w, k).reshape(inputs[k].shape), sign, True
         a2 = acc.reshape(-1, acc.shape[-1])
-        alpha = sign * acc_sign
+        alpha = sign if acc_sign > 0 else -sign  # signs are +1 or -1
         if owned and acc.is_contiguous():
             self.gemm.input_add(a2, g2, w, k, alpha, True)
             return acc, acc_sign, True

@@ -86,6 +86,13 @@ def test_clamping_a_root_to_its_prior_draws_samples_and_the_child_follows():
     torch.testing.assert_close(r.values["y"], x @ W.T + B)
 
 
+def test_clamping_an_input_without_prior_to_prior_draws_standard_normal_samples():
+    prog = _program(INPUT.replace(", prior: {type: gaussian, mean: 0.5, variance: 2.0}}", "}"))
+    torch.manual_seed(0)
+    x = prog.query({"x": "prior"}, batch=4000, steps=0).values["x"]
+    assert abs(x.mean().item()) < 0.05 and abs(x.var().item() - 1.0) < 0.1
+
+
 def test_categorical_clamp_takes_class_indices_and_broadcasts_one_value():
     spec = """\
 name: gen
