@@ -9,6 +9,7 @@ zero ends up exactly where a zero-gradient update would have left it.
 from __future__ import annotations
 
 import torch
+from torch.autograd.graph import increment_version
 
 
 def _signed(value: float, sign: float) -> float:
@@ -111,7 +112,17 @@ def make_weight_optimizer(params, cfg) -> torch.optim.Optimizer:
     fusable = params and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
     if fusable:
         try:
-            return cls(params, fused=True, **kw)
+            opt = cls(params, fused=True, **kw)
         except (RuntimeError, ValueError):  # no fused kernel for this build, device or dtype
-            pass
+            return cls(params, **kw)
+        # the fused kernel leaves the tensors' version counters alone; what caches a
+        # weight by its version (a prepacked GEMM weight) must see the change
+        opt.register_step_post_hook(_mark_changed)
+        return opt
     return cls(params, **kw)
+
+
+def _mark_changed(opt, args, kwargs) -> None:
+    for group in opt.param_groups:
+        for p in group["params"]:
+            increment_version(p)

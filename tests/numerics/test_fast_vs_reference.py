@@ -122,7 +122,7 @@ def test_energies_reported_after_forward_init_and_inference_equal_reference(name
     torch.manual_seed(4)
     s = prog.init_state(batch)
     prog.infer(s, steps=3, optimizer={"type": "sgd", "lr": 0.1, "precondition": True}, schedule="sync")
-    eng = s._engine
+    eng = s.engine
     fast = eng.energies()
     ref = prog.node_energies(s)
     for n in ref:
