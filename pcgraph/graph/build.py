@@ -1,11 +1,10 @@
-"""Spec -> PCGraph: the node and edge records, the networkx view, and every
-semantic problem reported in one pass (the checks live in ``checks``)."""
+"""Spec -> PCGraph: the node and edge records and every semantic problem reported
+in one pass (the checks live in ``checks``). The networkx view is built when first
+asked for (``PCGraph.nx``), so checking a spec does not import networkx."""
 
 from __future__ import annotations
 
 import math
-
-import networkx as nx
 
 from ..core.errors import GraphError, Issue
 from ..families import families
@@ -64,17 +63,7 @@ def _edge_info(i: int, e, nodes: dict[str, NodeInfo], smap: SourceMap, err) -> t
     return info, ok and pshapes is not None
 
 
-def _add_nx_edges(graph: nx.DiGraph, info: EdgeInfo) -> None:
-    """One networkx edge per (source, target) pair, listing the spec edges on it."""
-    for arg, s in enumerate(info.sources):
-        rec = {"edge": info.name, "index": info.index, "transform": info.transform, "activation": info.activation, "arg": arg, "params": info.params}
-        if graph.has_edge(s, info.target):
-            graph.edges[s, info.target]["spec_edges"].append(rec)
-        else:
-            graph.add_edge(s, info.target, **rec, spec_edges=[rec])
-
-
-def _edges(spec: Spec, nodes: dict[str, NodeInfo], graph: nx.DiGraph, smap: SourceMap, err):
+def _edges(spec: Spec, nodes: dict[str, NodeInfo], smap: SourceMap, err):
     checks.check_edge_names(spec, err)
     edges: list[EdgeInfo] = []
     bad: set[int] = set()
@@ -86,7 +75,6 @@ def _edges(spec: Spec, nodes: dict[str, NodeInfo], graph: nx.DiGraph, smap: Sour
         if not ok:
             bad.add(i)
         edges.append(info)
-        _add_nx_edges(graph, info)
     return edges, bad
 
 
@@ -102,21 +90,16 @@ def build_graph(spec: Spec) -> PCGraph:
     for name, n in spec.nodes.items():
         checks.check_node(name, n, kl, err)
     nodes = {name: _node_info(name, n, smap) for name, n in spec.nodes.items()}
-    graph = nx.DiGraph()
-    for name, info in nodes.items():
-        graph.add_node(name, role=info.role, family=info.family, shape=info.shape, param_shape=info.param_shape, dtype=info.dtype, bind=info.bind)
-    edges, bad = _edges(spec, nodes, graph, smap, err)
-    checks.tie_shared(edges, bad, graph, err)
+    edges, bad = _edges(spec, nodes, smap, err)
+    checks.tie_shared(edges, bad, err)
     checks.check_orphans(spec, nodes, err)
-    order, generations = checks.topology(spec, graph, err)
+    order, generations = checks.topology(spec, checks.successors(nodes, edges), err)
     if spec.data is not None:
         checks.check_data(spec, nodes, err)
     if issues:
         issues.sort(key=lambda i: (i.location.file, i.location.line or 0, i.location.col or 0))
         raise GraphError(issues)
-    pg = PCGraph(spec.name, spec, nodes, edges, graph, order, generations, smap)
-    graph.graph.update(name=spec.name, params_total=pg.params_total)
-    return pg
+    return PCGraph(spec.name, spec, nodes, edges, order, generations, smap)
 
 
 __all__ = ["build_graph"]

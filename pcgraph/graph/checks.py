@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
-
 from ..core.registry import suggest
 from ..data import datasets
 from ..data.registry import option_problems
@@ -120,7 +118,7 @@ def share_root(e: EdgeInfo, by_name: dict[str, EdgeInfo], err) -> EdgeInfo | Non
     return root
 
 
-def tie_shared(edges: list[EdgeInfo], bad_edges: set[int], graph: nx.DiGraph, err) -> None:
+def tie_shared(edges: list[EdgeInfo], bad_edges: set[int], err) -> None:
     """Resolve ``share`` to the root edge and tie the parameters of equal name and shape."""
     by_name = {e.name: e for e in edges}
     for e in edges:
@@ -137,11 +135,6 @@ def tie_shared(edges: list[EdgeInfo], bad_edges: set[int], graph: nx.DiGraph, er
             continue
         e.share, e.shared_names = root.name, tied
         e.params -= sum(math.prod(e.param_shapes[k]) for k in tied)
-        for s in e.sources:
-            for rec in graph.edges[s, e.target]["spec_edges"]:
-                if rec["edge"] == e.name:
-                    rec["params"] = e.params
-            graph.edges[s, e.target]["params"] = graph.edges[s, e.target]["spec_edges"][0]["params"]
 
 
 def check_orphans(spec: Spec, nodes: dict[str, NodeInfo], err) -> None:
@@ -153,7 +146,60 @@ def check_orphans(spec: Spec, nodes: dict[str, NodeInfo], err) -> None:
             err(("nodes", name), f"target node '{name}' has no incoming edge: nothing predicts it", True)
 
 
-def topology(spec: Spec, graph: nx.DiGraph, err):
+def successors(nodes, edges: list[EdgeInfo]) -> dict[str, dict[str, int]]:
+    """{node: {successor: index of the first spec edge between them}}, in spec order."""
+    succ: dict[str, dict[str, int]] = {n: {} for n in nodes}
+    for e in edges:
+        for s in e.sources:
+            succ[s].setdefault(e.target, e.index)
+    return succ
+
+
+def find_cycle(succ: dict[str, dict[str, int]]) -> list[tuple[str, str]] | None:
+    """The edges of the first cycle a depth-first search from each node in turn meets."""
+    done: set[str] = set()
+    for start in succ:
+        if start in done:
+            continue
+        path, on_path, stack = [start], {start}, [iter(succ[start])]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:  # every successor explored: leave the node
+                node = path.pop()
+                on_path.discard(node)
+                done.add(node)
+                stack.pop()
+            elif nxt in on_path:
+                cycle = path[path.index(nxt):]
+                return list(zip(cycle, cycle[1:] + [nxt]))
+            elif nxt not in done:
+                path.append(nxt)
+                on_path.add(nxt)
+                stack.append(iter(succ[nxt]))
+    return None
+
+
+def generations_of(succ: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Topological generations (Kahn): each node after every node that points to it."""
+    indegree = {n: 0 for n in succ}
+    for targets in succ.values():
+        for t in targets:
+            indegree[t] += 1
+    level = [n for n, d in indegree.items() if d == 0]
+    out = []
+    while level:
+        out.append(sorted(level))
+        nxt = []
+        for n in level:
+            for t in succ[n]:
+                indegree[t] -= 1
+                if indegree[t] == 0:
+                    nxt.append(t)
+        level = nxt
+    return out
+
+
+def topology(spec: Spec, succ: dict[str, dict[str, int]], err):
     """(order, generations) of a DAG, or (None, None) for a cyclic graph or a cycle
     reported as an error."""
     train = spec.train
@@ -163,19 +209,12 @@ def topology(spec: Spec, graph: nx.DiGraph, err):
         if train.method == "bp":
             err(("train", "method"), "backprop needs a forward pass, which a cyclic graph has not: use method pc (--set train.method=pc) or topology dag")
         return None, None
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        cycle = None
+    cycle = find_cycle(succ)
     if cycle:
         loop = [u for u, _ in cycle] + [cycle[0][0]]
-        closing = graph.edges[cycle[-1][0], cycle[-1][1]]["index"]
-        err(("edges", closing), f"cycle {' -> '.join(loop)}; the graph must be a DAG unless train.topology: cyclic")
+        err(("edges", succ[cycle[-1][0]][cycle[-1][1]]), f"cycle {' -> '.join(loop)}; the graph must be a DAG unless train.topology: cyclic")
         return None, None
-    generations = [sorted(g) for g in nx.topological_generations(graph)]
-    for k, g in enumerate(generations):
-        for n in g:
-            graph.nodes[n]["generation"] = k
+    generations = generations_of(succ)
     return [n for g in generations for n in g], generations
 
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
+import functools
 
 from ..core.errors import Location
 from ..core.registry import suggest
@@ -65,16 +65,36 @@ class EdgeInfo:
 @dataclass
 class PCGraph:
     """The validated graph. ``nx`` is a networkx DiGraph with one edge per
-    (source, target) pair of each spec edge."""
+    (source, target) pair of each spec edge (built on first use)."""
 
     name: str
     spec: Spec
     nodes: dict[str, NodeInfo]
     edges: list[EdgeInfo]
-    nx: nx.DiGraph
     order: list[str] | None
     generations: list[list[str]] | None
     source: SourceMap | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def nx(self):
+        """The networkx DiGraph: node attributes (role, family, shapes, dtype, bind,
+        generation) and per (source, target) pair the spec edges on it."""
+        import networkx  # here, not at the top: reading and checking a spec never needs it
+
+        g = networkx.DiGraph(name=self.name, params_total=self.params_total)
+        gen = {n: k for k, group in enumerate(self.generations or []) for n in group}
+        for name, n in self.nodes.items():
+            g.add_node(name, role=n.role, family=n.family, shape=n.shape, param_shape=n.param_shape, dtype=n.dtype, bind=n.bind)
+            if name in gen:
+                g.nodes[name]["generation"] = gen[name]
+        for e in self.edges:
+            for arg, s in enumerate(e.sources):
+                rec = {"edge": e.name, "index": e.index, "transform": e.transform, "activation": e.activation, "arg": arg, "params": e.params}
+                if g.has_edge(s, e.target):
+                    g.edges[s, e.target]["spec_edges"].append(rec)
+                else:
+                    g.add_edge(s, e.target, **rec, spec_edges=[rec])
+        return g
 
     @property
     def params_on_edges(self) -> int:
@@ -137,7 +157,7 @@ class PCGraph:
                     "bind": n.bind,
                     "prior": n.prior.type if n.prior is not None else None,
                     "params": n.params,
-                    "generation": self.nx.nodes[n.name].get("generation"),
+                    "generation": next((k for k, g in enumerate(self.generations or []) if n.name in g), None),
                 }
                 for n in self.nodes.values()
             ],
