@@ -93,6 +93,9 @@ def train_jobs(rank, world, port, jobs):
                 trainer.fit()
                 if rank == 0:
                     torch.save({"model": trainer.program.state_dict(), "history": trainer.history}, result)
+        # as pcgraph's own group does: nobody tears the group down while a peer may still
+        # use it (gloo aborts a process whose peer closes the connection under it)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
