@@ -28,6 +28,7 @@ from ..core.errors import DataError, Issue
 from ..graph import build_graph
 from ..core.registry import suggest
 from ..spec.models import Spec
+from .engine import guard_tolerance
 from .optim import StateOptimizer, make_state_optimizer
 from .state import State
 
@@ -274,7 +275,7 @@ def _infer_never_worse(q, state: State, held, before, steps, lr):
     q.infer(state, steps=T, optimizer=_Held(opt, held) if held else opt, schedule=schedule)
     after = _energies(q, state)
     total_before, total_after = _total(before, B), _total(after, B)
-    worse = ~torch.isfinite(total_after) | (total_after > total_before + 1e-6 * (1.0 + total_before.abs()))
+    worse = ~torch.isfinite(total_after) | (total_after > total_before + guard_tolerance(total_before))
     if bool(worse.any()):
         for n in state.free:
             state[n] = torch.where(worse.view((-1,) + (1,) * (state[n].dim() - 1)), start[n], state[n])
