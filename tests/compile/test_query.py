@@ -151,3 +151,14 @@ def test_an_example_whose_energy_inference_raises_keeps_its_start():
     torch.testing.assert_close(r.values["x"], torch.full((2, 2), M0, dtype=D))  # the root's start: its prior mean
     r = prog.query({"y": y}, steps=30, lr=0.05)
     assert r.reverted == 0
+
+
+def test_an_example_whose_energy_did_not_rise_is_not_put_back():
+    """No inference step leaves every energy exactly where it was: nothing rose, so no
+    example is put back (a rise is more than the guard's rounding tolerance)."""
+    prog = _program(LINEAR)
+    y = torch.tensor([[1.0, 2.0, -1.0], [0.0, 0.5, 0.2]], dtype=D)
+    r = prog.query({"y": y}, steps=0)
+    assert r.reverted == 0
+    for n in r.energy_before:
+        torch.testing.assert_close(r.energy_after[n], r.energy_before[n], rtol=0, atol=0)
