@@ -1,7 +1,11 @@
 """Scaling sweeps of the PC/BP step-time ratio around bench-mlp.yaml: one factor at a
 time -- T, depth (hidden layers), width, batch. Writes a CSV and one plot per factor.
 
-    python benchmarks/sweep.py [--out benchmarks/results] [--quick]
+    python benchmarks/sweep.py [--out benchmarks/results] [--quick] [--gradient equilibrium]
+
+PC's weight gradient defaults to ``equilibrium`` here (T inference steps, then the
+gradient at the settled states), the step whose cost grows with T; ``--gradient auto``
+times pcgraph's default (at the error's first arrival, no inference loop).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ BASE = {"T": 8, "depth": 3, "width": 512, "batch": 256}
 SWEEPS = {"T": [1, 2, 4, 8, 16, 32], "depth": [2, 4, 8], "width": [128, 512, 2048], "batch": [32, 256, 1024]}
 
 
-def mlp_spec(T: int, depth: int, width: int, batch: int) -> str:
+def mlp_spec(T: int, depth: int, width: int, batch: int, gradient: str = "equilibrium") -> str:
     """bench-mlp with the given T, number of hidden layers, width and batch."""
     base = yaml.safe_load((HERE / "bench-mlp.yaml").read_text())
     nodes = {"image": {"shape": [784], "role": "input", "bind": "image"}}
@@ -37,6 +41,7 @@ def mlp_spec(T: int, depth: int, width: int, batch: int) -> str:
     base.update(name=f"mlp-d{depth}-w{width}", nodes=nodes, edges=edges)
     base["data"]["batch_size"] = batch
     base["train"]["inference"]["steps"] = T
+    base["train"].setdefault("weights", {})["gradient"] = gradient
     return yaml.safe_dump(base, sort_keys=False)
 
 
@@ -46,6 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="few steps (a smoke run)")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--plot-only", action="store_true", help="redraw sweep.png from sweep.csv")
+    ap.add_argument("--gradient", default="equilibrium", choices=["auto", "arrival", "equilibrium"], help="PC's weight gradient")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -64,7 +70,7 @@ def main(argv=None) -> int:
             big = cfg["width"] * cfg["batch"] * cfg["depth"] * max(cfg["T"], 8) > 512 * 256 * 3 * 8 * 4
             steps = 3 if args.quick else (8 if big else 20)
             t0 = time.perf_counter()
-            r = run_bench(spec_text=mlp_spec(**cfg), steps=steps, warmup=2 if args.quick else 3, rounds=2, memory=not args.no_memory)
+            r = run_bench(spec_text=mlp_spec(**cfg, gradient=args.gradient), steps=steps, warmup=2 if args.quick else 3, rounds=2, memory=not args.no_memory)
             row = {"factor": factor, **cfg, **{k: r[k] for k in ("bp_step_ms", "pc_step_ms", "ratio", "compile_s")}}
             if "bp_peak_mb" in r:
                 row.update(bp_peak_mb=r["bp_peak_mb"], pc_peak_mb=r["pc_peak_mb"])
