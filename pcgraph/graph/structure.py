@@ -76,13 +76,18 @@ class PCGraph:
     source: SourceMap | None = field(default=None, repr=False)
 
     @functools.cached_property
+    def generation_of(self) -> dict[str, int]:
+        """{node: its topological generation} (empty for a cyclic graph)."""
+        return {n: k for k, group in enumerate(self.generations or []) for n in group}
+
+    @functools.cached_property
     def nx(self):
         """The networkx DiGraph: node attributes (role, family, shapes, dtype, bind,
         generation) and per (source, target) pair the spec edges on it."""
         import networkx  # here, not at the top: reading and checking a spec never needs it
 
         g = networkx.DiGraph(name=self.name, params_total=self.params_total)
-        gen = {n: k for k, group in enumerate(self.generations or []) for n in group}
+        gen = self.generation_of
         for name, n in self.nodes.items():
             g.add_node(name, role=n.role, family=n.family, shape=n.shape, param_shape=n.param_shape, dtype=n.dtype, bind=n.bind)
             if name in gen:
@@ -157,7 +162,7 @@ class PCGraph:
                     "bind": n.bind,
                     "prior": n.prior.type if n.prior is not None else None,
                     "params": n.params,
-                    "generation": next((k for k, g in enumerate(self.generations or []) if n.name in g), None),
+                    "generation": self.generation_of.get(n.name),
                 }
                 for n in self.nodes.values()
             ],

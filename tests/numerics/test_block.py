@@ -7,7 +7,6 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import pcgraph
 from pcgraph.core import activations
 from pcgraph.cli import main
 from pcgraph.transforms import ShapeError, transforms

@@ -5,7 +5,7 @@ reconstruction of q's sample (the same eps), which is lower."""
 
 import torch
 
-from tests.numerics.graphs import D, batch_for, program
+from tests.numerics.graphs import batch_for, program
 
 LINEAR_VAE = """
 name: lvae
