@@ -33,13 +33,17 @@ class Registry(Generic[T]):
 
         return deco
 
-    def register_typed(self, cls):
-        """Register a class whose ``Options`` model carries ``type: Literal[name]``
-        (families and transforms: the spec names them by that ``type``)."""
-        fields = cls.Options.model_fields
-        if "type" not in fields or fields["type"].default != cls.name:
-            raise TypeError(f"{cls.__name__}.Options needs `type: Literal['{cls.name}'] = '{cls.name}'`")
-        return self.register(cls.name)(cls)
+    def register_typed(self, name: str) -> Callable[[T], T]:
+        """Class decorator for a class the spec names by ``type`` (families and
+        transforms): the class takes ``name`` as its ``name``, and its ``Options`` model
+        the field ``type: Literal[name] = name`` that the spec's tagged unions read."""
+
+        def deco(cls):
+            cls.name = name
+            cls.Options = typed_options(cls.Options, name, f"{cls.__name__}Options")
+            return self.register(name)(cls)
+
+        return deco
 
     def get(self, name: str) -> T:
         try:
@@ -64,6 +68,16 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def typed_options(options, name: str, title: str):
+    """A subclass of the pydantic model ``options`` (named ``title``) with the field
+    ``type: Literal[name] = name``."""
+    from typing import Literal
+
+    from pydantic import Field, create_model
+
+    return create_model(title, __base__=options, __module__=options.__module__, type=(Literal[name], Field(name)))
 
 
 def import_modules(package: str, path, skip=("base",)) -> None:

@@ -12,9 +12,10 @@ from .base import Family, FamilyOptions
 families: Registry[type[Family]] = Registry("family")
 
 
-def register(cls):
-    """Class decorator: register a Family under ``cls.name``."""
-    return families.register_typed(cls)
+def register(name: str):
+    """Class decorator: register a Family under ``name``, which becomes its ``name``
+    and the ``type`` its options take in a spec."""
+    return families.register_typed(name)
 
 
 import_modules(__name__, __path__)

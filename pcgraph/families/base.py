@@ -29,7 +29,7 @@ from ..core.lazy import torch
 
 
 class FamilyOptions(BaseModel):
-    """Options of a family; every family's Options subclass adds ``type: Literal[name]``."""
+    """Options of a family (``@register`` adds the ``type`` the spec names it by)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -65,7 +65,7 @@ def per_sample(t: torch.Tensor) -> torch.Tensor:
 
 class Family:
     name: ClassVar[str]
-    Options: ClassVar[type[FamilyOptions]]
+    Options: ClassVar[type[FamilyOptions]] = FamilyOptions
     #: a family that only has an F_KL form (the spec is rejected under ``energy: gaussian``)
     needs_kl: ClassVar[bool] = False
     #: whether ``prior:`` is meaningful on a node of this family

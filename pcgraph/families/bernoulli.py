@@ -19,13 +19,11 @@ from .base import Family, FamilyOptions, per_sample
 
 
 class BernoulliOptions(FamilyOptions):
-    type: Literal["bernoulli"] = "bernoulli"
     update: Optional[Literal["natural", "gradient"]] = None
 
 
-@register
+@register("bernoulli")
 class Bernoulli(Family):
-    name = "bernoulli"
     Options = BernoulliOptions
     has_natural_update = True
 

@@ -36,7 +36,6 @@ from .base import Family, FamilyOptions, Memo, per_sample
 
 
 class CategoricalOptions(FamilyOptions):
-    type: Literal["categorical"] = "categorical"
     update: Optional[Literal["natural", "gradient"]] = None  # None: train.inference.update
 
 
@@ -48,9 +47,8 @@ def _softmax(t: torch.Tensor) -> torch.Tensor:
     return torch.softmax(t, -1)
 
 
-@register
+@register("categorical")
 class Categorical(Family):
-    name = "categorical"
     Options = CategoricalOptions
     has_natural_update = True
 

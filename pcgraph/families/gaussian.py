@@ -22,7 +22,6 @@ from .base import Family, FamilyOptions, per_sample
 
 
 class GaussianOptions(FamilyOptions):
-    type: Literal["gaussian"] = "gaussian"
     variance: Union[PositiveFloat, Literal["learned"]] = 1.0
     output: Literal[activations.ACTIVATION_NAMES] = "identity"  # type: ignore[valid-type]
 
@@ -33,9 +32,8 @@ def prior_moments(prior) -> tuple[float, float]:
     return float(prior.mean), float(prior.variance)
 
 
-@register
+@register("gaussian")
 class Gaussian(Family):
-    name = "gaussian"
     Options = GaussianOptions
     supports_prior = True
     errors_affine = True  # -(x - f(mu)) f'(mu) / variance

@@ -13,17 +13,12 @@ There is no standard-PC form: a point estimate cannot carry an input-dependent v
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 
 from ..core.lazy import torch
 from . import register
-from .base import Family, FamilyOptions, per_sample
+from .base import Family, per_sample
 from .gaussian import prior_moments
-
-
-class GaussianMeanVarOptions(FamilyOptions):
-    type: Literal["gaussian_meanvar"] = "gaussian_meanvar"
 
 
 def _split(t):
@@ -31,10 +26,8 @@ def _split(t):
     return t[..., :n], t[..., n:]
 
 
-@register
+@register("gaussian_meanvar")
 class GaussianMeanVar(Family):
-    name = "gaussian_meanvar"
-    Options = GaussianMeanVarOptions
     needs_kl = True
     supports_prior = True
     samples = True

@@ -12,9 +12,10 @@ from .base import ShapeError, Transform, TransformOptions, fmt
 transforms: Registry[type[Transform]] = Registry("transform")
 
 
-def register(cls):
-    """Class decorator: register a Transform under ``cls.name``."""
-    return transforms.register_typed(cls)
+def register(name: str):
+    """Class decorator: register a Transform under ``name``, which becomes its ``name``
+    and the ``type`` its options take in a spec."""
+    return transforms.register_typed(name)
 
 
 import_modules(__name__, __path__)

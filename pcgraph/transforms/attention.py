@@ -13,7 +13,6 @@ the masked (future) scores are constants and pass no gradient back.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 
 from ..core.lazy import torch
@@ -24,13 +23,11 @@ from ..core.constants import MASK
 
 
 class ScoresOptions(TransformOptions):
-    type: Literal["attention_scores"] = "attention_scores"
     causal: bool = False
 
 
-@register
+@register("attention_scores")
 class AttentionScores(Transform):
-    name = "attention_scores"
     Options = ScoresOptions
     arity = 2
 
@@ -84,14 +81,8 @@ class AttentionScores(Transform):
         return f"{m}{args[0]}·{args[1]}ᵀ/√d)"
 
 
-class ApplyOptions(TransformOptions):
-    type: Literal["attention_apply"] = "attention_apply"
-
-
-@register
+@register("attention_apply")
 class AttentionApply(Transform):
-    name = "attention_apply"
-    Options = ApplyOptions
     arity = 2
 
     @classmethod

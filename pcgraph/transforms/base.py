@@ -44,7 +44,7 @@ def fmt(shape: Sequence[int]) -> str:
 
 class Transform:
     name: ClassVar[str]
-    Options: ClassVar[type[TransformOptions]]
+    Options: ClassVar[type[TransformOptions]] = TransformOptions
     #: number of source nodes; None means one or more, concatenated along the last axis
     arity: ClassVar[int | None] = 1
     #: dtype each input must have: "float" or "long"

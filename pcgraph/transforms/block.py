@@ -90,7 +90,6 @@ StepSpec = Annotated[
 
 
 class BlockOptions(TransformOptions):
-    type: Literal["block"] = "block"
     steps: List[StepSpec] = Field(min_length=1, description="transforms applied in order, each to the previous one's output")  # type: ignore[valid-type]
     residual: bool = Field(False, description="add the block's input to its output (equal shapes)")
 
@@ -133,9 +132,8 @@ def plan(options, in_shape, out_shape):
     return out
 
 
-@register
+@register("block")
 class Block(Transform):
-    name = "block"
     Options = BlockOptions
 
     @classmethod

@@ -3,7 +3,7 @@ Init: Glorot/He by the edge's activation, as for linear; bias zero."""
 
 from __future__ import annotations
 
-from typing import Literal, Tuple, Union
+from typing import Tuple, Union
 
 from pydantic import NonNegativeInt, PositiveInt
 
@@ -36,16 +36,14 @@ def check_spatial(name, in_shape, out_shape, kernel, stride, padding, channels_o
 
 
 class Conv2dOptions(TransformOptions):
-    type: Literal["conv2d"] = "conv2d"
     kernel: IntOrPair
     stride: IntOrPair = 1
     padding: Union[NonNegativeInt, Tuple[NonNegativeInt, NonNegativeInt]] = 0
     bias: bool = True
 
 
-@register
+@register("conv2d")
 class Conv2d(Transform):
-    name = "conv2d"
     Options = Conv2dOptions
 
     @classmethod

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
 
 from . import register
-from .base import ShapeError, Transform, TransformOptions, fmt
+from .base import ShapeError, Transform, fmt
 
 
-class MulOptions(TransformOptions):
-    type: Literal["elementwise_mul"] = "elementwise_mul"
-
-
-@register
+@register("elementwise_mul")
 class ElementwiseMul(Transform):
-    name = "elementwise_mul"
-    Options = MulOptions
     arity = 2
 
     @classmethod

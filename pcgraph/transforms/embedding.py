@@ -18,7 +18,6 @@ from .base import ShapeError, Transform, TransformOptions, fmt
 
 
 class EmbeddingOptions(TransformOptions):
-    type: Literal["embedding"] = "embedding"
     vocab: PositiveInt
     positional: Literal["none", "learned", "sinusoidal"] = "none"
 
@@ -33,9 +32,8 @@ def sinusoid(length: int, d: int) -> torch.Tensor:
     return table
 
 
-@register
+@register("embedding")
 class Embedding(Transform):
-    name = "embedding"
     Options = EmbeddingOptions
     input_dtype = "long"
 

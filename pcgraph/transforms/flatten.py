@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 from . import register
-from .base import ShapeError, Transform, TransformOptions, fmt
+from .base import ShapeError, Transform, fmt
 
 
-class FlattenOptions(TransformOptions):
-    type: Literal["flatten"] = "flatten"
-
-
-@register
+@register("flatten")
 class Flatten(Transform):
-    name = "flatten"
-    Options = FlattenOptions
 
     @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):

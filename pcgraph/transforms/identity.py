@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
 
 from . import register
-from .base import ShapeError, Transform, TransformOptions, fmt
+from .base import ShapeError, Transform, fmt
 
 
-class IdentityOptions(TransformOptions):
-    type: Literal["identity"] = "identity"
-
-
-@register
+@register("identity")
 class Identity(Transform):
-    name = "identity"
-    Options = IdentityOptions
 
     @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):

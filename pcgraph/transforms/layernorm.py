@@ -6,7 +6,6 @@ last axis); weight and bias get the batch sums of g z and g."""
 
 from __future__ import annotations
 
-from typing import Literal
 
 from pydantic import PositiveFloat
 
@@ -16,14 +15,12 @@ from .base import ShapeError, Transform, TransformOptions, fmt
 
 
 class LayerNormOptions(TransformOptions):
-    type: Literal["layernorm"] = "layernorm"
     eps: PositiveFloat = 1e-5
     affine: bool = True
 
 
-@register
+@register("layernorm")
 class LayerNorm(Transform):
-    name = "layernorm"
     Options = LayerNormOptions
 
     @classmethod

@@ -6,7 +6,6 @@ He-uniform for rectifiers; bias zero.
 
 from __future__ import annotations
 
-from typing import Literal
 
 
 from ..core.lazy import F, torch
@@ -40,7 +39,6 @@ class TorchGemm:
 
 
 class LinearOptions(TransformOptions):
-    type: Literal["linear"] = "linear"
     bias: bool = True
 
 
@@ -56,9 +54,8 @@ def check_last_axis(name, in_shapes, out_shape):
     return sum(s[-1] for s in in_shapes)
 
 
-@register
+@register("linear")
 class Linear(Transform):
-    name = "linear"
     Options = LinearOptions
     arity = None
     #: the GEMM kernels this edge runs (the compiler may replace them per edge)

@@ -18,15 +18,13 @@ from .linear import check_last_axis
 
 
 class MLPOptions(TransformOptions):
-    type: Literal["mlp"] = "mlp"
     hidden: List[PositiveInt] = []
     activation: Literal[activations.ACTIVATION_NAMES] = "relu"  # type: ignore[valid-type]
     bias: bool = True
 
 
-@register
+@register("mlp")
 class MLP(Transform):
-    name = "mlp"
     Options = MLPOptions
     arity = None
 

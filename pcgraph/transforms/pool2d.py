@@ -7,7 +7,7 @@ first of equal ones, as the forward's argmax does), summed where windows overlap
 from __future__ import annotations
 
 import weakref
-from typing import Literal, Optional
+from typing import Optional
 
 
 from ..core.lazy import F, torch
@@ -16,20 +16,14 @@ from .base import Transform, TransformOptions
 from .conv2d import IntOrPair, check_spatial, pair
 
 
-class _PoolOptions(TransformOptions):
+class PoolOptions(TransformOptions):
     kernel: IntOrPair
     stride: Optional[IntOrPair] = None
 
 
-class AvgPoolOptions(_PoolOptions):
-    type: Literal["avgpool2d"] = "avgpool2d"
-
-
-class MaxPoolOptions(_PoolOptions):
-    type: Literal["maxpool2d"] = "maxpool2d"
-
-
 class _Pool(Transform):
+    Options = PoolOptions
+
     @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):
         stride = options.stride or options.kernel
@@ -40,10 +34,8 @@ class _Pool(Transform):
         return pair(self.options.kernel), pair(self.options.stride or self.options.kernel)
 
 
-@register
+@register("avgpool2d")
 class AvgPool2d(_Pool):
-    name = "avgpool2d"
-    Options = AvgPoolOptions
 
     def forward(self, x):
         k, s = self._args()
@@ -57,10 +49,8 @@ class AvgPool2d(_Pool):
         return [torch.ops.aten.avg_pool2d_backward(grad_out, inputs[0], k, s, (0, 0), False, True, None)], {}
 
 
-@register
+@register("maxpool2d")
 class MaxPool2d(_Pool):
-    name = "maxpool2d"
-    Options = MaxPoolOptions
 
     def __init__(self, options, in_shapes, out_shape, activation):
         super().__init__(options, in_shapes, out_shape, activation)

@@ -7,7 +7,7 @@ import torch
 
 from pcgraph.compile.engine import guard_choice
 from pcgraph.families.gaussian import Gaussian, GaussianOptions
-from pcgraph.families.gaussian_meanvar import GaussianMeanVar, GaussianMeanVarOptions
+from pcgraph.families.gaussian_meanvar import GaussianMeanVar
 from pcgraph.spec.models import GaussianPrior, InferenceSpec, StandardNormalPrior
 from tests.numerics.graphs import DAG, M3, MIXED, TRANSFORMER, VAE, D, batch_for, program
 
@@ -64,7 +64,7 @@ def test_gaussian_preconditioned_step_lands_on_the_posterior_mean():
 def test_meanvar_step_scale_is_the_inverse_hessian(prior, with_mu):
     if prior is None and not with_mu:
         pytest.skip("no own terms")
-    fam = GaussianMeanVar(GaussianMeanVarOptions(), (3,), dtype=D)
+    fam = GaussianMeanVar(GaussianMeanVar.Options(), (3,), dtype=D)
     torch.manual_seed(2)
     x = torch.randn(2, 6, dtype=D)
     mu = torch.randn(2, 6, dtype=D) if with_mu else None
