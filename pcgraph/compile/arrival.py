@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import torch
 
+from ..schedules import get as get_schedule
 from .engine import _accumulate
 
 
@@ -36,7 +37,7 @@ def arrival_errors(eng) -> tuple[dict, dict]:
     eng._refresh(prog.energy_nodes)
     arrival, _ = eng._errors(prog.energy_nodes)
     states = {n: st[n] for n in arrival}
-    for group in prog.free_groups(st, "sweep"):
+    for group in prog.free_groups(st, get_schedule("sweep")):
         group = [n for n in group if prog.in_edges[n]]  # a root has no edge to train
         leaving = [e for e in prog.edges if any(s in group for s in e.sources)]
         dirs = eng._directions(group, {k: v for k, v in arrival.items() if k not in group}, {}, None, leaving)

@@ -239,11 +239,11 @@ class Engine:
             dirs[n] = (fam.grad_state(st[n], mu, self.params[n], g_vis, st.noise.get(n), prior), 1.0)
         return dirs
 
-    def infer(self, T: int, opt, schedule: str, weight_step) -> None:
+    def infer(self, T: int, opt, schedule, weight_step) -> None:
         prog = self.prog
         st = self.state
         self._check_outside_edits()
-        incremental = schedule == "incremental"
+        incremental = schedule.steps_weights
         precondition = getattr(opt.cfg, "precondition", False)
         guard = getattr(opt.cfg, "guard", False)
         plans = []  # per group: (nodes whose mu and error are needed, edges leaving the group)

@@ -10,6 +10,7 @@ from torch import nn
 from ..core import activations
 from ..core.errors import CompileError, DataError, Issue
 from ..graph import EdgeInfo, PCGraph
+from ..schedules import Schedule, get as get_schedule
 from ..spec.models import StateOptimizerSpec
 from .clamp import Clamping
 from .energy import Energies
@@ -281,7 +282,7 @@ class Program(Clamping, Energies, Steps, nn.Module):
         return {t: self.families[t].prediction_value(mu[t]) for t in self.targets}
 
     # ------------------------------------------------------------------ inference
-    def infer(self, state: State, steps: int | None = None, optimizer=None, schedule: str | None = None, *, fast: bool | None = None, weight_step=None) -> State:
+    def infer(self, state: State, steps: int | None = None, optimizer=None, schedule: str | Schedule | None = None, *, fast: bool | None = None, weight_step=None) -> State:
         """Run ``steps`` local inference updates on the free states, in place.
 
         ``optimizer`` is a mapping like ``{"type": "sgd", "lr": 0.1, "precondition":
@@ -292,10 +293,8 @@ class Program(Clamping, Energies, Steps, nn.Module):
         cfg = self.train_cfg.inference
         T = cfg.steps if steps is None else int(steps)
         opt = optimizer if isinstance(optimizer, StateOptimizer) else make_state_optimizer(_as_opt(optimizer) or cfg.optimizer)
-        schedule = schedule or cfg.schedule
-        if schedule not in ("sync", "sweep", "incremental"):
-            raise ValueError(f"schedule must be sync, sweep or incremental, got {schedule!r}")
-        if schedule == "incremental" and weight_step is None:
+        schedule = get_schedule(schedule or cfg.schedule)
+        if schedule.steps_weights and weight_step is None:
             weight_step = self._default_weight_step
         fast = self.fast if fast is None else fast
         with torch.no_grad():
@@ -311,11 +310,9 @@ class Program(Clamping, Energies, Steps, nn.Module):
             state.engine = Engine.from_state(self, state)
         return state.engine
 
-    def free_groups(self, state: State, schedule: str) -> list[list[str]]:
+    def free_groups(self, state: State, schedule: Schedule) -> list[list[str]]:
         free = [n for n in self.order if n not in state.clamped and self.nodes[n].role != "input"]
-        if schedule != "sweep":
-            return [free]
-        return [[n for n in g if n in free] for g in reversed(self.generations) if any(n in free for n in g)]
+        return schedule.groups(free, self.generations)
 
     def query(self, clamp: Mapping[str, Any], infer=None, **kw):
         """Clamp any nodes ({node: value or "prior"}) and infer the others on the

@@ -27,6 +27,7 @@ import torch
 from ..core.errors import DataError, Issue
 from ..graph import build_graph
 from ..core.registry import suggest
+from ..schedules import get as get_schedule
 from ..spec.models import Spec
 from .engine import guard_tolerance
 from .optim import StateOptimizer, make_state_optimizer
@@ -269,7 +270,7 @@ def _infer_never_worse(q, state: State, held, before, steps, lr):
     cfg = q.train_cfg.inference
     B = state.batch_size
     T = steps if steps is not None else (cfg.eval_steps if cfg.eval_steps is not None else cfg.steps)
-    schedule = "sync" if cfg.schedule == "incremental" else cfg.schedule  # a query never changes weights
+    schedule = get_schedule(cfg.schedule).at_fixed_weights()  # a query never changes weights
     opt = make_state_optimizer(cfg.optimizer if lr is None else cfg.optimizer.model_copy(update={"lr": float(lr)}))
     start = state.clone()
     q.infer(state, steps=T, optimizer=_Held(opt, held) if held else opt, schedule=schedule)

@@ -10,7 +10,7 @@ from .engine import GUARD_SHRINK, guard_choice
 from .state import State
 
 
-def infer_reference(prog, state: State, T: int, opt, schedule: str, weight_step) -> None:
+def infer_reference(prog, state: State, T: int, opt, schedule, weight_step) -> None:
     """Plain autograd on the total energy: the definition the fast path must match."""
     natural = {n for n in state.free if prog.families[n].natural}
     params = [p for p in prog.parameters()]
@@ -26,7 +26,7 @@ def infer_reference(prog, state: State, T: int, opt, schedule: str, weight_step)
                 terms, mus = prog.energy_terms(values, state.noise, state.clamped, natural_leaves=leaves)
                 per_sample = torch.stack(list(terms.values())).sum(0)
                 wrt = [leaves[n] if n in natural else values[n] for n in group]
-                want_w = schedule == "incremental"
+                want_w = schedule.steps_weights
                 grads = torch.autograd.grad(
                     per_sample.sum(), wrt + (params if want_w else []), allow_unused=True
                 )

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import torch
 
 from ..core.errors import CompileError, Issue
+from ..schedules import get as get_schedule
 from .arrival import arrival_grads
 from .optim import make_weight_optimizer
 from .state import State
@@ -56,12 +57,12 @@ class Steps:
         fresh forward pass before each further update. Returns the per-node energies [B]
         at the state the gradient was taken from (no sync)."""
         cfg = self.train_cfg
-        schedule = schedule or cfg.inference.schedule
+        schedule = get_schedule(schedule or cfg.inference.schedule)
         arrival = self.weight_gradient(schedule) == "arrival"
         state = self.init_state(batch, init=cfg.inference.init)
         if not arrival:
             self.infer(state, steps=steps, schedule=schedule)
-        if schedule == "incremental":
+        if schedule.steps_weights:  # the weights took their steps during inference
             with torch.no_grad():
                 return self.node_energies(state)
         terms = None
@@ -86,8 +87,8 @@ class Steps:
         alone during inference)."""
         cfg = self.train_cfg
         choice = cfg.weights.gradient
-        schedule = schedule or cfg.inference.schedule
-        forward = self.graph.is_dag and cfg.inference.init == "forward" and schedule != "incremental"
+        schedule = get_schedule(schedule or cfg.inference.schedule)
+        forward = self.graph.is_dag and cfg.inference.init == "forward" and not schedule.steps_weights
         if choice == "auto":
             return "arrival" if forward else "equilibrium"
         if choice == "arrival" and not forward:

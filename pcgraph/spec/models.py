@@ -24,6 +24,7 @@ from pydantic import (
 
 from ..core import activations
 from ..families import families
+from ..schedules import schedules
 from ..transforms import transforms
 
 NAME_PATTERN = r"^[a-z0-9_-]+$"
@@ -140,8 +141,8 @@ class InferenceSpec(Strict):
         default_factory=default_state_optimizer,
         description="default: {type: sgd, lr: 1.0, precondition: true, guard: true}; a named optimizer gets exactly what it names",
     )
-    schedule: Literal["sync", "sweep", "incremental"] = Field(
-        "sweep", description="sweep (by topological generation, from the targets back), sync (all free nodes at once) or incremental (iPC)"
+    schedule: Literal[tuple(schedules.names())] = Field(  # type: ignore[valid-type]
+        "sweep", description="; ".join(f"{name}: {cls.description}" for name, cls in schedules.items())
     )
     init: Literal["forward", "zeros", "normal"] = "forward"
     update: Literal["natural", "gradient"] = Field(

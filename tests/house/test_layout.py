@@ -16,7 +16,7 @@ import pcgraph
 
 ROOT = Path(pcgraph.__file__).parent
 #: the parts in pipeline order: a part may import only the parts before it
-ORDER = ["core", "families", "transforms", "spec", "data", "graph", "compile", "train", "cli"]
+ORDER = ["core", "families", "transforms", "schedules", "spec", "data", "graph", "compile", "train", "cli"]
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
