@@ -26,27 +26,30 @@ from __future__ import annotations
 import torch
 
 from ..schedules import get as get_schedule
-from .engine import _accumulate
+from .engine import Engine
+from .inference import free_groups
+
+#: the sweep the error arrives by: one generation after another, from the targets back
+SWEEP = get_schedule("sweep")
 
 
-def arrival_errors(eng) -> tuple[dict, dict]:
-    """({node: (g, sign)} with dE/dmu = sign * g, {node: state}) of every node the
-    error reaches, at its arrival (clamped targets and prior terms: the forward state)."""
-    prog = eng.prog
-    st = eng.state
-    eng._refresh(prog.energy_nodes)
-    arrival, _ = eng._errors(prog.energy_nodes)
+def arrival_errors(eng: Engine) -> tuple[dict, dict]:
+    """({node: dE/dmu}, {node: state}) of every node the error reaches, at its arrival
+    (clamped targets and prior terms: the forward state)."""
+    prog, st = eng.prog, eng.state
+    eng.refresh(prog.energy_nodes)
+    arrival = eng.errors(prog.energy_nodes)
     states = {n: st[n] for n in arrival}
-    for group in prog.free_groups(st, get_schedule("sweep")):
+    for group in free_groups(prog, st, SWEEP):
         group = [n for n in group if prog.in_edges[n]]  # a root has no edge to train
         leaving = [e for e in prog.edges if any(s in group for s in e.sources)]
-        dirs = eng._directions(group, {k: v for k, v in arrival.items() if k not in group}, {}, None, leaving)
-        for n, (d, sign) in dirs.items():
+        ga = eng.edge_errors({k: v for k, v in arrival.items() if k not in group}, leaving)
+        for n, d in eng.directions(group, ga, own=False).items():
             fam = prog.families[n]
             # one inverse curvature of the prediction's term (a prior's pull is in d already)
-            step = (d if sign > 0 else -d) * eng.step_scale(n, prior=False)
+            step = d * eng.step_scale(n, prior=False)
             states[n] = st[n] - step
-            arrival[n] = (_error_after(fam, st[n], step, eng.mu[n], eng.params[n]), 1.0)
+            arrival[n] = _error_after(fam, st[n], step, eng.mu[n], eng.params[n])
     return arrival, states
 
 
@@ -57,8 +60,7 @@ def _error_after(fam, x, step, mu, params):
     error equals the one an infinitesimal step of the same direction would carry."""
 
     def error(state):
-        g, sign, _ = fam.errors(state, fam.mean(state, False), mu, params, False)
-        return g if sign > 0 else -g
+        return fam.grad_mu(state, fam.mean(state, False), mu, params, False)
 
     if fam.errors_affine:  # the first-order value is the value (and costs no forward-mode pass)
         return error(x - step)
@@ -66,16 +68,11 @@ def _error_after(fam, x, step, mu, params):
     return value + slope
 
 
-def arrival_grads(eng) -> None:
+def arrival_grads(eng: Engine) -> None:
     """Set ``.grad`` of every parameter to its gradient at first arrival (batch mean)."""
-    arrival, states = arrival_errors(eng)
-    acc: dict = {}
-    eng._directions([], arrival, {}, acc)
     prog = eng.prog
-    clamped = eng.state.clamped
-    for n, pd in prog.node_params.items():
-        if prog.in_edges[n] and n in arrival:  # a learned variance, at the arrival state
-            x, fam = states[n], prog.families[n]
-            for k, g in fam.grad_params(x, fam.mean(x, n in clamped), eng.mu[n], eng.params[n], n in clamped).items():
-                _accumulate(acc, pd[k], g, 1.0)
-    eng._set_grads(acc)
+    arrival, states = arrival_errors(eng)
+    grads: dict = {}
+    eng.edge_param_grads(eng.edge_errors(arrival, prog.edges), prog.edges, grads)
+    eng.node_param_grads(grads, states, nodes=arrival)  # a learned variance, at the arrival state
+    eng.set_grads(grads)

@@ -1,6 +1,6 @@
-"""Energies: the one per-node energy formula and the places that use it -- the
-reference path (from scratch, differentiable), evaluation and the backprop loss.
-The fast engine calls the same ``node_energy``."""
+"""Energies: the one per-node energy formula, the one total, and the places that use
+them -- the reference path (from scratch, differentiable), evaluation and the
+backprop loss. The fast engine calls the same ``node_energy`` and ``total_energy``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any, Mapping
 import torch
 
 from ..core.errors import CompileError, DataError, Issue
+from .clamp import clamped_from_batch, draw_noise
+from .forward import forward_pass, predict_node, vis_mean
 from .state import State
 
 
@@ -16,7 +18,7 @@ def node_energy(prog, n: str, x, mean, mu, clamped, params, fam=None) -> torch.T
     """Node ``n``'s energy per sample [B] holding ``x`` (mean parameters ``mean``):
     its family's term against the prediction ``mu`` (None: no parents, no term) plus
     its prior's term when it has a prior and is free. ``fam``: another form of the
-    node's family to score it with (default: the program's)."""
+    node's family to score it with (default: the program's). None: no term at all."""
     fam = prog.families[n] if fam is None else fam
     e = None if mu is None else fam.energy(x, mean, mu, params, n in clamped)
     prior = prog.nodes[n].prior
@@ -26,113 +28,99 @@ def node_energy(prog, n: str, x, mean, mu, clamped, params, fam=None) -> torch.T
     return p if e is None else e + p
 
 
-class Energies:
-    """The Program's energy side (a mixin of Program)."""
+def total_energy(terms: Mapping[str, torch.Tensor | None]) -> torch.Tensor | None:
+    """The total energy per sample [B]: the sum of the nodes' terms (None: no term)."""
+    total = None
+    for e in terms.values():
+        if e is not None:
+            total = e if total is None else total + e
+    return total
 
-    def see(self, n: str, x: torch.Tensor, clamped, noise: Mapping, natural_leaves: dict | None = None):
-        """(mean parameters, what children see) of node ``n`` holding ``x``: an input has
-        no mean and is seen as it is; a node without children is not seen (None). A node
-        named in ``natural_leaves`` gets its mean as an autograd leaf (stored there)."""
-        if self.nodes[n].role == "input":
-            return None, x
-        fam = self.families[n]
-        m = fam.mean(x, n in clamped)
-        if natural_leaves is not None and n in natural_leaves:
-            m = natural_leaves[n] = m if m.requires_grad else m.detach().requires_grad_(True)
-        return m, (fam.visible(x, m, noise.get(n)) if self.out_edges[n] else None)
 
-    def vis_mean(self, state: Mapping[str, torch.Tensor], noise: Mapping, clamped: frozenset, natural_leaves: dict | None = None):
-        """({node: what children see}, {node: mean parameters}) of a state."""
-        vis, mean = {}, {}
-        for n in self.order:
-            m, v = self.see(n, state[n], clamped, noise, natural_leaves)
-            if m is not None:
-                mean[n] = m
-            if v is not None:
-                vis[n] = v
-        return vis, mean
+def mean_energy(terms: Mapping[str, torch.Tensor | None]) -> torch.Tensor:
+    """The batch mean of the total energy: the weights' objective."""
+    return total_energy(terms).mean()
 
-    def energy_terms(self, state: Mapping[str, torch.Tensor], noise: Mapping, clamped: frozenset, natural_leaves: dict | None = None):
-        """Per-node energies [B] computed from scratch (differentiable)."""
-        vis, mean = self.vis_mean(state, noise, clamped, natural_leaves)
-        energies, mus = {}, {}
-        for n in self.energy_nodes:
-            if self.in_edges[n]:
-                mus[n] = self.predict_node(n, vis)
-            energies[n] = node_energy(self, n, state[n], mean[n], mus.get(n), clamped, self.params_of(n))
-        return energies, mus
 
-    def node_energies(self, state: State) -> dict[str, torch.Tensor]:
-        """{node: energy per sample [B]} for every non-input node, prior terms included."""
-        return self.energy_terms(state, state.noise, state.clamped)[0]
+def energy_terms(prog, state: Mapping[str, torch.Tensor], noise: Mapping, clamped, natural_leaves: dict | None = None):
+    """({node: energy [B]}, {node: prediction}) computed from scratch (differentiable)."""
+    vis, mean = vis_mean(prog, state, noise, clamped, natural_leaves)
+    energies, mus = {}, {}
+    for n in prog.energy_nodes:
+        if prog.in_edges[n]:
+            mus[n] = predict_node(prog, n, vis)
+        energies[n] = node_energy(prog, n, state[n], mean[n], mus.get(n), clamped, prog.params_of(n))
+    return energies, mus
 
-    def energy(self, state: State) -> torch.Tensor:
-        """Batch mean of the per-sample total energy (differentiable)."""
-        terms = self.node_energies(state)
-        return torch.stack(list(terms.values())).sum(0).mean()
 
-    def predictions(self, state: State) -> dict[str, torch.Tensor]:
-        """{node: mu [B, *param_shape]}: the prediction from the parents' current
-        states, before the family's link (logits for categorical)."""
-        return self.energy_terms(state, state.noise, state.clamped)[1]
+def node_energies(prog, state: State) -> dict[str, torch.Tensor]:
+    """{node: energy per sample [B]} for every non-input node, prior terms included."""
+    return energy_terms(prog, state, state.noise, state.clamped)[0]
 
-    def _kl_family(self, n: str):
-        """The F_KL form of node n's family (the program's own when compiled with kl)."""
-        if self.kl:
-            return self.families[n]
-        cache = self.__dict__.setdefault("_kl_families", {})
-        if n not in cache:
-            info = self.nodes[n]
-            cache[n] = info.family_cls(info.options, info.shape, kl=True, natural=False, dtype=self.dtype)
-        return cache[n]
 
-    def loss_terms(self, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None, *, kl_targets: bool = False):
-        """Under the plain forward pass: ({node: energy [B]} for the targets and the
-        prior terms, {target: prediction mu}). Differentiable w.r.t. parameters.
-        ``kl_targets`` scores the targets with their F_KL energy whatever the program's
-        energy (cross-entropy for a categorical target), so that losses compare across
-        energies."""
-        if not self.graph.is_dag:
-            raise CompileError(Issue(("train", "method"), "backprop needs a forward pass; this graph is cyclic"))
-        clamped = self.clamped_from_batch(batch)
-        missing = [t for t in self.targets if t not in clamped]
-        if missing:
-            info = self.nodes[missing[0]]
-            raise DataError(Issue(("nodes", missing[0], "bind"), f"the batch has no field '{info.bind}' for target node '{missing[0]}'", info.location))
-        B = next(iter(clamped.values())).shape[0]
-        nz = self.draw_noise(B, noise)
-        values, vis, mean, mu, _, _ = self.forward_pass(clamped, nz, B, copy=False)
-        terms = {}
-        for n in self.energy_nodes:
-            # under the forward pass only the clamped nodes (targets) differ from their
-            # predictions; free nodes contribute their prior terms
-            fam = self._kl_family(n) if kl_targets and n in clamped else self.families[n]
-            m = mean[n] if fam is self.families[n] else fam.mean(values[n], True)
-            e = node_energy(self, n, values[n], m, mu[n] if n in clamped else None, clamped, self.params_of(n), fam)
-            if e is not None:
-                terms[n] = e
-        return terms, {t: mu[t] for t in self.targets}
+def predictions(prog, state: State) -> dict[str, torch.Tensor]:
+    """{node: mu [B, *param_shape]}: the prediction from the parents' current states,
+    before the family's link (logits for categorical)."""
+    return energy_terms(prog, state, state.noise, state.clamped)[1]
 
-    def loss_bp(self, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """The backprop loss: batch mean of the target nodes' energies plus the prior
-        terms, under the plain forward pass (differentiable w.r.t. parameters)."""
-        terms, _ = self.loss_terms(batch, noise)
-        return torch.stack(list(terms.values())).sum(0).mean()
 
-    @torch.no_grad()
-    def evaluate_batch(self, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None):
-        """({node: energy [B]}, {target: mu}) for evaluation: the BP loss terms under the
-        forward pass, targets scored by their F_KL energy (cyclic graphs: the energies after inference with targets clamped,
-        and predictions from inference with targets free)."""
-        if self.graph.is_dag:
-            return self.loss_terms(batch, noise, kl_targets=True)
-        state = self.init_state(batch, init=self.train_cfg.inference.init, noise=noise)
-        self.infer(state)
-        terms = self.node_energies(state)
-        inputs_only = {self.nodes[n].bind: batch[self.nodes[n].bind] for n in self.inputs}
-        free = self.init_state(inputs_only, init=self.train_cfg.inference.init, noise=noise)
-        cfg = self.train_cfg.inference
-        self.infer(free, steps=cfg.eval_steps if cfg.eval_steps is not None else cfg.steps)
-        mus = self.predictions(free)
-        return terms, {t: mus[t] for t in self.targets}
+def kl_family(prog, n: str):
+    """The F_KL form of node n's family (the program's own when compiled with kl)."""
+    if prog.kl:
+        return prog.families[n]
+    if n not in prog.kl_families:
+        info = prog.nodes[n]
+        prog.kl_families[n] = info.family_cls(info.options, info.shape, kl=True, natural=False, dtype=prog.dtype)
+    return prog.kl_families[n]
 
+
+def loss_terms(prog, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None, *, kl_targets: bool = False):
+    """Under the plain forward pass: ({node: energy [B]} for the targets and the prior
+    terms, {target: prediction mu}). Differentiable w.r.t. parameters. ``kl_targets``
+    scores the targets with their F_KL energy whatever the program's energy
+    (cross-entropy for a categorical target), so that losses compare across energies."""
+    if not prog.graph.is_dag:
+        raise CompileError(Issue(("train", "method"), "backprop needs a forward pass; this graph is cyclic"))
+    clamped = clamped_from_batch(prog, batch)
+    missing = [t for t in prog.targets if t not in clamped]
+    if missing:
+        info = prog.nodes[missing[0]]
+        msg = f"the batch has no field '{info.bind}' for target node '{missing[0]}'"
+        raise DataError(Issue(("nodes", missing[0], "bind"), msg, info.location))
+    B = next(iter(clamped.values())).shape[0]
+    fp = forward_pass(prog, clamped, draw_noise(prog, B, noise), B, copy=False)
+    terms = {}
+    for n in prog.energy_nodes:
+        # under the forward pass only the clamped nodes (targets) differ from their
+        # predictions; free nodes contribute their prior terms
+        fam = kl_family(prog, n) if kl_targets and n in clamped else prog.families[n]
+        m = fp.mean[n] if fam is prog.families[n] else fam.mean(fp.values[n], True)
+        mu = fp.mu[n] if n in clamped else None
+        e = node_energy(prog, n, fp.values[n], m, mu, clamped, prog.params_of(n), fam)
+        if e is not None:
+            terms[n] = e
+    return terms, {t: fp.mu[t] for t in prog.targets}
+
+
+def loss_bp(prog, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """The backprop loss: batch mean of the target nodes' energies plus the prior
+    terms, under the plain forward pass (differentiable w.r.t. parameters)."""
+    return mean_energy(loss_terms(prog, batch, noise)[0])
+
+
+@torch.no_grad()
+def evaluate_batch(prog, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None):
+    """({node: energy [B]}, {target: mu}) for evaluation: the BP loss terms under the
+    forward pass, targets scored by their F_KL energy (cyclic graphs: the energies after
+    inference with targets clamped, and predictions from inference with targets free)."""
+    if prog.graph.is_dag:
+        return loss_terms(prog, batch, noise, kl_targets=True)
+    cfg = prog.train_cfg.inference
+    state = prog.init_state(batch, init=cfg.init, noise=noise)
+    prog.infer(state)
+    terms = node_energies(prog, state)
+    inputs_only = {prog.nodes[n].bind: batch[prog.nodes[n].bind] for n in prog.inputs}
+    free = prog.init_state(inputs_only, init=cfg.init, noise=noise)
+    prog.infer(free, steps=cfg.prediction_steps)
+    mus = predictions(prog, free)
+    return terms, {t: mus[t] for t in prog.targets}

@@ -13,56 +13,26 @@ synchronisation:
 * an edge is recomputed only when one of its sources moved: edges from clamped
   nodes (W x of the input) are computed once per batch;
 * gradients use the families' closed forms (dE/dmu, dE/dstate) and the transforms'
-  vector-Jacobian products (closed form for every built-in transform); the weight
-  gradient reuses the last pass's errors.
-
+  vector-Jacobian products (closed form for every built-in transform), a node's
+  children's messages added into its own gradient inside the products
+  (``Transform.vjp_into``); the weight gradient reuses the last pass's errors;
 * the per-node energies are cached until the node's state or prediction changes, so
-  the guard (``guard: true``) sums the total energy per sample after a generation's
-  step re-evaluating only the nodes that step touched;
-* a preconditioned step (``precondition: true``) scales each node's direction by its
-  family's ``step_scale`` at the state before the generation moves.
+  the guard sums the total energy per sample re-evaluating only the nodes a step touched.
 
-Every result equals the plain autograd path (``infer``/``weight_grads`` with
-``fast=False``) in float64.
+Every result equals the plain autograd path (``reference.py``) in float64.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .energy import node_energy
-
-
-#: the guard's second, shorter step, as a fraction of the first
-GUARD_SHRINK = 0.25
-
-
-def guard_tolerance(before: torch.Tensor) -> torch.Tensor:
-    """How much a step may raise a sample's energy before the guard calls it a rise:
-    rounding, a few ulps of the energy's size."""
-    return (before.abs() + 1.0) * (16 * torch.finfo(before.dtype).eps)
-
-
-def guard_choice(before, e_long, e_short, alpha):
-    """The guard's decision per sample, without a host synchronisation: (the step
-    fraction to keep, the fraction to try next step). The long step alpha is kept if it
-    does not raise the energy (and alpha doubles, up to 1), else the short one
-    alpha * GUARD_SHRINK (which becomes the next alpha), else none (alpha shrinks twice)."""
-    limit = before + guard_tolerance(before)
-    long_ok = e_long <= limit
-    short_ok = e_short <= limit
-    short = alpha * GUARD_SHRINK
-    take = torch.where(long_ok, alpha, torch.where(short_ok, short, torch.zeros_like(alpha)))
-    nxt = torch.where(long_ok, (2 * alpha).clamp_(max=1.0), torch.where(short_ok, short, short * GUARD_SHRINK))
-    return take, nxt
-
-
-def _per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A per-sample vector [B] shaped to broadcast against ``like`` [B, ...]."""
-    return v.view((-1,) + (1,) * (like.dim() - 1))
+from .energy import node_energy, total_energy
+from .forward import edge_forward, see, vis_mean
 
 
 class Engine:
+    """The caches of one State on one program, and the gradients computed from them."""
+
     def __init__(self, prog, state, vis, mean, mu, out, pre, fresh: bool):
         self.prog = prog
         self.state = state
@@ -74,18 +44,19 @@ class Engine:
         self.stale_edges: set[str] = set()
         self.stale_mu: set[str] = set()
         self.node_energy: dict[str, torch.Tensor] = {}  # per-node energies [B] still valid
-        self.fresh = fresh  # straight from a forward pass, nothing moved since
-        if fresh:  # straight after a forward pass: only clamped targets and priors carry error
+        #: straight from a forward pass, nothing moved since
+        self.fresh = fresh
+        if fresh:  # only clamped targets and priors carry error
             self.active = {n for n in prog.energy_nodes if (n in state.clamped and prog.in_edges[n]) or prog.nodes[n].prior is not None}
         else:
             self.active = set(prog.energy_nodes)
-        self._seen = {} if torch.compiler.is_compiling() else {n: (id(t), t._version) for n, t in state.items()}
+        self.seen = {} if torch.compiler.is_compiling() else {n: (id(t), t._version) for n, t in state.items()}
         self.params = {n: prog.params_of(n) for n in prog.nodes}
 
     @classmethod
     def from_state(cls, prog, state):
         """Build caches from whatever the state holds (no forward-pass assumption)."""
-        vis, mean = prog.vis_mean(state, state.noise, state.clamped)
+        vis, mean = vis_mean(prog, state, state.noise, state.clamped)
         eng = cls(prog, state, vis, mean, {}, {}, {}, fresh=False)
         eng.weights_changed()  # nothing cached yet: every prediction is stale
         return eng
@@ -93,21 +64,23 @@ class Engine:
     # ------------------------------------------------------------ bookkeeping
     def assigned(self, n: str) -> None:
         """A node's tensor was replaced from outside."""
-        self._moved(n)
+        self.moved(n)
 
-    def _check_outside_edits(self) -> None:
+    def check_outside_edits(self) -> None:
+        """Take note of states changed in place or replaced since the engine last looked."""
         if torch.compiler.is_compiling():  # a compiled step makes its own state: nothing outside
             return
         for n, t in self.state.items():
-            key = (id(t), t._version)
-            if self._seen.get(n) != key:
-                self._moved(n)
+            if self.seen.get(n) != (id(t), t._version):
+                self.moved(n)
 
-    def _moved(self, n: str) -> None:
+    def moved(self, n: str) -> None:
+        """Node ``n``'s state changed: what it shows, its energy and its children's
+        predictions are stale, and it and its children may carry error."""
         prog = self.prog
         self.fresh = False
         x = self.state[n]
-        m, v = prog.see(n, x, self.state.clamped, self.state.noise)
+        m, v = see(prog, n, x, self.state.clamped, self.state.noise)
         if m is not None:
             self.mean[n] = m
             self.active.add(n)
@@ -119,9 +92,10 @@ class Engine:
             self.stale_mu.add(e.target)
             self.active.add(e.target)
         if not torch.compiler.is_compiling():
-            self._seen[n] = (id(x), x._version)
+            self.seen[n] = (id(x), x._version)
 
     def weights_changed(self) -> None:
+        """The weights changed: every prediction and energy is stale."""
         prog = self.prog
         self.fresh = False
         self.stale_edges = {e.name for e in prog.edges}
@@ -129,7 +103,8 @@ class Engine:
         self.active = set(prog.energy_nodes)
         self.node_energy = {}
 
-    def _refresh(self, nodes) -> None:
+    def refresh(self, nodes) -> None:
+        """Recompute the stale predictions among ``nodes`` (only their stale edges)."""
         prog = self.prog
         for n in nodes:
             if n not in self.stale_mu:
@@ -137,7 +112,7 @@ class Engine:
             mu = None
             for e in prog.in_edges[n]:
                 if e.name in self.stale_edges:
-                    self.out[e.name], self.pre[e.name] = prog.edge_forward(e, self.vis, inplace=True)
+                    self.out[e.name], self.pre[e.name] = edge_forward(prog, e, self.vis, inplace=True)
                     self.stale_edges.discard(e.name)
                 y = self.out[e.name]
                 mu = y if mu is None else mu + y
@@ -145,57 +120,36 @@ class Engine:
             self.stale_mu.discard(n)
             self.node_energy.pop(n, None)
 
-    def _errors(self, nodes):
-        """For the active nodes among ``nodes``: ({n: (g, sign)} with dE/dmu = sign * g,
-        {n: own-energy gradient} where the family gives it for free)."""
-        prog = self.prog
-        st = self.state
-        gmu, own = {}, {}
+    # ------------------------------------------------------------ gradients
+    def errors(self, nodes) -> dict[str, torch.Tensor]:
+        """{node: dE/dmu} for the nodes among ``nodes`` that have parents and may carry
+        error (the others' is exactly zero); their predictions must be fresh."""
+        prog, st = self.prog, self.state
+        out = {}
         for n in nodes:
             if n in self.active and prog.in_edges[n]:
-                g, sign, o = prog.families[n].errors(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
-                gmu[n] = (g, sign)
-                if o is not None:
-                    own[n] = o
-        return gmu, own
+                out[n] = prog.families[n].grad_mu(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
+        return out
 
-    # ------------------------------------------------------------ inference
-    def _edge_errors(self, gmu, edges) -> dict[str, tuple]:
-        """dE/d(pre-activation) of every edge that carries error to where it is needed."""
+    def edge_errors(self, errors: dict, edges) -> dict[str, torch.Tensor]:
+        """dE/d(pre-activation) of every edge among ``edges`` whose target has an error."""
         acts, pre, out = self.prog.acts, self.pre, self.out
-        ga: dict[str, tuple] = {}
-        for e in edges:
-            entry = gmu.get(e.target)
-            if entry is not None:
-                ga[e.name] = (acts[e.name].grad_pre(entry[0], pre[e.name], out[e.name]), entry[1])
-        return ga
+        return {e.name: acts[e.name].grad_pre(errors[e.target], pre[e.name], out[e.name]) for e in edges if e.target in errors}
 
-    def _edge_param_grads(self, ga, edges, param_grads: dict) -> None:
-        for e in edges:
-            if e.name in ga:
-                mod = self.prog.transforms[e.name]
-                g, sign = ga[e.name]
-                _, gp = mod.vjp([self.vis[s] for s in e.sources], g, [False] * len(e.sources), True)
-                for k, t in gp.items():
-                    _accumulate(param_grads, mod._parameters[k], t, sign)
-
-    def _direction_seen_as_state(self, n, fam, active, prior, feeding, ga, own, aliased):
-        """A node whose children see its state: their gradients add to the node's own,
-        accumulated straight into one buffer (linear edges: inside the matmul)."""
+    def _seen_as_state(self, n, fam, own: bool, prior, feeding, ga) -> torch.Tensor:
+        """The direction of a node whose children see its state: its own gradient, with
+        its children's messages added into it inside their transforms' products."""
         st = self.state
-        acc, acc_sign, owned = None, 1.0, False
-        if active and prior is None and n in own:
-            acc, owned = own[n], id(own[n]) not in aliased
-        elif active or prior is not None:
-            acc, owned = fam.grad_state(st[n], self.mu[n] if active else None, self.params[n], None, st.noise.get(n), prior), True
+        acc = None
+        if own or prior is not None:
+            acc = fam.grad_state(st[n], self.mu[n] if own else None, self.params[n], None, st.noise.get(n), prior)
         for e in feeding:
             mod = self.prog.transforms[e.name]
-            g, sign = ga[e.name]
             inputs = [self.vis[s] for s in e.sources]
             for k, s in enumerate(e.sources):
                 if s == n:
-                    acc, acc_sign, owned = mod.vjp_into(acc, acc_sign, owned, inputs, g, sign, k)
-        return fam.project(acc), acc_sign
+                    acc = mod.vjp_into(acc, inputs, ga[e.name], k)
+        return fam.project(acc)
 
     def _gradient_seen(self, n, feeding, ga, in_group, gin_cache) -> torch.Tensor | None:
         """The gradient with respect to what node ``n``'s children see."""
@@ -203,87 +157,34 @@ class Engine:
         for e in feeding:
             gin = gin_cache.get(e.name)
             if gin is None:
-                mod = self.prog.transforms[e.name]
-                g, sign = ga[e.name]
                 need = [s in in_group and s not in st.clamped for s in e.sources]
-                gin, _ = mod.vjp([self.vis[s] for s in e.sources], g if sign == 1.0 else -g, need, False)
+                gin, _ = self.prog.transforms[e.name].vjp([self.vis[s] for s in e.sources], ga[e.name], need, False)
                 gin_cache[e.name] = gin
             for s, gs in zip(e.sources, gin):
                 if s == n and gs is not None:
                     g_vis = gs if g_vis is None else g_vis + gs
         return g_vis
 
-    def _directions(self, group, gmu, own, param_grads: dict | None = None, edges=None):
-        """Update directions {node: (d, sign)} for the nodes of ``group`` (and, if
-        ``param_grads`` is a dict, the weight gradients from the same errors).
-        ``edges``: the edges leaving ``group`` (default: all edges, as weights need)."""
+    def directions(self, group, ga: dict, own: bool = True) -> dict[str, torch.Tensor]:
+        """{node: update direction} for the nodes of ``group``, from the edge errors
+        ``ga``; ``own``: with each node's own prediction term (else its children's
+        messages and its prior only). A node whose direction is exactly zero is left out."""
         prog, st = self.prog, self.state
-        edges = prog.edges if edges is None else edges
-        ga = self._edge_errors(gmu, edges)
-        if param_grads is not None:
-            self._edge_param_grads(ga, edges, param_grads)
-        aliased = {id(g) for g, _ in ga.values()}  # own-gradient buffers that double as an edge's ga
         in_group, dirs, gin_cache = set(group), {}, {}
         for n in group:
             fam = prog.families[n]
-            active = n in self.active and n in gmu
+            active = own and n in self.active and bool(prog.in_edges[n])
             prior = prog.nodes[n].prior
             feeding = [e for e in prog.out_edges[n] if e.name in ga]
             if not active and prior is None and not feeding:
-                continue  # the gradient is exactly zero
+                continue
             if fam.vis_is_state:
-                dirs[n] = self._direction_seen_as_state(n, fam, active, prior, feeding, ga, own, aliased)
+                dirs[n] = self._seen_as_state(n, fam, active, prior, feeding, ga)
                 continue
             g_vis = self._gradient_seen(n, feeding, ga, in_group, gin_cache)
             mu = self.mu[n] if active else None
-            dirs[n] = (fam.grad_state(st[n], mu, self.params[n], g_vis, st.noise.get(n), prior), 1.0)
+            dirs[n] = fam.grad_state(st[n], mu, self.params[n], g_vis, st.noise.get(n), prior)
         return dirs
-
-    def infer(self, T: int, opt, schedule, weight_step) -> None:
-        prog = self.prog
-        st = self.state
-        self._check_outside_edits()
-        incremental = schedule.steps_weights
-        precondition = getattr(opt.cfg, "precondition", False)
-        guard = getattr(opt.cfg, "guard", False)
-        plans = []  # per group: (nodes whose mu and error are needed, edges leaving the group)
-        for group in prog.free_groups(st, schedule):
-            need = list(group)
-            for n in group:
-                need.extend(e.target for e in prog.out_edges[n] if e.target not in need)
-            if incremental:
-                need.extend(n for n in prog.energy_nodes if n not in need)
-            in_group = set(group)
-            edges = prog.edges if incremental else [e for e in prog.edges if any(s in in_group for s in e.sources)]
-            plans.append((group, need, edges))
-        alphas: dict[int, torch.Tensor] = {}  # the guard's step fraction per group and sample
-        for _ in range(T):
-            opt.begin_step()
-            for group, need, edges in plans:
-                self._refresh(need)
-                gmu, own = self._errors(need)
-                pgrads = {} if incremental else None
-                dirs = self._directions(group, gmu, own, pgrads, edges)
-                if pgrads is not None:
-                    self._node_param_grads(pgrads)
-                    self._set_grads(pgrads)
-                guarded = guard and bool(dirs)
-                if guarded:
-                    before = self.total_energy()
-                    old = {n: st[n].clone() for n in dirs}
-                    alpha = alphas.get(id(group))
-                    if alpha is None:
-                        alpha = torch.ones_like(before)
-                if precondition:  # every scale at the state before this group moves
-                    dirs = {n: (d * self.step_scale(n), sign) for n, (d, sign) in dirs.items()}
-                for n, (d, sign) in dirs.items():
-                    opt.update(n, st[n], d, sign)
-                    self._moved(n)
-                if guarded:
-                    alphas[id(group)] = self._guard(old, before, alpha)
-                if incremental:
-                    weight_step()
-                    self.weights_changed()
 
     def step_scale(self, n: str, prior: bool = True):
         """The preconditioner of node ``n``'s step at the current state (``prior``: with
@@ -291,93 +192,84 @@ class Engine:
         prog = self.prog
         mu = None
         if prog.in_edges[n]:
-            self._refresh([n])
+            self.refresh([n])
             mu = self.mu[n]
         free_prior = prog.nodes[n].prior if prior and n not in self.state.clamped else None
         return prog.families[n].step_scale(self.state[n], mu, self.params[n], free_prior)
 
-    def _guard(self, old: dict, before: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """Keep, per sample, the first of the steps alpha * full and alpha/4 * full (full:
-        the step just taken from ``old``) that does not raise the total energy above
-        ``before``, else no step; return the next step fractions (see ``guard_choice``)."""
-        st = self.state
-        full = {n: st[n] - x for n, x in old.items()}
-        energy = []
-        for frac in (alpha, alpha * GUARD_SHRINK):
-            for n, x in old.items():
-                st[n].copy_(x + _per_sample(frac, x) * full[n])
-                self._moved(n)
-            energy.append(self.total_energy())
-        take, nxt = guard_choice(before, energy[0], energy[1], alpha)
-        for n, x in old.items():
-            st[n].copy_(x + _per_sample(take, x) * full[n])
-            self._moved(n)
-        return nxt
-
     # ------------------------------------------------------------ weights
-    def _node_param_grads(self, acc: dict) -> None:
-        prog = self.prog
-        st = self.state
-        for n, pd in prog.node_params.items():
-            if not prog.in_edges[n]:
-                continue
-            self._refresh([n])
-            grads = prog.families[n].grad_params(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
-            for k, g in grads.items():
-                _accumulate(acc, pd[k], g, 1.0)
+    def edge_param_grads(self, ga: dict, edges, grads: dict) -> None:
+        """Add every edge's parameter gradients (batch sums) to ``grads`` {parameter: tensor}."""
+        for e in edges:
+            if e.name in ga:
+                mod = self.prog.transforms[e.name]
+                _, gp = mod.vjp([self.vis[s] for s in e.sources], ga[e.name], [False] * len(e.sources), True)
+                for k, t in gp.items():
+                    add_grad(grads, mod.params[k], t)
 
-    def _set_grads(self, acc: dict) -> None:
+    def node_param_grads(self, grads: dict, states: dict | None = None, nodes=None) -> None:
+        """Add the gradients of the nodes' own parameters (a learned variance) to
+        ``grads``, at the current states or at ``states`` {node: state}, for ``nodes``
+        (default: every node with parents)."""
+        prog, clamped = self.prog, self.state.clamped
+        for n, pd in prog.node_params.items():
+            if not prog.in_edges[n] or (nodes is not None and n not in nodes):
+                continue
+            self.refresh([n])
+            fam = prog.families[n]
+            x = self.state[n] if states is None else states[n]
+            mean = self.mean[n] if states is None else fam.mean(x, n in clamped)
+            for k, g in fam.grad_params(x, mean, self.mu[n], self.params[n], n in clamped).items():
+                add_grad(grads, pd[k], g)
+
+    def set_grads(self, grads: dict) -> None:
+        """``.grad`` of every parameter: its entry in ``grads`` (a batch sum) over the
+        batch size, zero where it has none."""
         B = self.state.batch_size
         for p in self.prog.parameters():
-            entry = acc.get(p)
-            p.grad = torch.zeros_like(p) if entry is None else entry[0].mul_(entry[1] / B)
+            g = grads.get(p)
+            p.grad = torch.zeros_like(p) if g is None else g.mul_(1.0 / B)
 
     def weight_grads(self) -> dict[str, torch.Tensor]:
+        """Set ``.grad`` of every parameter to the gradient of the batch-mean energy at
+        the current state; return the per-node energies [B]."""
         prog = self.prog
-        self._check_outside_edits()
-        self._refresh(prog.energy_nodes)
-        gmu, own = self._errors(prog.energy_nodes)
-        acc: dict = {}
-        self._directions([], gmu, own, acc)
-        self._node_param_grads(acc)
-        self._set_grads(acc)
+        self.check_outside_edits()
+        self.refresh(prog.energy_nodes)
+        grads: dict = {}
+        self.edge_param_grads(self.edge_errors(self.errors(prog.energy_nodes), prog.edges), prog.edges, grads)
+        self.node_param_grads(grads)
+        self.set_grads(grads)
         return self.energies()
 
+    # ------------------------------------------------------------ energies
     def energies(self) -> dict[str, torch.Tensor]:
         """Per-node energies [B] from the cached predictions."""
         prog = self.prog
-        self._refresh(prog.energy_nodes)
-        out = {}
-        for n in prog.energy_nodes:
-            out[n] = self._energy_of(n)
-        return out
+        self.refresh(prog.energy_nodes)
+        return {n: self.energy_of(n) for n in prog.energy_nodes}
 
-    def _energy_of(self, n: str) -> torch.Tensor:
+    def energy_of(self, n: str) -> torch.Tensor:
         """Node ``n``'s energy [B] (prior included), cached until its state or prediction changes."""
         e = self.node_energy.get(n)
         if e is None:
-            prog = self.prog
-            st = self.state
+            prog, st = self.prog, self.state
             mu = self.mu[n] if prog.in_edges[n] else None
             e = self.node_energy[n] = node_energy(prog, n, st[n], self.mean[n], mu, st.clamped, self.params[n])
         return e
 
     def total_energy(self) -> torch.Tensor:
         """The total energy per sample [B] at the current state."""
-        prog = self.prog
-        self._refresh(prog.energy_nodes)
-        total = None
-        for n in prog.energy_nodes:
-            e = self._energy_of(n)
-            if e is not None:
-                total = e if total is None else total + e
-        return total
+        return total_energy(self.energies())
 
 
-def _accumulate(acc: dict, p, g, sign: float) -> None:
-    """acc[p] = (tensor, sign) representing the running sum of sign * g."""
-    if p in acc:
-        t, s = acc[p]
-        acc[p] = (t + g * (sign * s), s)
-    else:
-        acc[p] = (g, sign)
+def add_grad(grads: dict, p, g: torch.Tensor) -> None:
+    """grads[p] += g (the first ``g`` is kept as it is: gradients are new tensors)."""
+    grads[p] = g if p not in grads else grads[p] + g
+
+
+def engine_for(prog, state):
+    """The state's fast-path caches, built from the state if it has none for this program."""
+    if state.engine is None or state.engine.prog is not prog:
+        state.engine = Engine.from_state(prog, state)
+    return state.engine

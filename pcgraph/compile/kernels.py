@@ -31,11 +31,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..core.constants import GEMM_BACKENDS
 from ..transforms.linear import Linear, TorchGemm
 
 PRODUCTS = ("forward", "input", "weight")
-#: the backends ``train.kernels`` names besides ``auto`` (spec/models.py lists the same)
-BACKENDS = ("default", "onednn", "onednn-packed")
 #: auto keeps ``default`` unless another backend costs less than this fraction of it
 #: (the timings are noisy, and staying with plain torch keeps runs reproducible)
 MARGIN = 0.9
@@ -120,24 +119,25 @@ class Kernel:
     packs: bool = False
 
 
-#: product -> backend -> kernel. The weight gradient has nothing to pack (both of its
-#: operands change with every call), so onednn-packed runs onednn's there.
+#: per backend named in GEMM_BACKENDS (in that order): its forward, input-gradient and
+#: weight-gradient kernels, where it runs, and whether it packs the weight. The weight
+#: gradient has nothing to pack (both of its operands change with every call), so
+#: onednn-packed runs onednn's there.
+_IMPLEMENTATIONS = {
+    "default": ((_forward_default, _input_default, _weight_default), _always, False),
+    "onednn": ((_forward_onednn, _input_onednn, _weight_onednn), onednn_available, False),
+    "onednn-packed": ((_forward_packed, _input_packed, _weight_onednn), onednn_available, True),
+}
+if tuple(_IMPLEMENTATIONS) != GEMM_BACKENDS:
+    raise ImportError(f"compile/kernels.py implements {tuple(_IMPLEMENTATIONS)}, the spec names {GEMM_BACKENDS}")
+
+#: product -> backend -> kernel
 KERNELS: dict[str, dict[str, Kernel]] = {
-    "forward": {
-        "default": Kernel("default", _forward_default, _always),
-        "onednn": Kernel("onednn", _forward_onednn, onednn_available),
-        "onednn-packed": Kernel("onednn-packed", _forward_packed, onednn_available, packs=True),
-    },
-    "input": {
-        "default": Kernel("default", _input_default, _always),
-        "onednn": Kernel("onednn", _input_onednn, onednn_available),
-        "onednn-packed": Kernel("onednn-packed", _input_packed, onednn_available, packs=True),
-    },
-    "weight": {
-        "default": Kernel("default", _weight_default, _always),
-        "onednn": Kernel("onednn", _weight_onednn, onednn_available),
-        "onednn-packed": Kernel("onednn-packed", _weight_onednn, onednn_available),
-    },
+    product: {
+        name: Kernel(name, runs[i], available, packs=packs and product != "weight")
+        for name, (runs, available, packs) in _IMPLEMENTATIONS.items()
+    }
+    for i, product in enumerate(PRODUCTS)
 }
 
 
@@ -300,11 +300,11 @@ class ChosenGemm:
             return g @ w
         return self.inp[k].run(g, w, self.inp_packs[k])
 
-    def input_add(self, a2, g2, w, k, alpha, inplace):
+    def input_add(self, a2, g2, w, k, inplace):
         if self.inp[k].backend == "default" or self._plain(w):
-            return TorchGemm.input_add(a2, g2, w, k, alpha, inplace)
+            return TorchGemm.input_add(a2, g2, w, k, inplace)
         g = self.inp[k].run(g2, w, self.inp_packs[k])
-        return a2.add_(g, alpha=alpha) if inplace else torch.add(a2, g, alpha=alpha)
+        return a2.add_(g) if inplace else torch.add(a2, g)
 
     def weight(self, g2, x2):
         if self._plain(x2):

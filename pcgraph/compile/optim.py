@@ -12,11 +12,6 @@ import torch
 from torch.autograd.graph import increment_version
 
 
-def _signed(value: float, sign: float) -> float:
-    """``value`` with the direction's sign (+1 or -1)."""
-    return value if sign > 0 else -value
-
-
 class StateOptimizer:
     def __init__(self, cfg):
         self.cfg = cfg
@@ -26,8 +21,8 @@ class StateOptimizer:
     def begin_step(self) -> None:
         self.t += 1
 
-    def update(self, name: str, x: torch.Tensor, d: torch.Tensor, sign: float = 1.0) -> None:
-        """x <- step along -(sign * d), in place."""
+    def update(self, name: str, x: torch.Tensor, d: torch.Tensor) -> None:
+        """One step of node ``name``'s state ``x`` (in place) against its gradient ``d``."""
         raise NotImplementedError
 
 
@@ -39,22 +34,21 @@ class StateSGD(StateOptimizer):
         self.wd = float(cfg.weight_decay)
         self.buf: dict[str, torch.Tensor] = {}
 
-    def update(self, name, x, d, sign=1.0):
+    def update(self, name, x, d):
         if self.wd:
-            d = sign * d + self.wd * x
-            sign = 1  # the sign is in d now
+            d = d + self.wd * x
         if self.momentum:
             b = self.buf.get(name)
             if b is None:
-                b = self.buf[name] = d.clone() if sign == 1.0 else -d
+                b = self.buf[name] = d.clone()
             else:
-                b.mul_(self.momentum).add_(d, alpha=sign)
+                b.mul_(self.momentum).add_(d)
             if self.nesterov:
-                x.sub_(d, alpha=_signed(self.lr, sign)).sub_(b, alpha=self.lr * self.momentum)
+                x.sub_(d, alpha=self.lr).sub_(b, alpha=self.lr * self.momentum)
             else:
                 x.sub_(b, alpha=self.lr)
             return
-        x.sub_(d, alpha=_signed(self.lr, sign))
+        x.sub_(d, alpha=self.lr)
 
 
 class StateAdam(StateOptimizer):
@@ -70,18 +64,17 @@ class StateAdam(StateOptimizer):
         self.m: dict[str, torch.Tensor] = {}
         self.v: dict[str, torch.Tensor] = {}
 
-    def update(self, name, x, d, sign=1.0):
+    def update(self, name, x, d):
         if self.wd and self.decoupled:
             x.mul_(1 - self.lr * self.wd)
         elif self.wd:
-            d = sign * d + self.wd * x
-            sign = 1  # the sign is in d now
+            d = d + self.wd * x
         m = self.m.get(name)
         if m is None:
             m = self.m[name] = torch.zeros_like(x)
             self.v[name] = torch.zeros_like(x)
         v = self.v[name]
-        m.mul_(self.b1).add_(d, alpha=_signed(1 - self.b1, sign))
+        m.mul_(self.b1).add_(d, alpha=1 - self.b1)
         v.mul_(self.b2).addcmul_(d, d, value=1 - self.b2)
         c1 = 1 - self.b1**self.t
         c2 = 1 - self.b2**self.t

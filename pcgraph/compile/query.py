@@ -27,9 +27,11 @@ import torch
 from ..core.errors import DataError, Issue
 from ..graph import build_graph
 from ..core.registry import suggest
-from ..schedules import get as get_schedule
 from ..spec.models import Spec
-from .engine import guard_tolerance
+from .clamp import draw_noise
+from .energy import node_energies, predictions, total_energy
+from .forward import forward_pass
+from .guard import guard_tolerance
 from .optim import StateOptimizer, make_state_optimizer
 from .state import State
 
@@ -73,13 +75,13 @@ class _Held(StateOptimizer):
     def begin_step(self) -> None:
         self.inner.begin_step()
 
-    def update(self, name, x, d, sign=1.0):
+    def update(self, name, x, d):
         entry = self.held.get(name)
         if entry is None:
-            self.inner.update(name, x, d, sign)
+            self.inner.update(name, x, d)
             return
         mask, value = entry
-        self.inner.update(name, x, d.masked_fill(mask, 0.0), sign)
+        self.inner.update(name, x, d.masked_fill(mask, 0.0))
         x.copy_(torch.where(mask, value, x))
 
 
@@ -220,7 +222,7 @@ def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[s
         state = _start_state(q, values, full, held, B)
         before = _energies(q, state)
         after, worse = _infer_never_worse(q, state, held, before, steps, lr)
-        mus = q.predictions(state)
+        mus = predictions(q, state)
     inferred = list(infer) if infer else [n for n in q.order if n not in full]
     result = QueryResult(q, state, frozenset(full), inferred, {n: h[0] for n, h in held.items()}, before, after, int(worse.sum()))
     for n in q.order:
@@ -254,9 +256,8 @@ def _start_state(q, values, full, held, B: int) -> State:
         for n, (m, v) in held.items():  # a partly clamped root starts from its prior mean where unobserved
             if not q.in_edges[n]:
                 start[n] = torch.where(m, v, q.families[n].from_prior(q.nodes[n].prior, B, q.dtype, q.device))
-        noise = q.draw_noise(B, None)
-        start, *_ = q.forward_pass(start, noise, B)
-        state = State(start, noise, frozenset(full))
+        noise = draw_noise(q, B, None)
+        state = State(forward_pass(q, start, noise, B).values, noise, frozenset(full))
     else:
         state = _initial(q, {n: values[n] for n in full}, full, B, q.train_cfg.inference.init)
     for n, (m, v) in held.items():
@@ -268,14 +269,13 @@ def _infer_never_worse(q, state: State, held, before, steps, lr):
     """Infer in place; an example whose total energy rose or became non-finite goes
     back to its start. Returns (energies after, the examples put back)."""
     cfg = q.train_cfg.inference
-    B = state.batch_size
-    T = steps if steps is not None else (cfg.eval_steps if cfg.eval_steps is not None else cfg.steps)
-    schedule = get_schedule(cfg.schedule).at_fixed_weights()  # a query never changes weights
+    T = steps if steps is not None else cfg.prediction_steps
+    schedule = q.schedule.at_fixed_weights()  # a query never changes weights
     opt = make_state_optimizer(cfg.optimizer if lr is None else cfg.optimizer.model_copy(update={"lr": float(lr)}))
     start = state.clone()
     q.infer(state, steps=T, optimizer=_Held(opt, held) if held else opt, schedule=schedule)
     after = _energies(q, state)
-    total_before, total_after = _total(before, B), _total(after, B)
+    total_before, total_after = _total(before, state), _total(after, state)
     worse = ~torch.isfinite(total_after) | (total_after > total_before + guard_tolerance(total_before))
     if bool(worse.any()):
         for n in state.free:
@@ -284,14 +284,15 @@ def _infer_never_worse(q, state: State, held, before, steps, lr):
     return after, worse
 
 
-def _total(energies: dict, batch: int) -> torch.Tensor:
-    return torch.stack(list(energies.values())).sum(0) if energies else torch.zeros(batch)
+def _total(energies: dict, state: State) -> torch.Tensor:
+    total = total_energy(energies)
+    return torch.zeros(state.batch_size) if total is None else total
 
 
 def _energies(program, state) -> dict:
     """{node: energy [B]}; zero for a clamped root (its prior no longer counts)."""
     zero = torch.zeros(state.batch_size, dtype=program.dtype, device=program.device)
-    return {k: zero if e is None else e.clone() for k, e in program.node_energies(state).items()}
+    return {k: zero if e is None else e.clone() for k, e in node_energies(program, state).items()}
 
 
 def _batch_size(program, clamp) -> int:
@@ -313,4 +314,4 @@ def _initial(program, values, full, batch, init) -> State:
         else:
             shape = (batch,) + program.nodes[n].param_shape
             out[n] = (torch.randn if init == "normal" else torch.zeros)(shape, dtype=program.dtype, device=program.device)
-    return State(out, program.draw_noise(batch, None), frozenset(full))
+    return State(out, draw_noise(program, batch, None), frozenset(full))

@@ -1,36 +1,36 @@
 """The plain inference path: autograd on the total energy, step by step -- the
 definition the fast engine (``engine.py``) must match, and what ``Program.infer``
-runs with ``fast=False``. The guard is written out here as plainly as the step."""
+runs with ``fast=False``."""
 
 from __future__ import annotations
 
 import torch
 
-from .engine import GUARD_SHRINK, guard_choice
+from .energy import energy_terms, total_energy
+from .guard import guarded
 from .state import State
 
 
-def infer_reference(prog, state: State, T: int, opt, schedule, weight_step) -> None:
-    """Plain autograd on the total energy: the definition the fast path must match."""
+def infer_reference(prog, state: State, T: int, opt, groups: list[list[str]], steps_weights: bool, weight_step) -> None:
+    """T steps of plain autograd on the total energy, group by group (``groups``: the
+    schedule's); with ``steps_weights`` the weights' gradient is set and
+    ``weight_step()`` called after every group's update."""
     natural = {n for n in state.free if prog.families[n].natural}
-    params = [p for p in prog.parameters()]
+    params = list(prog.parameters())
     precondition = getattr(opt.cfg, "precondition", False)
     guard = getattr(opt.cfg, "guard", False)
     alphas: dict[int, torch.Tensor] = {}
     for _ in range(T):
         opt.begin_step()
-        for k, group in enumerate(prog.free_groups(state, schedule)):
+        for k, group in enumerate(groups):
             with torch.enable_grad():
                 values = {n: (state[n].detach().requires_grad_(n in group and n not in natural)) for n in state}
                 leaves: dict = {n: None for n in group if n in natural}
-                terms, mus = prog.energy_terms(values, state.noise, state.clamped, natural_leaves=leaves)
-                per_sample = torch.stack(list(terms.values())).sum(0)
+                terms, mus = energy_terms(prog, values, state.noise, state.clamped, natural_leaves=leaves)
+                per_sample = total_energy(terms)
                 wrt = [leaves[n] if n in natural else values[n] for n in group]
-                want_w = schedule.steps_weights
-                grads = torch.autograd.grad(
-                    per_sample.sum(), wrt + (params if want_w else []), allow_unused=True
-                )
-            if want_w:
+                grads = torch.autograd.grad(per_sample.sum(), wrt + (params if steps_weights else []), allow_unused=True)
+            if steps_weights:
                 B = per_sample.shape[0]
                 for p, g in zip(params, grads[len(wrt) :]):
                     p.grad = torch.zeros_like(p) if g is None else g / B
@@ -44,26 +44,12 @@ def infer_reference(prog, state: State, T: int, opt, schedule, weight_step) -> N
                     opt.update(n, state[n], d)
             if guard:
                 before = per_sample.detach()
-                alphas[k] = guard_reference(prog, state, old, before, alphas.get(k, torch.ones_like(before)))
-            if want_w:
+                alpha = alphas.get(k, torch.ones_like(before))
+                alphas[k] = guarded(state, old, before, alpha, lambda: _total(prog, state), lambda n: None)
+            if steps_weights:
                 weight_step()
 
-def total_energy(prog, state) -> torch.Tensor:
-    terms, _ = prog.energy_terms(state, state.noise, state.clamped)
-    return torch.stack(list(terms.values())).sum(0)
 
-def guard_reference(prog, state: State, old: dict, before: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """The guard, written plainly (see ``engine.guard_choice``)."""
-    full = {n: state[n] - x for n, x in old.items()}
-
-    def place(frac):
-        for n, x in old.items():
-            state[n].copy_(x + frac.view((-1,) + (1,) * (x.dim() - 1)) * full[n])
-
-    place(alpha)
-    e_long = total_energy(prog, state)
-    place(alpha * GUARD_SHRINK)
-    e_short = total_energy(prog, state)
-    take, nxt = guard_choice(before, e_long, e_short, alpha)
-    place(take)
-    return nxt
+def _total(prog, state) -> torch.Tensor:
+    """The total energy per sample [B] of the state, from scratch."""
+    return total_energy(energy_terms(prog, state, state.noise, state.clamped)[0])

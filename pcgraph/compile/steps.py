@@ -1,5 +1,5 @@
-"""Training steps: weight gradients (at equilibrium or at the error's first
-arrival), the weight optimiser, and one PC or BP step."""
+"""Training steps: weight gradients (at equilibrium or at the error's first arrival),
+the weight step, and one PC or BP training step."""
 
 from __future__ import annotations
 
@@ -9,124 +9,121 @@ import torch
 
 from ..core.errors import CompileError, Issue
 from ..schedules import get as get_schedule
-from .arrival import arrival_grads
-from .optim import make_weight_optimizer
+from .arrival import arrival_grads as grads_at_arrival
+from .energy import loss_terms, mean_energy, node_energies
+from .engine import engine_for
 from .state import State
 
 
-class Steps:
-    """The Program's training side (a mixin of Program)."""
-
-    def weight_grads(self, state: State, *, fast: bool | None = None) -> dict[str, torch.Tensor]:
-        """Set ``.grad`` of every parameter to the gradient of ``energy(state)`` (the
-        batch mean); return the per-node energies [B] at this state."""
-        fast = self.fast if fast is None else fast
-        if fast:
-            with torch.no_grad():
-                return self.engine_for(state).weight_grads()
-        params = list(self.parameters())
-        with torch.enable_grad():
-            terms = self.node_energies(state)
-            total = torch.stack(list(terms.values())).sum(0).mean()
-            grads = torch.autograd.grad(total, params, allow_unused=True)
-        for p, g in zip(params, grads):
-            p.grad = torch.zeros_like(p) if g is None else g
-        return {k: v.detach() for k, v in terms.items()}
-
-    @property
-    def weight_optimizer(self) -> torch.optim.Optimizer:
-        """The weights' optimiser, built from ``train.weights.optimizer``."""
-        if self._weight_optimizer is None:
-            self._weight_optimizer = make_weight_optimizer(self.parameters(), self.train_cfg.weights.optimizer)
-        return self._weight_optimizer
-
-    def _default_weight_step(self) -> None:
-        if self.grad_sync is not None:
-            self.grad_sync()
-        clip = self.train_cfg.weights.grad_clip
-        if clip:
-            torch.nn.utils.clip_grad_norm_(self.parameters(), clip)
-        self.weight_optimizer.step()
-
-    # ------------------------------------------------------------------ steps
-    def pc_step(self, batch: Mapping[str, Any], *, steps: int | None = None, schedule: str | None = None) -> dict[str, torch.Tensor]:
-        """One PC training step, then ``weights.updates`` weight steps, each from the
-        gradient ``weights.gradient`` names. equilibrium: forward init, T inference steps,
-        the gradients at the inferred state. arrival: forward init and the arrival sweep
-        (inference past it would not change the gradient, so the step ends there), a
-        fresh forward pass before each further update. Returns the per-node energies [B]
-        at the state the gradient was taken from (no sync)."""
-        cfg = self.train_cfg
-        schedule = get_schedule(schedule or cfg.inference.schedule)
-        arrival = self.weight_gradient(schedule) == "arrival"
-        state = self.init_state(batch, init=cfg.inference.init)
-        if not arrival:
-            self.infer(state, steps=steps, schedule=schedule)
-        if schedule.steps_weights:  # the weights took their steps during inference
-            with torch.no_grad():
-                return self.node_energies(state)
-        terms = None
-        for k in range(cfg.weights.updates):
-            if arrival:
-                if k:  # the next gradient at the new weights: a fresh forward pass
-                    state = self.init_state(batch, noise=state.noise)
-                self.arrival_grads(state)
-                if terms is None:
-                    with torch.no_grad():
-                        terms = state.engine.energies()
-            else:
-                terms = self.weight_grads(state)
-            self._default_weight_step()
-            if state.engine is not None:
-                state.engine.weights_changed()
-        return terms
-
-    def weight_gradient(self, schedule: str | None = None) -> str:
-        """Where PC takes its weight gradient: ``train.weights.gradient``, with auto
-        resolved (arrival needs a forward pass and a schedule that leaves the weights
-        alone during inference)."""
-        cfg = self.train_cfg
-        choice = cfg.weights.gradient
-        schedule = get_schedule(schedule or cfg.inference.schedule)
-        forward = self.graph.is_dag and cfg.inference.init == "forward" and not schedule.steps_weights
-        if choice == "auto":
-            return "arrival" if forward else "equilibrium"
-        if choice == "arrival" and not forward:
-            raise CompileError(Issue(("train", "weights", "gradient"), "gradients at arrival need a forward pass and a non-incremental schedule"
-                                     " (a DAG, train.inference.init=forward): use train.weights.gradient=equilibrium"))
-        return choice
-
-    def arrival_grads(self, state: State) -> None:
-        """Set ``.grad`` of every parameter to its gradient at the error's first arrival
-        (``compile/arrival.py``), from a forward-initialised ``state`` (left as it is)."""
-        eng = state.engine
-        if eng is not None and eng.prog is self:
-            eng._check_outside_edits()
-        if eng is None or eng.prog is not self or not eng.fresh:
-            raise CompileError(Issue(("train", "weights", "gradient"), "gradients at arrival start from a forward-initialised state: set train.inference.init=forward"))
+def weight_grads(prog, state: State, *, fast: bool | None = None) -> dict[str, torch.Tensor]:
+    """Set ``.grad`` of every parameter to the gradient of the batch-mean energy at
+    ``state``; return the per-node energies [B] at this state."""
+    if prog.fast if fast is None else fast:
         with torch.no_grad():
-            arrival_grads(eng)
+            return engine_for(prog, state).weight_grads()
+    params = list(prog.parameters())
+    with torch.enable_grad():
+        terms = node_energies(prog, state)
+        grads = torch.autograd.grad(mean_energy(terms), params, allow_unused=True)
+    for p, g in zip(params, grads):
+        p.grad = torch.zeros_like(p) if g is None else g
+    return {k: v.detach() for k, v in terms.items()}
 
-    def bp_step(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        """One backprop step on the same graph: loss_bp, backward, weight step.
-        Returns the loss terms per node [B] (targets and priors; no sync)."""
-        opt = self.weight_optimizer
-        opt.zero_grad(set_to_none=True)
-        terms, _ = self.loss_terms(batch)
-        torch.stack(list(terms.values())).sum(0).mean().backward()
-        self._default_weight_step()
-        return {k: v.detach() for k, v in terms.items()}
 
-    def step_fn(self, method: str | None = None, compile: bool | None = None, backend: str = "inductor", mode: str | None = None):
-        """The training step for ``method`` (pc or bp): batch -> per-node energies (pc)
-        or the loss (bp), parameters updated. With ``compile`` the whole step runs under
-        ``torch.compile`` with ``backend`` and ``mode`` (e.g. "reduce-overhead": CUDA
-        graphs; same numbers; the first call pays the compile time)."""
-        method = method or self.train_cfg.method
-        fn = self.pc_step if method == "pc" else self.bp_step
-        compile = self.train_cfg.compile if compile is None else compile
-        if compile:
-            _ = self.weight_optimizer  # built eagerly, outside the compiled region
-            return torch.compile(fn, backend=backend, mode=mode)
-        return fn
+def weight_step(prog) -> None:
+    """One step of the weight optimiser on the gradients in ``.grad`` (combined across
+    processes first by ``prog.grad_sync``, clipped by ``train.weights.grad_clip``)."""
+    if prog.grad_sync is not None:
+        prog.grad_sync()
+    clip = prog.train_cfg.weights.grad_clip
+    if clip:
+        torch.nn.utils.clip_grad_norm_(prog.parameters(), clip)
+    prog.weight_optimizer.step()
 
+
+def weight_gradient(prog, schedule=None) -> str:
+    """Where PC takes its weight gradient: ``train.weights.gradient``, with auto
+    resolved (arrival needs a forward pass and a schedule that leaves the weights
+    alone during inference)."""
+    cfg = prog.train_cfg
+    choice = cfg.weights.gradient
+    schedule = prog.schedule if schedule is None else get_schedule(schedule)
+    forward = prog.graph.is_dag and cfg.inference.init == "forward" and not schedule.steps_weights
+    if choice == "auto":
+        return "arrival" if forward else "equilibrium"
+    if choice == "arrival" and not forward:
+        msg = (
+            "gradients at arrival need a forward pass and a non-incremental schedule (a DAG, train.inference.init=forward):"
+            " use train.weights.gradient=equilibrium"
+        )
+        raise CompileError(Issue(("train", "weights", "gradient"), msg))
+    return choice
+
+
+def arrival_grads(prog, state: State) -> None:
+    """Set ``.grad`` of every parameter to its gradient at the error's first arrival
+    (``arrival.py``), from a forward-initialised ``state`` (left as it is)."""
+    eng = state.engine
+    if eng is not None and eng.prog is prog:
+        eng.check_outside_edits()
+    if eng is None or eng.prog is not prog or not eng.fresh:
+        msg = "gradients at arrival start from a forward-initialised state: set train.inference.init=forward"
+        raise CompileError(Issue(("train", "weights", "gradient"), msg))
+    with torch.no_grad():
+        grads_at_arrival(eng)
+
+
+def pc_step(prog, batch: Mapping[str, Any], *, steps: int | None = None, schedule=None) -> dict[str, torch.Tensor]:
+    """One PC training step, then ``weights.updates`` weight steps, each from the
+    gradient ``weights.gradient`` names. equilibrium: forward init, T inference steps,
+    the gradients at the inferred state. arrival: forward init and the arrival sweep
+    (inference past it would not change the gradient, so the step ends there), a
+    fresh forward pass before each further update. Returns the per-node energies [B]
+    at the state the gradient was taken from (no sync)."""
+    cfg = prog.train_cfg
+    schedule = prog.schedule if schedule is None else get_schedule(schedule)
+    arrival = weight_gradient(prog, schedule) == "arrival"
+    state = prog.init_state(batch, init=cfg.inference.init)
+    if not arrival:
+        prog.infer(state, steps=steps, schedule=schedule)
+    if schedule.steps_weights:  # the weights took their steps during inference
+        with torch.no_grad():
+            return node_energies(prog, state)
+    terms = None
+    for k in range(cfg.weights.updates):
+        if arrival:
+            if k:  # the next gradient at the new weights: a fresh forward pass
+                state = prog.init_state(batch, noise=state.noise)
+            arrival_grads(prog, state)
+            if terms is None:
+                with torch.no_grad():
+                    terms = state.engine.energies()
+        else:
+            terms = weight_grads(prog, state)
+        weight_step(prog)
+        if state.engine is not None:
+            state.engine.weights_changed()
+    return terms
+
+
+def bp_step(prog, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """One backprop step on the same graph: the BP loss, backward, weight step.
+    Returns the loss terms per node [B] (targets and priors; no sync)."""
+    prog.weight_optimizer.zero_grad(set_to_none=True)
+    terms, _ = loss_terms(prog, batch)
+    mean_energy(terms).backward()
+    weight_step(prog)
+    return {k: v.detach() for k, v in terms.items()}
+
+
+def step_fn(prog, method: str | None = None, compile: bool | None = None, backend: str = "inductor", mode: str | None = None):
+    """The training step for ``method`` (pc or bp): batch -> per-node energies (pc)
+    or the loss terms (bp), parameters updated. With ``compile`` the whole step runs
+    under ``torch.compile`` with ``backend`` and ``mode`` (e.g. "reduce-overhead": CUDA
+    graphs; same numbers; the first call pays the compile time)."""
+    method = method or prog.train_cfg.method
+    fn = prog.pc_step if method == "pc" else prog.bp_step
+    if prog.train_cfg.compile if compile is None else compile:
+        _ = prog.weight_optimizer  # built eagerly, outside the compiled region
+        return torch.compile(fn, backend=backend, mode=mode)
+    return fn

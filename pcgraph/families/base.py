@@ -74,7 +74,7 @@ class Family:
     has_natural_update: ClassVar[bool] = False
     #: whether children see random samples (noise drawn when the state is initialised)
     samples: ClassVar[bool] = False
-    #: whether dE/dmu (``errors``) is affine in the state, so that its first-order
+    #: whether dE/dmu (``grad_mu``) is affine in the state, so that its first-order
     #: change over a step is its value after the step
     errors_affine: ClassVar[bool] = False
 
@@ -184,12 +184,6 @@ class Family:
         natural (the mirror-descent step of categorical and bernoulli states)."""
         return 1.0
 
-    def errors(self, state, mean, mu, params, clamped: bool):
-        """(g, sign, own) at this state, with dE/dmu = sign * g; ``own`` is the state's
-        own-energy gradient when it comes for free with g (else None). Lets a family
-        hand back one tensor for both (the Gaussian's dE/dmu = -(own gradient))."""
-        return self.grad_mu(state, mean, mu, params, clamped), 1.0, None
-
     # ------------------------------------------------- gradients (autograd defaults)
     def grad_mu(self, state, mean, mu, params, clamped: bool) -> torch.Tensor:
         """dE/dmu for the per-sample energy."""
@@ -201,7 +195,8 @@ class Family:
     def grad_state(self, state, mu, params, g_vis, noise, prior=None) -> torch.Tensor:
         """The update direction of a free state: d/dstate of (own energy + prior +
         <visible, g_vis>), or for natural updates the same gradient taken with
-        respect to the mean parameters."""
+        respect to the mean parameters. ``mu``, ``g_vis`` and ``prior`` may be None (no
+        such term). Returns a new tensor: the inference engine adds to it in place."""
         with torch.enable_grad():
             x = state.detach().requires_grad_(True)
             m = self.mean(x, False)

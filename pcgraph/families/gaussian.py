@@ -112,10 +112,6 @@ class Gaussian(Family):
             precision = (0.0 if precision is None else precision) + 1.0 / prior_moments(prior)[1]
         return 1.0 if precision is None else 1.0 / precision
 
-    def errors(self, state, mean, mu, params, clamped):
-        own = self._scaled(state - mu, params)  # dE/dstate; dE/dmu is its negative
-        return own, -1.0, own
-
     def grad_state(self, state, mu, params, g_vis, noise, prior=None):
         g = None if mu is None else self._scaled(state - mu, params)  # a new tensor: added to in place
         if prior is not None:

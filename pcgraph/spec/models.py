@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ..core import activations
+from ..core.constants import ENERGIES, GEMM_BACKENDS
 from ..families import families
 from ..schedules import schedules
 from ..transforms import transforms
@@ -152,6 +153,11 @@ class InferenceSpec(Strict):
         None, description="inference steps used to predict on graphs without a forward pass (cyclic); default: steps"
     )
 
+    @property
+    def prediction_steps(self) -> int:
+        """The inference steps that predicting and querying take: eval_steps, else steps."""
+        return self.steps if self.eval_steps is None else self.eval_steps
+
 
 class WeightsSpec(Strict):
     optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec(type="adam", lr=1e-4))
@@ -167,7 +173,7 @@ class WeightsSpec(Strict):
 
 class TrainSpec(Strict):
     method: Literal["pc", "bp"] = "pc"
-    energy: Literal["kl", "gaussian"] = "kl"
+    energy: Literal[ENERGIES] = "kl"  # type: ignore[valid-type]
     epochs: PositiveInt = Field(10, description="epochs to train (a resumed run continues up to this many)")
     seed: int = 0
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda|cuda:\d+|mps)$")
@@ -176,7 +182,7 @@ class TrainSpec(Strict):
     inference: InferenceSpec = Field(default_factory=InferenceSpec)
     weights: WeightsSpec = Field(default_factory=WeightsSpec)
     compile: bool = False
-    kernels: Literal["default", "auto", "onednn", "onednn-packed"] = Field(
+    kernels: Literal[(GEMM_BACKENDS[0], "auto", *GEMM_BACKENDS[1:])] = Field(  # type: ignore[valid-type]
         "default",
         description="GEMM kernels of linear edges (BP and PC alike): default (torch: MKL on CPU, cuBLAS on CUDA), onednn,"
         " onednn-packed (weights reordered once per update), or auto (time them per shape when compiling, keep the fastest)",

@@ -71,10 +71,10 @@ class AttentionScores(Transform):
         gk = torch.matmul(g.transpose(-1, -2), q).mul_(self.scale) if need_inputs[1] else None
         return [gq, gk], {}
 
-    def vjp_into(self, acc, acc_sign, owned, inputs, grad_out, sign, k):
+    def vjp_into(self, acc, inputs, grad_out, k):
         g = self._live(grad_out)
         a, b = (g, inputs[1]) if k == 0 else (g.transpose(-1, -2), inputs[0])
-        return bmm_into(acc, acc_sign, owned, a, b, self.scale, sign)
+        return bmm_into(acc, a, b, self.scale)
 
     def describe(self, args):
         m = "causal_mask(" if self.options.causal else "("
@@ -102,10 +102,10 @@ class AttentionApply(Transform):
         gv = torch.matmul(p.transpose(-1, -2), grad_out) if need_inputs[1] else None
         return [gp, gv], {}
 
-    def vjp_into(self, acc, acc_sign, owned, inputs, grad_out, sign, k):
+    def vjp_into(self, acc, inputs, grad_out, k):
         p, v = inputs
         a, b = (grad_out, v.transpose(-1, -2)) if k == 0 else (p.transpose(-1, -2), grad_out)
-        return bmm_into(acc, acc_sign, owned, a, b, 1.0, sign)
+        return bmm_into(acc, a, b)
 
     def describe(self, args):
         return f"{args[0]}·{args[1]}"

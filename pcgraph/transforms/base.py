@@ -10,8 +10,9 @@ attributes (``self.weight``). It declares
 * ``param_shapes``: the shape rule -- check the shapes, return the parameter shapes;
 * ``reset_parameters``: initialisation suited to the edge's activation;
 * ``forward(*inputs)``: batched inputs -> batched output;
-* the closed-form vector-Jacobian products ``vjp`` (and, where accumulating into
-  a buffer saves a pass, ``vjp_into``) used by the fast inference path. The default
+* the closed-form vector-Jacobian products ``vjp`` (and, where adding into a
+  gradient inside the product saves a pass, ``vjp_into``) used by the fast inference
+  path; gradients in and out are plain tensors. The default
   here differentiates ``forward`` with autograd; every built-in transform writes its
   own (a test fails for a registered transform that does not).
 """
@@ -58,6 +59,8 @@ class Transform:
         # and these run several times per inference step)
         self._parameters = self.module._parameters
         self._buffers = self.module._buffers
+        #: {name: parameter} of this edge (the module's own table)
+        self.params = self._parameters
         self.options = options
         self.in_shapes = [tuple(s) for s in in_shapes]
         self.out_shape = tuple(out_shape)
@@ -127,19 +130,17 @@ class Transform:
             gp[k] = torch.zeros_like(p) if g is None else g
         return gin, gp
 
-    def vjp_into(self, acc, acc_sign: float, owned: bool, inputs, grad_out, sign: float, k: int):
-        """Accumulate input k's gradient: the result represents
-        ``acc_sign * acc + sign * (d out / d input_k)^T grad_out`` and is returned as
-        (tensor, its sign, owned). ``acc`` may be None; it is changed in place only if
-        ``owned`` (a tensor the caller made). Signs are +1 or -1."""
+    def vjp_into(self, acc, inputs, grad_out, k: int):
+        """``acc + (d out / d input_k)^T grad_out``: input k's gradient added to ``acc``
+        (None: nothing yet). ``acc`` belongs to the caller, who gives it up: it may be
+        changed in place and returned. The result is a new tensor (never ``grad_out``
+        or an input), so that the caller may add to it in turn. Write it where adding
+        inside the product saves a pass over memory (a matmul's accumulate)."""
         need = [i == k for i in range(len(inputs))]
         g = self.vjp(inputs, grad_out, need, False)[0][k]
-        if acc is None:
-            return g, sign, False
-        alpha = sign if acc_sign > 0 else -sign
-        if owned:
-            return acc.add_(g, alpha=alpha), acc_sign, True
-        return torch.add(acc, g, alpha=alpha), acc_sign, True
+        if acc is not None:
+            return acc.add_(g)
+        return g.clone() if any(shares_memory(g, t) for t in (grad_out, *inputs)) else g
 
     def support(self) -> torch.Tensor | None:
         """Boolean mask of the output entries that can be finite logits (None: all).
@@ -151,16 +152,20 @@ class Transform:
         return f"{self.name}({', '.join(args)})"
 
 
-def bmm_into(acc, acc_sign: float, owned: bool, a: torch.Tensor, b: torch.Tensor, scale: float, sign: float):
-    """``vjp_into`` for a gradient ``scale * (a @ b)`` of batched matrices [B, n, m]:
-    the product accumulates inside the matmul where ``acc`` is ours to change."""
+def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` is ``b`` or a view of its memory."""
+    return a is b or a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def bmm_into(acc, a: torch.Tensor, b: torch.Tensor, scale: float = 1.0):
+    """``vjp_into`` for an input gradient ``scale * (a @ b)`` of batched matrices
+    [B, n, m]: the product accumulates inside the matmul."""
     if acc is None:
         out = torch.bmm(a, b)
-        return (out if scale == 1.0 else out.mul_(scale)), sign, True
-    alpha = scale * sign * acc_sign
-    if owned and acc.is_contiguous():
-        return acc.baddbmm_(a, b, alpha=alpha), acc_sign, True
-    return torch.baddbmm(acc, a, b, alpha=alpha), acc_sign, True
+        return out if scale == 1.0 else out.mul_(scale)
+    if acc.is_contiguous():
+        return acc.baddbmm_(a, b, alpha=scale)
+    return torch.baddbmm(acc, a, b, alpha=scale)
 
 
 def init_weight(w: torch.Tensor, activation: Activation, fan_in: int | None = None) -> None:

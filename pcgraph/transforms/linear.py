@@ -28,10 +28,10 @@ class TorchGemm:
         return g @ w
 
     @staticmethod
-    def input_add(a2, g2, w, k, alpha, inplace):
-        """``a2 + alpha * g2 @ w``, in place when ``inplace``: the matmul accumulates,
-        no extra pass over memory."""
-        return a2.addmm_(g2, w, alpha=alpha) if inplace else torch.addmm(a2, g2, w, alpha=alpha)
+    def input_add(a2, g2, w, k, inplace):
+        """``a2 + g2 @ w``, in place when ``inplace``: the matmul accumulates, no extra
+        pass over memory."""
+        return a2.addmm_(g2, w) if inplace else torch.addmm(a2, g2, w)
 
     @staticmethod
     def weight(g2, x2):
@@ -110,17 +110,16 @@ class Linear(Transform):
                 gp["bias"] = g2.sum(0)
         return gin, gp
 
-    def vjp_into(self, acc, acc_sign, owned, inputs, grad_out, sign, k):
+    def vjp_into(self, acc, inputs, grad_out, k):
         w = self._weights()[k]
         g2 = grad_out.reshape(-1, grad_out.shape[-1])
         if acc is None:
-            return self.gemm.input(g2, w, k).reshape(inputs[k].shape), sign, True
+            return self.gemm.input(g2, w, k).reshape(inputs[k].shape)
         a2 = acc.reshape(-1, acc.shape[-1])
-        alpha = sign if acc_sign > 0 else -sign  # signs are +1 or -1
-        if owned and acc.is_contiguous():
-            self.gemm.input_add(a2, g2, w, k, alpha, True)
-            return acc, acc_sign, True
-        return self.gemm.input_add(a2, g2, w, k, alpha, False).reshape(acc.shape), acc_sign, True
+        if acc.is_contiguous():  # the matmul adds into acc: no extra pass over memory
+            self.gemm.input_add(a2, g2, w, k, True)
+            return acc
+        return self.gemm.input_add(a2, g2, w, k, False).reshape(acc.shape)
 
     def describe(self, args):
         x = args[0] if len(args) == 1 else "concat(" + ", ".join(args) + ")"

@@ -5,7 +5,7 @@ rising, the reverse-topological sweep, and fast path == plain autograd for all t
 import pytest
 import torch
 
-from pcgraph.compile.engine import guard_choice
+from pcgraph.compile.guard import guard_choice
 from pcgraph.families.gaussian import Gaussian, GaussianOptions
 from pcgraph.families.gaussian_meanvar import GaussianMeanVar
 from pcgraph.spec.models import GaussianPrior, InferenceSpec, StandardNormalPrior

@@ -1,0 +1,122 @@
+"""Inference: ``steps`` local updates of the free states, in place, by the fast engine
+(``engine.py``) or the plain autograd path (``reference.py``), which give the same
+numbers. The schedule says which nodes update together; the state optimiser how a
+node's gradient becomes its step; preconditioning scales each node's gradient by the
+inverse curvature of its own terms; the guard (``guard.py``) keeps no step that
+raises a sample's energy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import torch
+
+from ..schedules import Schedule, get as get_schedule
+from ..spec.models import StateOptimizerSpec
+from .engine import Engine, engine_for
+from .guard import guarded
+from .optim import StateOptimizer, make_state_optimizer
+from .reference import infer_reference
+from .state import State
+
+
+def state_optimizer(optimizer, default: StateOptimizerSpec) -> StateOptimizer:
+    """A StateOptimizer from a built one, a mapping like ``{"type": "sgd", "lr": 0.1}``,
+    a StateOptimizerSpec, or None (``default``)."""
+    if isinstance(optimizer, StateOptimizer):
+        return optimizer
+    if optimizer is None:
+        return make_state_optimizer(default)
+    if isinstance(optimizer, Mapping):
+        optimizer = StateOptimizerSpec.model_validate(dict(optimizer))
+    if not isinstance(optimizer, StateOptimizerSpec):
+        raise TypeError(f"optimizer must be a mapping like {{'type': 'sgd', 'lr': 0.1}}, got {optimizer!r}")
+    return make_state_optimizer(optimizer)
+
+
+def free_groups(prog, state: State, schedule: Schedule) -> list[list[str]]:
+    """The groups of the state's free nodes that one step updates, in order."""
+    free = [n for n in prog.order if n not in state.clamped and prog.nodes[n].role != "input"]
+    return schedule.groups(free, prog.generations)
+
+
+def infer(prog, state: State, steps=None, optimizer=None, schedule=None, *, fast=None, weight_step=None) -> State:
+    """Run ``steps`` (default ``train.inference.steps``) inference steps on ``state``,
+    in place, with ``optimizer`` (default: the spec's) and ``schedule`` (a name or a
+    Schedule; default: the spec's). A schedule that steps the weights calls
+    ``weight_step`` (default: the program's weight step) after every step."""
+    cfg = prog.train_cfg.inference
+    T = cfg.steps if steps is None else int(steps)
+    opt = state_optimizer(optimizer, cfg.optimizer)
+    schedule = prog.schedule if schedule is None else get_schedule(schedule)
+    if schedule.steps_weights and weight_step is None:
+        weight_step = prog.weight_step
+    with torch.no_grad():
+        if prog.fast if fast is None else fast:
+            run_fast(engine_for(prog, state), T, opt, schedule, weight_step)
+        else:
+            infer_reference(prog, state, T, opt, free_groups(prog, state, schedule), schedule.steps_weights, weight_step)
+    return state
+
+
+@dataclass
+class Plan:
+    """One group's part of an inference step: the nodes whose predictions it needs
+    fresh, the nodes whose errors reach it, and the edges those errors travel."""
+
+    group: list[str]
+    need: list[str]
+    error_nodes: list[str]
+    edges: list
+
+
+def plans(prog, state: State, schedule: Schedule) -> list[Plan]:
+    """Per group of the schedule: what its step reads (a weight-stepping schedule
+    needs every error, for the weights' gradient)."""
+    out = []
+    for group in free_groups(prog, state, schedule):
+        in_group = set(group)
+        if schedule.steps_weights:
+            edges = list(prog.edges)
+        else:
+            edges = [e for e in prog.edges if any(s in in_group for s in e.sources)]
+        targets = list(dict.fromkeys(e.target for e in edges))
+        need = list(dict.fromkeys([*group, *targets] + (prog.energy_nodes if schedule.steps_weights else [])))
+        out.append(Plan(group, need, targets, edges))
+    return out
+
+
+def run_fast(eng: Engine, T: int, opt: StateOptimizer, schedule: Schedule, weight_step: Callable | None) -> None:
+    """T inference steps on the engine's state (the fast path)."""
+    st = eng.state
+    eng.check_outside_edits()
+    precondition = getattr(opt.cfg, "precondition", False)
+    guard = getattr(opt.cfg, "guard", False)
+    steps = plans(eng.prog, st, schedule)
+    alphas: dict[int, torch.Tensor] = {}  # the guard's step fraction per group and sample
+    for _ in range(T):
+        opt.begin_step()
+        for k, plan in enumerate(steps):
+            eng.refresh(plan.need)
+            ga = eng.edge_errors(eng.errors(plan.error_nodes), plan.edges)
+            if schedule.steps_weights:
+                grads: dict = {}
+                eng.edge_param_grads(ga, plan.edges, grads)
+                eng.node_param_grads(grads)
+                eng.set_grads(grads)
+            dirs = eng.directions(plan.group, ga)
+            if guard and dirs:
+                before = eng.total_energy()
+                old = {n: st[n].clone() for n in dirs}
+            if precondition:  # every scale at the state before this group moves
+                dirs = {n: d * eng.step_scale(n) for n, d in dirs.items()}
+            for n, d in dirs.items():
+                opt.update(n, st[n], d)
+                eng.moved(n)
+            if guard and dirs:
+                alpha = alphas.get(k)
+                alphas[k] = guarded(st, old, before, torch.ones_like(before) if alpha is None else alpha, eng.total_energy, eng.moved)
+            if schedule.steps_weights:
+                weight_step()
+                eng.weights_changed()
