@@ -27,6 +27,7 @@ import torch
 from ..core.errors import DataError, Issue
 from ..graph import build_graph
 from ..core.registry import suggest
+from ..families import families
 from ..spec.models import Spec
 from .clamp import draw_noise
 from .energy import node_energies, predictions, total_energy
@@ -155,7 +156,7 @@ def as_state(program, name: str, value, batch: int) -> torch.Tensor:
 
 def _index_hint(program, name) -> str:
     info = program.nodes[name]
-    if info.family == "categorical":
+    if info.family_cls is not None and info.family_cls.classes:
         return f" or class indices of shape {list(info.shape[:-1])}"
     return ""
 
@@ -215,8 +216,10 @@ def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[s
     values = {n: (prior_sample(q, n, B) if isinstance(v, str) and v == PRIOR else as_state(q, n, v, B)) for n, v in clamp.items()}
     held = {}
     for n, m in masks.items():
-        if q.nodes[n].family != "gaussian":
-            raise DataError(Issue(("nodes", n), f"node '{n}' ({q.nodes[n].family}) cannot be clamped in part: only Gaussian nodes and float inputs can"))
+        if not q.families[n].holds_units:
+            kinds = ", ".join(name for name, cls in families.items() if cls.holds_units)
+            msg = f"node '{n}' ({q.nodes[n].family}) cannot be clamped in part: only nodes of family {kinds} and float inputs can"
+            raise DataError(Issue(("nodes", n), msg))
         held[n] = (_mask(q, n, m, B), values[n])
     with torch.no_grad():
         state = _start_state(q, values, full, held, B)

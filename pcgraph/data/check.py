@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from ..core.lazy import torch
 from ..core.errors import DataError, Issue, Location
 from ..core.registry import suggest
+from ..families import families
 
 #: (spec path, key) -> the position in the spec file, or None
 Locate = Callable[[tuple, bool], Optional[Location]]
@@ -75,7 +76,7 @@ def _range_issue(n: BoundNode, t: torch.Tensor, split: str, path: tuple) -> Issu
     if n.role == "input" and n.dtype == "long":
         if n.vocab is not None and (hi >= n.vocab or lo < 0):
             return Issue(path, f"field '{n.bind}' holds token ids {lo}..{hi} ({split} split), but the embedding reading node '{n.name}' has vocab {n.vocab}")
-    elif n.family == "categorical" and tuple(t.shape[1:]) == tuple(n.shape[:-1]):
+    elif n.family is not None and families.get(n.family).classes and tuple(t.shape[1:]) == tuple(n.shape[:-1]):
         k = n.shape[-1]
         if hi >= k or lo < 0:
             return Issue(path, f"field '{n.bind}' holds class indices {lo}..{hi} ({split} split), but node '{n.name}' has {k} classes")

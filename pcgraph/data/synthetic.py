@@ -20,6 +20,7 @@ from __future__ import annotations
 from pydantic import Field, PositiveInt
 
 from ..core.lazy import np, torch
+from ..families import families
 from .check import GraphFacts, Teacher
 from .registry import TEXT_FIELDS, Dataset, DatasetOptions, data_error, register
 
@@ -53,21 +54,9 @@ def _inputs(inputs, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
 
 
 def _target(family: str | None, p: torch.Tensor, noise: float, gen: torch.Generator) -> torch.Tensor:
-    """A target from the teacher's predictions ``p`` (see the module doc)."""
-    if family == "categorical":
-        # the most probable class after shifting the teacher's output bias so that
-        # each class's mean log-probability over the examples is zero: a plain
-        # argmax of a random network mostly names one class
-        logp = p.clamp_min(1e-30).log()
-        return (logp - logp.mean(dim=0, keepdim=True)).argmax(-1).to(torch.int64)
-    if family == "gaussian":
-        return p + noise * torch.randn(p.shape, generator=gen)
-    if family == "gaussian_meanvar":
-        half = p.shape[-1] // 2
-        y = p.clone()
-        y[..., :half] += noise * torch.randn(y[..., :half].shape, generator=gen)
-        return y
-    return p  # bernoulli (probabilities) and any other family: the mean parameters
+    """A target from the teacher's predictions ``p``, as the node's family makes it
+    (``Family.synthetic_target``); a node without a family takes ``p`` itself."""
+    return p if family is None else families.get(family).synthetic_target(p, noise, gen)
 
 
 def synthetic_fields(graph: GraphFacts, n: int, seed: int, noise: float) -> dict[str, torch.Tensor]:

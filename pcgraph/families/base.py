@@ -26,6 +26,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from ..core.lazy import torch
+from .values import plain_table, score_values
 
 
 class FamilyOptions(BaseModel):
@@ -77,6 +78,16 @@ class Family:
     #: whether dE/dmu (``grad_mu``) is affine in the state, so that its first-order
     #: change over a step is its value after the step
     errors_affine: ClassVar[bool] = False
+    #: its values are probabilities over classes on the last axis, and data may give
+    #: class indices (a token distribution, a label)
+    classes: ClassVar[bool] = False
+    #: its values may be drawn as an image when the node's shape is one
+    pictured: ClassVar[bool] = True
+    #: a node of it may be clamped in part (a query's mask): the state holds the
+    #: observed units themselves, and they are independent given the prediction
+    holds_units: ClassVar[bool] = False
+    #: (fill colour, Graphviz shape) of its nodes in drawings
+    style: ClassVar[tuple[str, str]] = ("#fff7bc", "ellipse")
 
     @property
     def vis_is_state(self) -> bool:
@@ -163,6 +174,37 @@ class Family:
     def describe_visible(self, x: str) -> str:
         """What children see of state ``x``, as a formula (``pcgraph compile --print``)."""
         return f"visible({x})"
+
+    # ------------------------------------------------- what its values mean
+    def score(self, value: torch.Tensor, truth: torch.Tensor, energy=None, mask=None) -> dict:
+        """{metric: (sum, count)} of the mean parameters ``value`` against the data
+        ``truth`` (``energy``: the node's energy per sample, as a target; ``mask``: True
+        where the node was observed)."""
+        return score_values(value, truth, mask)
+
+    def table(self, value: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        """(column names, [N, columns]) of mean parameters, for a CSV file."""
+        return plain_table(value, "x")
+
+    def text(self, value: torch.Tensor, decode=None) -> str | None:
+        """A readable text of mean parameters (``decode``: token ids -> text), or None."""
+        return None
+
+    def decoded(self, value: torch.Tensor, sample: torch.Tensor | None = None):
+        """Mean parameters as a query reports them: a tensor, or {part: tensor}."""
+        return value
+
+    @classmethod
+    def synthetic_target(cls, p: torch.Tensor, noise: float, gen: torch.Generator) -> torch.Tensor:
+        """A data field for a target from a teacher's predicted mean parameters ``p``
+        [N, ...]: the values a dataset of such targets would hold."""
+        return p
+
+    @classmethod
+    def random_data(cls, shape: tuple[int, ...], batch: int, gen: torch.Generator) -> torch.Tensor:
+        """A random batch of data for a target of this family and shape (benchmarks):
+        uniform values of the node's parameter shape."""
+        return torch.rand((batch,) + cls.param_shape_for(tuple(shape)), generator=gen)
 
     # ---------------------------------------------------------------- energy
     def energy(self, state, mean, mu, params, clamped: bool) -> torch.Tensor:

@@ -26,6 +26,7 @@ class BernoulliOptions(FamilyOptions):
 class Bernoulli(Family):
     Options = BernoulliOptions
     has_natural_update = True
+    style = ("#a1d99b", "octagon")
 
     @property
     def vis_is_state(self):

@@ -33,6 +33,11 @@ from ..core.lazy import F, torch
 from ..core.constants import MASK
 from . import register
 from .base import Family, FamilyOptions, Memo, per_sample
+from .values import accuracy, plain_table
+
+#: examples and most probable tokens a token distribution's text shows
+TEXT_EXAMPLES = 4
+TOP_K = 3
 
 
 class CategoricalOptions(FamilyOptions):
@@ -51,6 +56,9 @@ def _softmax(t: torch.Tensor) -> torch.Tensor:
 class Categorical(Family):
     Options = CategoricalOptions
     has_natural_update = True
+    classes = True
+    pictured = False
+    style = ("#fdae6b", "hexagon")
 
     def __init__(self, options, shape, **kw):
         super().__init__(options, shape, **kw)
@@ -177,3 +185,43 @@ class Categorical(Family):
             return self.project(h)
         p = self._p(state)
         return p * (h - torch.linalg.vecdot(p, h).unsqueeze(-1))
+
+    # ------------------------------------------------- what its values mean
+    def score(self, value, truth, energy=None, mask=None):
+        """The accuracy of the most probable class; for a sequence of classes with its
+        energy given, also the cross-entropy per token (``ce_token``)."""
+        correct, count = accuracy(value, truth.to(value.device))
+        out = {"accuracy": (correct, count)}
+        if energy is not None and len(self.shape) > 1:
+            out["ce_token"] = (energy.sum(), count)
+        return out
+
+    def table(self, value):
+        if not value.is_floating_point():  # class indices: one-hot rows
+            value = F.one_hot(value.long(), self.shape[-1])
+        return plain_table(value, "p")
+
+    def text(self, value, decode=None):
+        """A sequence's most probable tokens per position, with their probabilities."""
+        if len(self.shape) < 2 or not value.is_floating_point():
+            return None
+        show = (lambda i: repr(decode([i]))) if decode is not None else str
+        lines = []
+        for i in range(min(TEXT_EXAMPLES, value.shape[0])):
+            lines.append(f"example {i}:")
+            p, t = value[i].float().topk(min(TOP_K, value.shape[-1]), -1)
+            for pos in range(p.shape[0]):
+                lines.append(f"  {pos:3d}: " + ", ".join(f"{show(int(a))} {float(b):.3f}" for a, b in zip(t[pos], p[pos])))
+        return f"top-{TOP_K} tokens per position (probability)\n" + "\n".join(lines) + "\n"
+
+    @classmethod
+    def synthetic_target(cls, p, noise, gen):
+        """The most probable class after shifting the teacher's output bias so that each
+        class's mean log-probability over the examples is zero: a plain argmax of a
+        random network mostly names one class."""
+        logp = p.clamp_min(1e-30).log()
+        return (logp - logp.mean(dim=0, keepdim=True)).argmax(-1).to(torch.int64)
+
+    @classmethod
+    def random_data(cls, shape, batch, gen):
+        return torch.randint(0, shape[-1], (batch,) + tuple(shape[:-1]), generator=gen)

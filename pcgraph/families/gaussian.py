@@ -36,6 +36,8 @@ def prior_moments(prior) -> tuple[float, float]:
 class Gaussian(Family):
     Options = GaussianOptions
     supports_prior = True
+    holds_units = True
+    style = ("#9ecae1", "ellipse")
     errors_affine = True  # -(x - f(mu)) f'(mu) / variance
 
     def __init__(self, options, shape, **kw):
@@ -131,3 +133,7 @@ class Gaussian(Family):
         g = 0.5 * (1.0 - eps * eps * torch.exp(-params["logvar"]))
         return {"logvar": g.reshape(-1, *self.shape).sum(0)}
 
+    @classmethod
+    def synthetic_target(cls, p, noise, gen):
+        """The teacher's mean plus ``noise`` times standard normal noise."""
+        return p + noise * torch.randn(p.shape, generator=gen)

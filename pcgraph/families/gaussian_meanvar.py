@@ -18,6 +18,7 @@ import math
 from ..core.lazy import torch
 from . import register
 from .base import Family, per_sample
+from .values import score_values
 from .gaussian import prior_moments
 
 
@@ -31,6 +32,8 @@ class GaussianMeanVar(Family):
     needs_kl = True
     supports_prior = True
     samples = True
+    pictured = False
+    style = ("#bcbddc", "doubleoctagon")
 
     @classmethod
     def param_shape_for(cls, shape):
@@ -110,3 +113,30 @@ class GaussianMeanVar(Family):
             if noise is not None:
                 gs = gs + g_vis * noise * 0.5 * torch.exp(0.5 * s)
         return torch.cat([gu, gs], -1)
+
+    # ------------------------------------------------- what its values mean
+    def score(self, value, truth, energy=None, mask=None):
+        """Against data of the node's own units, the mean half; else the whole."""
+        if truth.numel() * 2 == value.numel():
+            value = _split(value)[0]
+        return score_values(value, truth, mask)
+
+    def table(self, value):
+        u, s = _split(value)
+        n = u.shape[-1]
+        return [f"mean{i}" for i in range(n)] + [f"var{i}" for i in range(n)], torch.cat([u, torch.exp(s)], -1)
+
+    def decoded(self, value, sample=None):
+        u, s = _split(value)
+        out = {"mean": u, "variance": torch.exp(s)}
+        if sample is not None:
+            out["sample"] = sample
+        return out
+
+    @classmethod
+    def synthetic_target(cls, p, noise, gen):
+        """The teacher's (mean, log-variance) with ``noise`` times standard normal noise on the mean."""
+        y = p.clone()
+        u, _ = _split(y)
+        u += noise * torch.randn(u.shape, generator=gen)
+        return y

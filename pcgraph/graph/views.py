@@ -7,18 +7,15 @@ import json
 from . import PCGraph
 from ..transforms.base import fmt
 
-# one colour per family (and for clamped inputs), shared by dot and mermaid
-FAMILY_STYLE = {
-    None: ("#d9d9d9", "box"),
-    "gaussian": ("#9ecae1", "ellipse"),
-    "categorical": ("#fdae6b", "hexagon"),
-    "bernoulli": ("#a1d99b", "octagon"),
-    "gaussian_meanvar": ("#bcbddc", "doubleoctagon"),
-}
+#: (fill colour, Graphviz shape) of a node without a family (a clamped input); a
+#: family's nodes take its ``style``
+INPUT_STYLE = ("#d9d9d9", "box")
+#: Mermaid's node syntax for the Graphviz shapes families draw with (others: a stadium)
+MERMAID_SHAPES = {"hexagon": '{{{{"{}"}}}}', "box": '[/"{}"/]'}
 
 
-def _style(family):
-    return FAMILY_STYLE.get(family, ("#fff7bc", "ellipse"))
+def _style(n):
+    return INPUT_STYLE if n.family_cls is None else n.family_cls.style
 
 
 def _table(rows: list[list[str]], header: list[str]) -> list[str]:
@@ -57,7 +54,7 @@ def as_json(g: PCGraph) -> str:
 def as_dot(g: PCGraph) -> str:
     lines = [f'digraph "{g.name}" {{', "  rankdir=LR;", '  node [style=filled, fontname="Helvetica"];']
     for n in g.nodes.values():
-        color, shape = _style(n.family)
+        color, shape = _style(n)
         label = f"{n.name}\\n{n.family or n.role} {fmt(n.shape)}"
         border = ', peripheries=2' if n.role == "target" else ""
         lines.append(f'  "{n.name}" [label="{label}", fillcolor="{color}", shape={shape}{border}];')
@@ -74,19 +71,15 @@ def as_mermaid(g: PCGraph) -> str:
     lines = ["flowchart LR"]
     for n in g.nodes.values():
         text = f"{n.name}<br/>{n.family or n.role} {fmt(n.shape)}"
-        if n.role == "input":
-            lines.append(f'  {n.name}[/"{text}"/]')
-        elif n.family == "categorical":
-            lines.append(f'  {n.name}{{{{"{text}"}}}}')
-        else:
-            lines.append(f'  {n.name}(["{text}"])')
+        lines.append(f"  {n.name}" + MERMAID_SHAPES.get(_style(n)[1], '(["{}"])').format(text))
     for e in g.edges:
         label = e.transform + ("" if e.activation == "identity" else f" + {e.activation}")
         for s in e.sources:
             lines.append(f"  {s} -->|{label}| {e.target}")
     for fam in sorted({n.family or "input" for n in g.nodes.values()}):
-        color, _ = _style(None if fam == "input" else fam)
-        members = [n.name for n in g.nodes.values() if (n.family or "input") == fam]
+        members = [n for n in g.nodes.values() if (n.family or "input") == fam]
+        color, _ = _style(members[0])
+        members = [n.name for n in members]
         lines.append(f"  classDef {fam} fill:{color}")
         lines.append(f"  class {','.join(members)} {fam}")
     return "\n".join(lines)

@@ -36,8 +36,8 @@ def random_batch(program, batch_size: int, seed: int = 0) -> dict[str, torch.Ten
         shape = (batch_size,) + info.shape
         if info.dtype == "long":
             t = torch.randint(0, program.graph.vocab_of(n) or 2, shape, generator=g)
-        elif info.role == "target" and info.family == "categorical":
-            t = torch.randint(0, info.shape[-1], (batch_size,) + info.shape[:-1], generator=g)
+        elif info.family_cls is not None:
+            t = info.family_cls.random_data(info.shape, batch_size, g)
         else:
             t = torch.rand(shape, generator=g)
         out[info.bind] = t.to(program.device)

@@ -21,7 +21,7 @@ def token_nodes(program, node: str) -> tuple[str, str]:
     if info.role != "input" or info.dtype != "long" or len(info.shape) != 1:
         raise DataError(Issue(("--generate",), f"needs a token input (dtype long, shape [L]) clamped to the prompt; '{node}' is not one"))
     L = info.shape[0]
-    outs = [n for n in program.order if program.nodes[n].family == "categorical" and len(program.nodes[n].shape) == 2 and program.nodes[n].shape[0] == L and program.nodes[n].role == "target"]
+    outs = [n for n in program.targets if program.families[n].classes and program.nodes[n].shape[:1] == (L,) and len(program.nodes[n].shape) == 2]
     if len(outs) != 1:
         raise DataError(Issue(("--generate",), f"needs one categorical target of shape [{L}, vocab] to read the next token from; found {len(outs)}"))
     return node, outs[0]

@@ -6,14 +6,16 @@ import math
 
 import torch
 
+from ..compile.energy import total_energy
+
 
 class Metrics:
     """Accumulates loss and per-target metrics over batches.
 
     * ``loss``: batch-mean BP loss (targets' energies plus prior terms), per sample;
-    * ``accuracy``: categorical targets, and Gaussian targets bound to class indices;
-    * ``perplexity`` (and token ``accuracy``): categorical sequence targets [L, V];
-    * ``mse``: Gaussian and Bernoulli targets (mean squared error per unit);
+    * per target, what its family scores (``Family.score``): ``accuracy`` of class
+      predictions, ``mse`` of values, ``ce_token`` (reported as ``perplexity``) of
+      token sequences;
     * ``neg_elbo``: when a ``gaussian_meanvar`` node carries a prior (the loss is then
       the negative ELBO, up to the Gaussian normalising constants).
     """
@@ -41,27 +43,12 @@ class Metrics:
     def add(self, terms: dict[str, torch.Tensor], mus: dict[str, torch.Tensor], batch) -> None:
         B = next(iter(terms.values())).shape[0]
         self.count += B
-        self._add("loss", torch.stack(list(terms.values())).sum(0).sum())
+        self._add("loss", total_energy(terms).sum())
         for t in self.p.targets:
-            info = self.p.nodes[t]
             fam = self.p.families[t]
-            y = batch[info.bind].to(mus[t].device)
-            pred = fam.prediction_value(mus[t])
-            if fam.name == "categorical":
-                seq = len(info.shape) > 1
-                label = y if not y.is_floating_point() else y.argmax(-1)
-                label = label.reshape(pred.shape[:-1])
-                correct = (pred.argmax(-1) == label).sum()
-                tokens = label.numel()
-                self._add(self._key("accuracy", t), correct, tokens)
-                if seq:
-                    self._add(self._key("ce_token", t), terms[t].sum(), tokens)
-            else:
-                if not y.is_floating_point() and fam.name == "gaussian":
-                    self._add(self._key("accuracy", t), (pred.argmax(-1) == y.reshape(pred.shape[:-1])).sum(), y.numel())
-                    y = torch.nn.functional.one_hot(y.long(), info.shape[-1]).to(pred.dtype)
-                y = y.reshape(pred.shape).to(pred.dtype)
-                self._add(self._key("mse", t), ((pred - y) ** 2).sum(), pred.numel())
+            y = batch[self.p.nodes[t].bind].to(mus[t].device)
+            for key, (total, count) in fam.score(fam.prediction_value(mus[t]), y, terms[t]).items():
+                self._add(self._key(key, t), total, count)
 
     def result(self) -> dict[str, float]:
         out = {"loss": (self.sums["loss"] / self.count).item()}

@@ -29,6 +29,7 @@ import torch
 from ..compile.query import PRIOR, check_nodes
 from ..core.errors import DataError, Issue
 from ..data import load_dataset, text_tokenizer
+from ..families.values import score_values
 from . import checkpoint as ckpt
 from .generate import generated_lines, generate_run
 from .query_files import image_geometry, write_files
@@ -152,21 +153,12 @@ class _Acc:
             self.kept[key] = t if have is None else torch.cat([have, t])
 
 
-def _metrics(acc: _Acc, name: str, value: torch.Tensor, truth: torch.Tensor, categorical: bool, prefix: str = "", mask=None) -> None:
-    """Accuracy (class values) and/or mean squared error of ``value`` against ``truth``."""
-    truth = truth.to(value.device)
-    if categorical or not truth.is_floating_point():
-        label = truth if not truth.is_floating_point() else truth.argmax(-1)
-        label = label.reshape(value.shape[:-1])
-        acc.add((name, prefix + "accuracy"), (value.argmax(-1) == label).sum(), label.numel())
-        if categorical:
-            return
-        truth = torch.nn.functional.one_hot(label.long(), value.shape[-1])
-    truth = truth.reshape(value.shape).to(value.dtype)
-    sq = (value - truth) ** 2
-    acc.add((name, prefix + "mse"), sq.sum(), sq.numel())
-    if mask is not None:
-        acc.add((name, prefix + "mse_unobserved"), sq[~mask].sum(), int((~mask).sum()))
+def _metrics(acc: _Acc, name: str, fam, value: torch.Tensor, truth: torch.Tensor, prefix: str = "", mask=None) -> None:
+    """Add the scores of ``value`` against ``truth`` by the node's family (``fam``; None
+    for an input: the families' default)."""
+    scores = fam.score(value, truth, mask=mask) if fam is not None else score_values(value, truth, mask)
+    for key, (total, count) in scores.items():
+        acc.add((name, prefix + key), total, count)
 
 
 def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, samples=None, out=None, device=None, data_dir=None, batch_size=None, seed=0, max_values=64, decode=None, generate=None, temperature=0.0) -> dict:
@@ -303,27 +295,26 @@ def _collect(acc: _Acc, r, program, sources, data, split, idx, rows) -> None:
     for name in list(sources) + [x for x in r.inferred if x not in sources]:
         value = r.values[name]
         acc.keep((name, "value"), value)
-        categorical = q.nodes[name].family == "categorical"
+        fam = q.families.get(name)
         if name in r.masks:
             acc.keep((name, "mask"), r.masks[name])
             truth = torch.as_tensor(sources[name].value if sources[name].kind == "value" else data[split][program.nodes[name].bind][idx[rows]])
             truth = truth.expand((B,) + tuple(truth.shape)) if truth.dim() == len(q.nodes[name].shape) else truth
             acc.keep((name, "truth"), truth)
-            _metrics(acc, name, value, truth, False, mask=r.masks[name].reshape(value.shape))
+            _metrics(acc, name, fam, value, truth, mask=r.masks[name].reshape(value.shape))
         if name in sources and sources[name].kind != "prior" and name in r.predictions:
             pred = r.predictions[name]
             acc.keep((name, "prediction"), pred)
-            _metrics(acc, name, pred, value, categorical, prefix="prediction_")
+            _metrics(acc, name, fam, pred, value, prefix="prediction_")
         if name in r.samples:
             acc.keep((name, "sample"), r.samples[name])
         bind = program.nodes[name].bind
         if name not in sources and split is not None and bind is not None and bind in data[split]:
             truth = data[split][bind][idx[rows]]
             acc.keep((name, "truth"), truth)
-            if q.families[name].name == "gaussian_meanvar":
-                value = value[..., : value.shape[-1] // 2]
             mask = masks_by_bind.get(bind)
-            _metrics(acc, name, value, truth, categorical, mask=mask.reshape(value.shape) if mask is not None and mask.numel() == value.numel() else None)
+            mask = mask.reshape(value.shape) if mask is not None and mask.numel() == value.numel() else None
+            _metrics(acc, name, fam, value, truth, mask=mask)
 
 
 def _node_report(acc: _Acc, q, r, sources, mask_of, n: int) -> dict:
@@ -338,11 +329,8 @@ def _node_report(acc: _Acc, q, r, sources, mask_of, n: int) -> dict:
             entry["mask"] = mask_of[name][0]
             entry["observed"] = round(float(mask_of[name][1].float().mean()), 4)
         value = acc.kept[(name, "value")]
-        if fam is not None and fam.name == "gaussian_meanvar":
-            u, s = value[..., : value.shape[-1] // 2], value[..., value.shape[-1] // 2 :]
-            entry["value"] = {"mean": _round(u), "variance": _round(torch.exp(s)), "sample": _round(acc.kept[(name, "sample")])}
-        else:
-            entry["value"] = _round(value)
+        shown = value if fam is None else fam.decoded(value, acc.kept.get((name, "sample")))
+        entry["value"] = {k: _round(v) for k, v in shown.items()} if isinstance(shown, dict) else _round(shown)
         entry["value_examples"] = value.shape[0]
         entry["value_truncated"] = value.shape[0] < n
         if (name, "prediction") in acc.kept:

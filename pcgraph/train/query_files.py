@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..families.values import plain_table
+
 #: examples drawn in a grid, and per row
 GRID = 64
 COLS = 8
-#: token examples and top-k shown in NODE.txt
+#: token examples shown in NODE.txt
 TEXT_EXAMPLES = 4
-TOP_K = 3
 
 
 def image_geometry(program, node: str, data_shape=None, run_program=None):
@@ -24,7 +25,8 @@ def image_geometry(program, node: str, data_shape=None, run_program=None):
     the image data it binds, else its own 2-D or 3-D shape, else a square vector bound
     to an image field."""
     info = program.nodes[node]
-    if info.family == "categorical" or info.dtype == "long":
+    fam = program.families.get(node)
+    if (fam is not None and not fam.pictured) or info.dtype == "long":
         return None
     size = math.prod(info.shape)
     for shape in (tuple(data_shape) if data_shape else None, info.shape):
@@ -65,18 +67,6 @@ def save_png(array: np.ndarray, path: Path) -> None:
     Image.fromarray(array).save(path)
 
 
-def _tokens_text(name: str, probs: torch.Tensor, decode) -> str:
-    """Top-k tokens with probabilities per position ([N, L, V] probabilities)."""
-    lines = [f"# {name}: top-{TOP_K} tokens per position (probability)"]
-    for i in range(min(TEXT_EXAMPLES, probs.shape[0])):
-        lines.append(f"example {i}:")
-        p, t = probs[i].float().topk(min(TOP_K, probs.shape[-1]), -1)
-        for pos in range(p.shape[0]):
-            cells = ", ".join(f"{_tok(int(a), decode)} {float(b):.3f}" for a, b in zip(t[pos], p[pos]))
-            lines.append(f"  {pos:3d}: {cells}")
-    return "\n".join(lines) + "\n"
-
-
 def _tok(i: int, decode) -> str:
     return repr(decode([i])) if decode is not None else str(i)
 
@@ -93,44 +83,42 @@ def write_files(out: Path, report: dict, acc, program, run_program, field_shape:
     """Write the per-node files and energy.csv; return their names. ``program`` is
     the one the query ran on, ``run_program`` the run's own (its binds)."""
     written = []
-    for name, entry in report["nodes"].items():
+    for name in report["nodes"]:
         value = acc.kept[(name, "value")]
-        info = program.nodes[name]
-        geo = image_geometry(program, name, field_shape.get(name), run_program)
         fam = program.families.get(name)
-        if fam is not None and fam.name == "gaussian_meanvar":
-            half = value.shape[-1] // 2
-            header = [f"mean{i}" for i in range(half)] + [f"var{i}" for i in range(half)]
-            value = torch.cat([value[..., :half], torch.exp(value[..., half:])], -1)
-            (out / f"{name}.csv").write_text(_csv(value, header))
-            written.append(f"{name}.csv")
-        elif geo is not None:
-            save_png(image_grid(value, geo), out / f"{name}.png")
-            written.append(f"{name}.png")
-            if (name, "truth") in acc.kept:
-                save_png(image_grid(acc.kept[(name, "truth")].to(value.dtype), geo), out / f"{name}.truth.png")
-                written.append(f"{name}.truth.png")
-            if (name, "mask") in acc.kept:  # the observed part: unobserved units grey
-                shown = torch.where(acc.kept[(name, "mask")], acc.kept[(name, "value")], torch.full_like(value, 0.5))
-                save_png(image_grid(shown, geo), out / f"{name}.observed.png")
-                written.append(f"{name}.observed.png")
-            if (name, "prediction") in acc.kept:
-                save_png(image_grid(acc.kept[(name, "prediction")], geo), out / f"{name}.prediction.png")
-                written.append(f"{name}.prediction.png")
-        elif info.dtype == "long":
+        geo = image_geometry(program, name, field_shape.get(name), run_program)
+        text = fam.text(value, decode) if fam is not None else None
+        if geo is not None:
+            written += _pictures(out, name, value, acc, geo)
+        elif program.nodes[name].dtype == "long":
             rows = [" ".join(_tok(int(t), decode) for t in r) for r in value[:TEXT_EXAMPLES].reshape(min(TEXT_EXAMPLES, value.shape[0]), -1)]
             (out / f"{name}.txt").write_text(f"# {name}: tokens\n" + "\n".join(rows) + "\n")
             written.append(f"{name}.txt")
-        elif info.family == "categorical" and len(info.shape) > 1:
-            (out / f"{name}.txt").write_text(_tokens_text(name, value, decode))
+        elif text is not None:
+            (out / f"{name}.txt").write_text(f"# {name}: {text}")
             written.append(f"{name}.txt")
         else:
-            if info.family == "categorical" and not value.is_floating_point():
-                value = torch.nn.functional.one_hot(value.long(), info.shape[-1])
-            header = [f"p{i}" if info.family == "categorical" else f"x{i}" for i in range(math.prod(info.shape))]
-            (out / f"{name}.csv").write_text(_csv(value, header))
+            header, table = fam.table(value) if fam is not None else plain_table(value)
+            (out / f"{name}.csv").write_text(_csv(table, header))
             written.append(f"{name}.csv")
     lines = ["node,before,after"] + [f"{k},{v['before']:.6g},{v['after']:.6g}" for k, v in report["energy"].items()]
     (out / "energy.csv").write_text("\n".join(lines) + "\n")
     written.append("energy.csv")
+    return written
+
+
+def _pictures(out: Path, name: str, value, acc, geo) -> list[str]:
+    """NODE.png, and the truth, the observed part and the prediction where the query has them."""
+    save_png(image_grid(value, geo), out / f"{name}.png")
+    written = [f"{name}.png"]
+    if (name, "truth") in acc.kept:
+        save_png(image_grid(acc.kept[(name, "truth")].to(value.dtype), geo), out / f"{name}.truth.png")
+        written.append(f"{name}.truth.png")
+    if (name, "mask") in acc.kept:  # the observed part: unobserved units grey
+        shown = torch.where(acc.kept[(name, "mask")], value, torch.full_like(value, 0.5))
+        save_png(image_grid(shown, geo), out / f"{name}.observed.png")
+        written.append(f"{name}.observed.png")
+    if (name, "prediction") in acc.kept:
+        save_png(image_grid(acc.kept[(name, "prediction")], geo), out / f"{name}.prediction.png")
+        written.append(f"{name}.prediction.png")
     return written
