@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from pcgraph.train.bench import random_batch
-from pcgraph.compile import compile_graph as compile_program
+from pcgraph.compile import compile_graph
 from pcgraph.graph import build_graph
 from pcgraph.spec import load_spec
 
@@ -29,7 +29,7 @@ def build_program(dtype: str = "float64", overrides=SAME_ALGORITHM):
     """bench-mlp compiled as ``pcgraph bench`` compiles it (same seed), in ``dtype``."""
     spec = load_spec(SPEC, [f"train.dtype={dtype}", *overrides])
     torch.manual_seed(spec.train.seed)
-    return spec, compile_program(build_graph(spec), energy=spec.train.energy, device="cpu")
+    return spec, compile_graph(build_graph(spec), energy=spec.train.energy, device="cpu")
 
 
 def linear_edges(prog) -> list[str]:

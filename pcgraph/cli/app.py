@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from .tools import EXIT_INVALID, reports_errors
+from .tools import EXIT_INVALID, data_dir_option, device_option, reports_errors, set_option
+from ..core.constants import ENERGIES
 from ..core.errors import CompileError, Issue, Location, PcgraphError, TrainError
 
 
@@ -49,7 +50,7 @@ def validate(specs):
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "dot", "mermaid"]), default="table", show_default=True)
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="override a spec value (dotted path)")
+@set_option
 @reports_errors
 def inspect(spec, fmt, overrides):
     """Show the graph: nodes, edges, shapes, parameter counts."""
@@ -69,15 +70,15 @@ def schema():
 
 @main.command("compile")
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--energy", type=click.Choice(["kl", "gaussian"]), default=None, help="default: the spec's train.energy")
+@click.option("--energy", type=click.Choice(ENERGIES), default=None, help="default: the spec's train.energy")
 @click.option("--print", "show", is_flag=True, help="print the program: per node its prediction and energy term")
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE")
+@device_option("cpu")
+@set_option
 @click.option("--explain", is_flag=True, help="also show each linear edge's GEMM kernel candidates, their times and the one it runs")
 @reports_errors
 def compile_cmd(spec, energy, show, device, overrides, explain):
     """Compile SPEC to a program and (with --print) show it."""
-    from ..compile import compile_graph as build
+    from ..compile import compile_graph
     from ..compile.kernels import explain as explain_kernels
 
     graph = _load(spec, overrides)
@@ -85,7 +86,7 @@ def compile_cmd(spec, energy, show, device, overrides, explain):
     if energy == "gaussian" and needs_kl:
         n = needs_kl[0]
         raise CompileError(Issue(("nodes", n.name, "family"), f"family '{n.family}' on node '{n.name}' has no standard-PC form: use --energy kl", Location("--energy gaussian")))
-    prog = build(graph, energy=energy, device=device)
+    prog = compile_graph(graph, energy=energy, device=device)
     if show:
         click.echo(prog.listing())
     else:
@@ -97,10 +98,10 @@ def compile_cmd(spec, energy, show, device, overrides, explain):
 
 @main.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="override a spec value, e.g. train.method=bp")
+@set_option
 @click.option("--out", type=click.Path(file_okay=False), help="run directory (default runs/<name>-<method>-<time>)")
-@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: the spec's train.device)")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="datasets folder (default $PCGRAPH_DATA or the user cache)")
+@device_option()
+@data_dir_option
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None, help="continue the run in this directory (extend a finished one with --set train.epochs=N)")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--log", type=click.Choice(["tensorboard"]), default=None, help='also write TensorBoard scalars to RUN_DIR/tensorboard (pip install "pcgraph[tensorboard]")')
@@ -148,10 +149,10 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--methods", default=None, help="comma-separated: bp, pc-kl, pc-f, bp-f [default: bp,pc-f,pc-kl, leaving out any the spec cannot train]")
 @click.option("--seeds", default=1, show_default=True, type=click.IntRange(1), help="runs per method (seeds train.seed, +1, ...)")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE")
+@set_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="output folder (default runs/compare-<name>); rerun to resume")
-@click.option("--device", default=None)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@device_option()
+@data_dir_option
 @click.option("--quiet", is_flag=True)
 @click.option("--log", type=click.Choice(["tensorboard"]), default=None, help="also write TensorBoard scalars to each run's tensorboard/ folder")
 @reports_errors
@@ -171,8 +172,8 @@ def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet, log):
 @main.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--split", default="test", show_default=True)
-@click.option("--device", default=None)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@device_option()
+@data_dir_option
 @reports_errors
 def eval_cmd(run_dir, split, device, data_dir):
     """Evaluate the checkpoint in RUN_DIR on a split; print and write eval-SPLIT.json."""
@@ -195,8 +196,8 @@ def eval_cmd(run_dir, split, device, data_dir):
 @click.option("--generate", type=click.IntRange(1), default=None, help="continue the clamped token input by this many tokens")
 @click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True, help="sampling temperature for --generate (0: greedy)")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--device", default=None)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@device_option()
+@data_dir_option
 @reports_errors
 def query(run_dir, clamps, infer, masks, steps, lr, samples, out, batch_size, generate, temperature, seed, device, data_dir):
     """Clamp nodes of the model in RUN_DIR and infer the others; print a summary."""
@@ -211,10 +212,10 @@ def query(run_dir, clamps, infer, masks, steps, lr, samples, out, batch_size, ge
 @click.option("--steps", default=30, show_default=True, help="timed steps per method and round")
 @click.option("--warmup", default=5, show_default=True)
 @click.option("--rounds", default=2, show_default=True, help="alternating BP/PC timing blocks")
-@click.option("--device", default=None)
+@device_option()
 @click.option("--compile", "compile_mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]), default=None, help="run both steps under torch.compile (reduce-overhead: CUDA graphs)")
 @click.option("--no-memory", is_flag=True, help="skip the peak-memory measurement")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE")
+@set_option
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line")
 @reports_errors
 def bench(spec, steps, warmup, rounds, device, compile_mode, no_memory, overrides, as_json):
@@ -233,10 +234,10 @@ def bench(spec, steps, warmup, rounds, device, compile_mode, no_memory, override
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="examples in the batch (default: the spec's batch size)")
 @click.option("--steps", "-T", type=click.IntRange(0), default=None, help="inference steps (default: the spec's train.inference.steps)")
 @click.option("--fresh", is_flag=True, help="a run directory's freshly initialised weights instead of its checkpoint's")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="override a spec value, e.g. train.inference.optimizer.lr=0.05")
+@set_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="write diagnose.json and diagnose.png here")
-@click.option("--device", default=None)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@device_option()
+@data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON instead of tables")
 @reports_errors
 def diagnose(source, split, batch_size, steps, fresh, overrides, out, device, data_dir, as_json):

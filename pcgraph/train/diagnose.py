@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 import torch
 
+from ..compile.energy import mean_energy
 from ..core.errors import Issue, TrainError
 
 #: a state or prediction "moved" when it changed by more than this, relative to max(1, max|x0|)
@@ -39,31 +40,29 @@ RISE_TOL = 1e-6
 # ------------------------------------------------------------------ loading
 def load_model(source, overrides=(), *, device=None, fresh: bool = False):
     """(spec, program, weights) for a run directory (its checkpoint's weights, or
-    fresh ones with ``fresh``) or a spec file (the spec's seeded initialisation).
-    ``weights`` says which: "checkpoint" or "fresh"."""
-    from ..compile import compile_graph as compile
+    fresh ones with ``fresh``) or a spec file (the spec's seeded initialisation), on
+    ``device`` (default: the spec's train.device). ``weights`` says which: "checkpoint"
+    or "fresh"."""
+    from ..compile import compile_graph
     from ..graph import build_graph
     from ..spec import load_spec
     from . import checkpoint as ckpt
-    from .run import SPEC_FILE, device_override, load_run_spec
+    from .run import SPEC_FILE, device_override, load_run
 
     path = Path(source)
-    overrides = [*overrides, *device_override(device)]
-    is_run = path.is_dir()
-    if is_run and not (path / SPEC_FILE).exists():
-        raise TrainError(Issue(("run",), f"{path} is not a run directory (no {SPEC_FILE}): give a run directory or a spec file"))
-    spec = load_run_spec(path, overrides) if is_run else load_spec(path, overrides)
-    graph = build_graph(spec)
-    if not graph.is_dag:
-        raise TrainError(Issue(("train", "topology"), f"{path}: diagnose compares PC with backprop, which needs a forward pass; this graph is cyclic"))
-    torch.manual_seed(spec.train.seed)
-    program = compile(graph, energy=spec.train.energy, device=spec.train.device)
-    weights = "fresh"
-    if is_run and not fresh:
-        if not (path / ckpt.NAME).exists():
+    if path.is_dir():
+        if not (path / SPEC_FILE).exists():
+            raise TrainError(Issue(("run",), f"{path} is not a run directory (no {SPEC_FILE}): give a run directory or a spec file"))
+        if not fresh and not (path / ckpt.NAME).exists():
             raise TrainError(Issue(("run",), f"{path} has no {ckpt.NAME}: pass --fresh to diagnose freshly initialised weights"))
-        program.load_state_dict(ckpt.load(path / ckpt.NAME, map_location=program.device)["model"])
-        weights = "checkpoint"
+        spec, program = load_run(path, device, overrides, weights=not fresh, spec_device=True)
+        weights = "fresh" if fresh else "checkpoint"
+    else:
+        spec = load_spec(path, [*overrides, *device_override(device)])
+        program = compile_graph(build_graph(spec), energy=spec.train.energy, device=spec.train.device)
+        weights = "fresh"
+    if not program.graph.is_dag:
+        raise TrainError(Issue(("train", "topology"), f"{path}: diagnose compares PC with backprop, which needs a forward pass; this graph is cyclic"))
     return spec, program, weights
 
 
@@ -215,7 +214,7 @@ def gradient_agreement(prog, batch: Mapping[str, Any], state, noise) -> list[dic
             parts = [v for k, v in terms.items() if keep(k)]
             if not parts:
                 return {n: torch.zeros_like(p) for n, p in params.items()}
-            loss = torch.stack(parts).sum(0).mean()
+            loss = mean_energy(dict(enumerate(parts)))
             g = torch.autograd.grad(loss, list(params.values()), allow_unused=True, retain_graph=retain)
             return {n: torch.zeros_like(p) if x is None else x for (n, p), x in zip(params.items(), g)}
 

@@ -30,6 +30,7 @@ import re
 import torch
 import torch.distributed as dist
 
+from ..compile.energy import total_energy
 from ..core.errors import Issue, TrainError
 from .metrics import Metrics
 from .trainer import Trainer
@@ -64,26 +65,22 @@ def timeout_s() -> float:
         raise TrainError(Issue((TIMEOUT_ENV,), f"${TIMEOUT_ENV} must be a number of seconds, got {os.environ[TIMEOUT_ENV]!r}")) from None
 
 
-def local_device(device):
-    """The device of this process: ``cuda:LOCAL_RANK`` for a CUDA run under torchrun."""
-    from ..compile import resolve_device
-
-    dev = resolve_device(device)
-    if active() and dev.type == "cuda":
+def local_device(device: torch.device) -> torch.device:
+    """The device of this process for the run's (resolved) ``device``: ``cuda:LOCAL_RANK``
+    for a CUDA run under torchrun."""
+    if active() and device.type == "cuda":
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return dev
+    return device
 
 
 @contextlib.contextmanager
-def session(device):
+def session(device: torch.device):
     """Join the process group torchrun describes for the duration (nothing outside
-    torchrun, or when a group is already up)."""
+    torchrun, or when a group is already up); ``device``: the run's, resolved."""
     if world_size() <= 1 or active():
         yield
         return
-    from ..compile import resolve_device
-
-    cuda = resolve_device(device).type == "cuda"
+    cuda = device.type == "cuda"
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(seconds=timeout_s()))
@@ -209,7 +206,7 @@ class DataParallelTrainer(Trainer):
             terms = self.step_fn(self._batch(train, idx[rows]))
         finally:
             p.rows = None
-        total = torch.stack([t.sum() for t in terms.values()]).sum().to(torch.float64)
+        total = total_energy(terms).sum().to(torch.float64)
         if not mine:  # the borrowed example counts for nothing
             total = torch.zeros_like(total)
         buf = torch.stack([total, torch.tensor(float(self._signal is not None), dtype=torch.float64, device=total.device)])

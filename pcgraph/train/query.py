@@ -261,8 +261,7 @@ def _text_decoder(spec, data_dir):
 
 
 def result_steps(program, steps):
-    cfg = program.train_cfg.inference
-    return steps if steps is not None else (cfg.eval_steps if cfg.eval_steps is not None else cfg.steps)
+    return steps if steps is not None else program.train_cfg.inference.prediction_steps
 
 
 def _rows(program, sources) -> int | None:

@@ -97,16 +97,17 @@ def load_run_spec(out: Path, overrides: Iterable[str] = ()):
     return load_spec(path, overrides)
 
 
-def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume=False, data=None, log: str | None = None):
-    """Compile the spec's graph (on ``spec.train.device``) and build a Trainer for it
-    (loading data unless given). ``log="tensorboard"`` mirrors the run's metrics into
-    ``out/tensorboard``."""
-    from ..compile import compile_graph as compile
+def setup(spec, *, device=None, data_dir=None, progress=True, out: Path | None = None, resume=False, data=None, log: str | None = None):
+    """Compile the spec's graph on ``device`` (a resolved torch.device; default:
+    ``spec.train.device``) and build a Trainer for it (loading data unless given).
+    ``log="tensorboard"`` mirrors the run's metrics into ``out/tensorboard``."""
+    from ..compile import compile_graph, resolve_device
 
     graph = build_graph(spec)
     if spec.data is None and data is None:
         raise TrainError(Issue(("data",), "the spec has no data section: add data: {dataset: ..., batch_size: ...}", spec.source.locate(()) if spec.source else None))
-    program = compile(graph, energy=spec.train.energy, device=distributed.local_device(spec.train.device))
+    device = resolve_device(spec.train.device) if device is None else device
+    program = compile_graph(graph, energy=spec.train.energy, device=distributed.local_device(device))
     if data is None:
         from ..data import load_dataset
 
@@ -126,11 +127,11 @@ def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume
     return trainer
 
 
-def open_run(spec, out: Path, *, resume: bool, data_dir=None, progress=True, data=None, log: str | None = None) -> Trainer:
+def open_run(spec, out: Path, *, resume: bool, device=None, data_dir=None, progress=True, data=None, log: str | None = None) -> Trainer:
     """A Trainer writing to the run directory ``out``, which holds the spec as run.
     On resume the checkpoint's history is authoritative: rows logged after it are
     dropped from metrics.jsonl."""
-    trainer = setup(spec, data_dir=data_dir, progress=progress, out=out, resume=resume, data=data, log=log)
+    trainer = setup(spec, device=device, data_dir=data_dir, progress=progress, out=out, resume=resume, data=data, log=log)
     if distributed.is_writer():
         if resume:
             ckpt.atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in trainer.history))
@@ -152,8 +153,11 @@ def train_run(
         _check_extension(spec, Path(resume))
     else:
         spec = load_spec(spec_path, [*overrides, *device_override(device)])
-    with distributed.session(spec.train.device):
-        return _train(spec, out, data_dir, resume, progress, log)
+    from ..compile import resolve_device
+
+    device = resolve_device(spec.train.device)  # once per run
+    with distributed.session(device):
+        return _train(spec, out, data_dir, resume, progress, log, device)
 
 
 def new_run_dir(spec, out=None) -> Path:
@@ -165,17 +169,17 @@ def new_run_dir(spec, out=None) -> Path:
     return out
 
 
-def _train(spec, out, data_dir, resume, progress, log=None) -> tuple[Trainer, dict, Path]:
+def _train(spec, out, data_dir, resume, progress, log=None, device=None) -> tuple[Trainer, dict, Path]:
     writer = distributed.is_writer()
     if resume is not None:
         out = Path(resume)
-        trainer = open_run(spec, out, resume=True, data_dir=data_dir, progress=progress, log=log)
+        trainer = open_run(spec, out, resume=True, device=device, data_dir=data_dir, progress=progress, log=log)
         if writer:
             print(resume_note(trainer, out), file=sys.stderr, flush=True)
     else:
         out = distributed.on_writer(lambda: _make_run_dir(spec, out))
         try:
-            trainer = open_run(spec, out, resume=False, data_dir=data_dir, progress=progress, log=log)
+            trainer = open_run(spec, out, resume=False, device=device, data_dir=data_dir, progress=progress, log=log)
         except Exception:
             if writer and not any(out.iterdir()):
                 out.rmdir()
@@ -224,14 +228,18 @@ def _make_run_dir(spec, out) -> Path:
     return out
 
 
-def load_run(run_dir, device=None):
-    """(spec, program with the checkpoint's weights) of a run directory."""
-    from ..compile import compile_graph as compile
+def load_run(run_dir, device=None, overrides: Iterable[str] = (), *, weights: bool = True, spec_device: bool = False):
+    """(spec, program) of a run directory: its spec after ``overrides``, compiled on
+    ``device`` (default: the CPU, or with ``spec_device`` the spec's train.device), with
+    the checkpoint's weights (``weights=False``: the spec's seeded initialisation)."""
+    from ..compile import compile_graph
 
     out = Path(run_dir)
-    spec = load_run_spec(out)
-    program = compile(build_graph(spec), energy=spec.train.energy, device=device or "cpu")
-    program.load_state_dict(ckpt.load(out / ckpt.NAME, map_location=program.device)["model"])
+    spec = load_run_spec(out, [*overrides, *device_override(device)])
+    on = spec.train.device if device is not None or spec_device else "cpu"
+    program = compile_graph(build_graph(spec), energy=spec.train.energy, device=on)
+    if weights:
+        program.load_state_dict(ckpt.load(out / ckpt.NAME, map_location=program.device)["model"])
     program.eval()
     return spec, program
 

@@ -14,6 +14,7 @@ from typing import Iterable, Mapping
 import torch
 
 from ..core.errors import Issue, Location, TrainError
+from ..compile.energy import mean_energy
 from . import checkpoint as ckpt
 from .metrics import Metrics
 from .progress import Progress
@@ -282,8 +283,7 @@ class Trainer:
         """One training step on the examples ``idx``: (per-node terms [B], their batch
         mean summed over nodes)."""
         terms = self.step_fn(self._batch(train, idx))
-        total = torch.stack([t.mean() for t in terms.values()]).sum()
-        return terms, total.item()  # one host sync per batch: progress and divergence check
+        return terms, mean_energy(terms).item()  # one host sync per batch: progress and divergence check
 
     def _diverged(self, terms, epoch, batch) -> None:
         bad = [n for n in self.program.order if n in terms and not torch.isfinite(terms[n]).all().item()]

@@ -148,11 +148,11 @@ edges:
 
 def test_greedy_generation_follows_the_forward_pass_and_slides_its_window():
     import pcgraph
-    from pcgraph.compile import compile_graph as compile
+    from pcgraph.compile import compile_graph
     from pcgraph.train.generate import generate
 
     torch.manual_seed(3)
-    prog = compile(pcgraph.build_graph(pcgraph.loads_spec(LM, "lm.yaml")), device="cpu")
+    prog = compile_graph(pcgraph.build_graph(pcgraph.loads_spec(LM, "lm.yaml")), device="cpu")
     prompt = torch.tensor([[1, 2, 3], [4, 5, 6]])
     seq = generate(prog, "tokens", prompt, 7)
     assert seq.shape == (2, 10) and torch.equal(seq[:, :3], prompt)

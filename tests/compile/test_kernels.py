@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import pcgraph
 from pcgraph.cli import main
-from pcgraph.compile import compile_graph as compile, kernels
+from pcgraph.compile import compile_graph, kernels
 from pcgraph.compile.kernels import KERNELS, ChosenGemm, Kernel, Packed, Timing
 from pcgraph.core.constants import GEMM_BACKENDS
 from pcgraph.core.errors import SpecError
@@ -38,7 +38,7 @@ train: {inference: {steps: 3}, weights: {optimizer: {type: adam, lr: 0.01}}}
 
 def build(text, dtype=F32, **sets):
     overrides = [f"train.{k}={v}" for k, v in sets.items()]
-    return compile(pcgraph.build_graph(pcgraph.loads_spec(text, "test.yaml", overrides=overrides)), device="cpu", dtype=dtype)
+    return compile_graph(pcgraph.build_graph(pcgraph.loads_spec(text, "test.yaml", overrides=overrides)), device="cpu", dtype=dtype)
 
 
 def linears(prog):

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import pcgraph
 from pcgraph.cli import main
-from pcgraph.compile import compile_graph as compile
+from pcgraph.compile import compile_graph
 from pcgraph.core.errors import CompileError, DataError
 from tests.conftest import SPECS
 from tests.numerics.graphs import DAG, M3, TRANSFORMER, VAE, D, batch_for, program
@@ -16,7 +16,7 @@ from tests.numerics.graphs import DAG, M3, TRANSFORMER, VAE, D, batch_for, progr
 def test_meanvar_under_energy_f_is_a_compile_error_naming_the_node():
     spec = pcgraph.loads_spec(VAE, "vae.yaml")
     with pytest.raises(CompileError) as info:
-        compile(pcgraph.build_graph(spec), energy="gaussian")
+        compile_graph(pcgraph.build_graph(spec), energy="gaussian")
     (line,) = info.value.lines
     assert line.startswith("vae.yaml:6:3: nodes.z.family:") and line.endswith("it needs the KL energy (energy kl)")
 
@@ -153,7 +153,7 @@ def test_both_nonlinearity_forms_start_from_the_same_network():
     progs = []
     for name in ("mnist-m2", "mnist-m2-wb"):
         torch.manual_seed(0)
-        progs.append(compile(pcgraph.build_graph(pcgraph.load_spec(SPECS / f"{name}.yaml")), device="cpu"))
+        progs.append(compile_graph(pcgraph.build_graph(pcgraph.load_spec(SPECS / f"{name}.yaml")), device="cpu"))
     for p, q in zip(progs[0].parameters(), progs[1].parameters()):
         assert torch.equal(p, q)
     batch = {"image": torch.rand(5, 784), "label": torch.tensor([0, 1, 2, 3, 4])}
@@ -171,7 +171,7 @@ def test_every_shipped_spec_runs_a_pc_and_a_bp_step(path):
     energies = ["kl"] + ([] if "gaussian_meanvar" in path.read_text() else ["gaussian"])
     for energy in energies:
         torch.manual_seed(0)
-        prog = compile(pcgraph.build_graph(spec), energy=energy, device="cpu")
+        prog = compile_graph(pcgraph.build_graph(spec), energy=energy, device="cpu")
         batch = random_batch(prog, 2)
         terms = prog.pc_step(batch)
         assert all(torch.isfinite(t).all() for t in terms.values())
@@ -183,7 +183,7 @@ def test_to_float64_gives_the_float64_programs_numbers():
     """A program cast with .to(torch.float64) computes what the same weights compiled
     in float64 compute: states, energies and weight gradients."""
     graph = pcgraph.build_graph(pcgraph.loads_spec(M3, "<m3>"))
-    a, b = compile(graph, dtype="float32"), compile(graph, dtype="float64")
+    a, b = compile_graph(graph, dtype="float32"), compile_graph(graph, dtype="float64")
     assert a.dtype == torch.float32
     b.load_state_dict({k: v.double() for k, v in a.state_dict().items()})
     a.to(torch.float64)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import pcgraph
-from pcgraph.compile import compile_graph as compile
+from pcgraph.compile import compile_graph
 from pcgraph.core.errors import DataError, GraphError
 
 D = torch.float64
@@ -30,7 +30,7 @@ M0, V0, S2 = 0.5, 2.0, 0.5
 
 
 def _program(text):
-    prog = compile(pcgraph.build_graph(pcgraph.loads_spec(text, "lin.yaml")), device="cpu")
+    prog = compile_graph(pcgraph.build_graph(pcgraph.loads_spec(text, "lin.yaml")), device="cpu")
     with torch.no_grad():
         lin = prog.edge_modules["e0"]
         lin.weight.copy_(W)
@@ -110,7 +110,7 @@ train: {dtype: float64}
 
 
 def _program_plain(text):
-    return compile(pcgraph.build_graph(pcgraph.loads_spec(text, "g.yaml")), device="cpu")
+    return compile_graph(pcgraph.build_graph(pcgraph.loads_spec(text, "g.yaml")), device="cpu")
 
 
 def test_errors_name_the_node():

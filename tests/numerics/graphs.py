@@ -3,7 +3,7 @@
 import torch
 
 import pcgraph
-from pcgraph.compile import compile_graph as compile
+from pcgraph.compile import compile_graph
 
 D = torch.float64
 
@@ -163,7 +163,7 @@ def program(text, energy="kl", seed=0, overrides=(), **kw):
     spec = pcgraph.loads_spec(text, "test.yaml", overrides=list(overrides))
     graph = pcgraph.build_graph(spec)
     torch.manual_seed(seed)
-    return compile(graph, energy=energy, device="cpu", dtype=D, **kw)
+    return compile_graph(graph, energy=energy, device="cpu", dtype=D, **kw)
 
 
 def batch_for(prog, B=4, seed=0):

@@ -23,7 +23,7 @@ import pcgraph
 from pcgraph.train.bench import random_batch
 from pcgraph.graph.report import check_spec
 from pcgraph.cli import main
-from pcgraph.compile import compile_graph as compile, resolve_device
+from pcgraph.compile import compile_graph, resolve_device
 from pcgraph.core.activations import ACTIVATION_NAMES
 from pcgraph.core.errors import CompileError, PcgraphError, SpecError
 from pcgraph.families import families
@@ -157,7 +157,7 @@ edges:
 def test_terabyte_weight_is_refused_before_allocation():
     graph = pcgraph.build_graph(pcgraph.loads_spec(BIG_WEIGHT, "w.yaml"))
     with pytest.raises(CompileError) as info:
-        compile(graph, device="cpu")
+        compile_graph(graph, device="cpu")
     (line,) = info.value.lines
     tib = 10**12 * 4 / 2**40  # float32 entries
     assert line.startswith("w.yaml:8:5: edges.1: edge e1 (h1 -> h2, linear) needs a 1000000 x 1000000 weight: ")
@@ -167,7 +167,7 @@ def test_terabyte_weight_is_refused_before_allocation():
 def test_huge_batch_of_node_values_is_refused():
     graph = pcgraph.build_graph(pcgraph.loads_spec(BIG_STATE, "s.yaml"))
     with pytest.raises(CompileError) as info:
-        compile(graph, device="cpu")
+        compile_graph(graph, device="cpu")
     (line,) = info.value.lines
     tib = 100_000 * 10**8 * 4 / 2**40
     assert line.startswith("s.yaml:5:3: nodes.h: node 'h' of shape [100000000] needs 100000 x 100000000 values (data.batch_size 100000): ")
@@ -182,15 +182,15 @@ def test_memory_cap_counts_parameters_and_one_batch(monkeypatch):
     total = 4 * (params + values)
     graph = pcgraph.build_graph(pcgraph.load_spec(SPECS / "digits-gen.yaml"))
     monkeypatch.setenv("PCGRAPH_MAX_MEMORY", str(total))
-    compile(graph, device="cpu")
+    compile_graph(graph, device="cpu")
     monkeypatch.setenv("PCGRAPH_MAX_MEMORY", str(total - 1))
     with pytest.raises(CompileError) as info:
-        compile(graph, device="cpu")
+        compile_graph(graph, device="cpu")
     assert "the parameters and one batch of node values need" in info.value.lines[0]
     assert "the largest part: edge e1 (h1 -> h2, linear) needs a 128 x 64 weight (32.0 KiB)" in info.value.lines[0]
     monkeypatch.setenv("PCGRAPH_MAX_MEMORY", "lots")
     with pytest.raises(CompileError) as info:
-        compile(graph, device="cpu")
+        compile_graph(graph, device="cpu")
     assert info.value.lines == ["$PCGRAPH_MAX_MEMORY: must be a number of bytes, optionally with K, M, G or T (e.g. 8G), got 'lots'"]
 
 
@@ -215,7 +215,7 @@ def test_unknown_or_absent_devices_are_compile_errors():
 # ------------------------------------------------------------ honest failures
 def test_a_fault_in_a_transform_keeps_its_type(monkeypatch):
     graph = pcgraph.build_graph(pcgraph.load_spec(SPECS / "digits-gen.yaml"))
-    prog = compile(graph, device="cpu")
+    prog = compile_graph(graph, device="cpu")
     for planted in (ZeroDivisionError, IndexError, RuntimeError):
 
         def forward(self, *xs, planted=planted):
@@ -230,7 +230,7 @@ def test_a_fault_in_a_transform_keeps_its_type(monkeypatch):
 
     monkeypatch.setattr(Linear, "reset_parameters", reset)
     with pytest.raises(ZeroDivisionError):
-        compile(graph, device="cpu")
+        compile_graph(graph, device="cpu")
 
 
 def test_a_fault_reaches_the_command_line_as_itself(monkeypatch):
@@ -415,7 +415,7 @@ def validate_then_compile(text: str, path) -> None:
         assert issues
         return
     try:
-        prog = compile(graph)
+        prog = compile_graph(graph)
         state = prog.init_state(random_batch(prog, 2))
         prog.energy(state)
         prog.infer(state, steps=1)
@@ -464,7 +464,7 @@ def test_astronomical_sizes_are_written_as_powers_of_ten():
     text = f"name: t\nnodes:\n  x: {{shape: [{axes}], role: input, bind: image}}\n"
     graph = pcgraph.build_graph(pcgraph.loads_spec(text, "a.yaml"))
     with pytest.raises(CompileError) as info:
-        compile(graph, device="cpu")
+        compile_graph(graph, device="cpu")
     (line,) = info.value.lines
     digits = int(62000 * 0.30103)  # log10(2^62000), the state's entries
     assert line.startswith(f"a.yaml:3:3: nodes.x: node 'x' of shape [about 10^18, about 10^18, about 10^18, ... (1000 axes)] needs 1 x about 10^{digits} values")

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from pcgraph.cli import main
-from pcgraph.compile import compile_graph as compile_program
+from pcgraph.compile import compile_graph
 from pcgraph.graph import build_graph
 from pcgraph.spec import loads_spec
 from pcgraph.train.diagnose import diagnose, inference_trace
@@ -42,7 +42,7 @@ train:
 
 def program(spec, seed=0):
     torch.manual_seed(seed)
-    return compile_program(build_graph(spec))
+    return compile_graph(build_graph(spec))
 
 
 def batch(n=16, out="gaussian", seed=1):
