@@ -83,9 +83,10 @@ def compile_cmd(spec, energy, show, device, overrides, explain):
 
     graph = _load(spec, overrides)
     needs_kl = [n for n in graph.nodes.values() if n.family_cls is not None and n.family_cls.needs_kl]
-    if energy == "gaussian" and needs_kl:
+    if energy not in (None, "kl") and needs_kl:
         n = needs_kl[0]
-        raise CompileError(Issue(("nodes", n.name, "family"), f"family '{n.family}' on node '{n.name}' has no standard-PC form: use --energy kl", Location("--energy gaussian")))
+        msg = f"family '{n.family}' on node '{n.name}' has no standard-PC form: use --energy kl"
+        raise CompileError(Issue(("nodes", n.name, "family"), msg, Location(f"--energy {energy}")))
     prog = compile_graph(graph, energy=energy, device=device)
     if show:
         click.echo(prog.listing())

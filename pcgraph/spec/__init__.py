@@ -26,8 +26,7 @@ def spec_from_data(data: Any, smap: SourceMap | None = None) -> Spec:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(translate(exc, data, smap, Spec)) from None
-    spec._source = smap
-    return spec
+    return spec.located(smap)
 
 
 def load_spec(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Spec:

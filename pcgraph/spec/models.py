@@ -214,6 +214,11 @@ class Spec(Strict):
         """The SourceMap the spec came from (file positions for error messages)."""
         return self._source
 
+    def located(self, smap) -> "Spec":
+        """This spec, remembering ``smap`` as where it came from."""
+        self._source = smap
+        return self
+
     def to_data(self) -> dict:
         """Plain data (YAML-ready), with the spec's own key names."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -14,7 +14,7 @@ from ..core.errors import Issue, Location, SpecError
 from ..core.registry import suggest
 from .limits import MAX_DEPTH, BoundedLoader, LimitExceeded
 from .source import SourceMap
-from .validate import _field, _unwrap, union_member
+from .validate import field_of, unwrap, union_member
 
 _FREE_DICTS = {"options", "fields"}  # mappings whose keys the user invents
 
@@ -106,7 +106,7 @@ _DONE = object()  # the value was set
 
 
 def _in_model(tp, cur, part, last, value, done):
-    sub = _field(tp, part)
+    sub = field_of(tp, part)
     if sub is None:
         names = [f.alias or n for n, f in tp.model_fields.items()]
         raise _Refused(done + [part], f"unknown key '{part}'{suggest(part, names)} in {'.'.join(map(str, done)) or 'the spec'}")
@@ -116,7 +116,7 @@ def _in_model(tp, cur, part, last, value, done):
         cur[part] = value
         return _DONE
     nxt = cur.get(part)
-    if isinstance(nxt, str) and typing.get_origin(_unwrap(sub)) is typing.Union:
+    if isinstance(nxt, str) and typing.get_origin(unwrap(sub)) is typing.Union:
         nxt = {"type": nxt}  # shorthand family/transform -> mapping, to set an option
         cur[part] = nxt
     elif nxt is None:
@@ -164,7 +164,7 @@ def _assign(data, parts, value, root):
     done: list = []
     try:
         for i, part in enumerate(parts):
-            tp = _unwrap(tp)
+            tp = unwrap(tp)
             origin = typing.get_origin(tp)
             if origin is typing.Union:  # family / transform / prior: pick the member by its type
                 tag = cur.get("type") if isinstance(cur, dict) else None
@@ -190,4 +190,4 @@ def _assign(data, parts, value, root):
 
 
 def _is_list(tp) -> bool:
-    return typing.get_origin(_unwrap(tp)) in (list, tuple)
+    return typing.get_origin(unwrap(tp)) in (list, tuple)

@@ -17,13 +17,13 @@ _UNION_KINDS = {"family", "transform", "prior"}  # keys whose value is a tagged 
 def union_member(tp, tag):
     """The model of a tagged union ``tp`` whose ``type`` is ``tag`` (tags are unique)."""
     for member in typing.get_args(tp):
-        m = _unwrap(member)
+        m = unwrap(member)
         if isinstance(m, type) and issubclass(m, BaseModel) and m.model_fields.get("type") and m.model_fields["type"].default == tag:
             return m
     return None
 
 
-def _unwrap(tp):
+def unwrap(tp):
     """Strip Annotated/Optional layers."""
     while True:
         origin = typing.get_origin(tp)
@@ -39,7 +39,7 @@ def _unwrap(tp):
             return tp
 
 
-def _field(model: type[BaseModel], key: str):
+def field_of(model: type[BaseModel], key: str):
     for name, f in model.model_fields.items():
         if name == key or f.alias == key:
             return f.annotation
@@ -50,10 +50,10 @@ def model_fields_at(root: type[BaseModel], loc: tuple) -> list[str] | None:
     """Field names (spec spelling) of the model reached by following ``loc``."""
     tp: Any = root
     for el in loc:
-        tp = _unwrap(tp)
+        tp = unwrap(tp)
         origin = typing.get_origin(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
-            tp = _field(tp, el)
+            tp = field_of(tp, el)
             if tp is None:
                 return None
         elif origin in (list, tuple):
@@ -67,7 +67,7 @@ def model_fields_at(root: type[BaseModel], loc: tuple) -> list[str] | None:
             tp = match
         else:
             return None
-    tp = _unwrap(tp)
+    tp = unwrap(tp)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return [f.alias or n for n, f in tp.model_fields.items()]
     return None

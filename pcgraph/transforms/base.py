@@ -59,8 +59,9 @@ class Transform:
         # and these run several times per inference step)
         self._parameters = self.module._parameters
         self._buffers = self.module._buffers
-        #: {name: parameter} of this edge (the module's own table)
+        #: {name: parameter} and {name: buffer} of this edge (the module's own tables)
         self.params = self._parameters
+        self.buffers = self._buffers
         self.options = options
         self.in_shapes = [tuple(s) for s in in_shapes]
         self.out_shape = tuple(out_shape)

@@ -149,21 +149,21 @@ class Block(Transform):
             # the nonlinearity after the step sets its initialisation: its own, else the edge's
             after = activations.get(st.then) if st.then else activation if k == len(steps) - 1 else activations.get("identity")
             sub = scls(st, [sin], sout, after)
-            for b, buf in list(sub._buffers.items()):
+            for b, buf in list(sub.buffers.items()):
                 self.register_buffer(f"s{k}_{b}", buf, persistent=False)
             then = activations.get(st.then) if st.then else None
             # the step module is held outside the module tree: its parameters and
             # buffers are the block's, bound before each use (``share`` may replace them)
-            built.append((sub, tuple(pshapes), tuple(sub._buffers), bool(st.residual), then))
+            built.append((sub, tuple(pshapes), tuple(sub.buffers), bool(st.residual), then))
         self._steps = built
         self.reset_parameters()
 
     def _bind(self, k: int):
         sub, pnames, bnames, _, _ = self._steps[k]
         for n in pnames:
-            sub._parameters[n] = self._parameters[f"s{k}_{n}"]
+            sub.params[n] = self._parameters[f"s{k}_{n}"]
         for n in bnames:
-            sub._buffers[n] = self._buffers[f"s{k}_{n}"]
+            sub.buffers[n] = self._buffers[f"s{k}_{n}"]
         return sub
 
     def reset_parameters(self):

@@ -122,3 +122,101 @@ def test_reading_a_spec_never_imports_torch(tmp_path):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+# ------------------------------------------------------------------ the redesign's rules
+def _part_dir(path: Path) -> str:
+    return path.relative_to(ROOT).parts[0]
+
+
+def test_no_module_imports_another_modules_private_names():
+    wrong = []
+    for p in sources():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("pcgraph")):
+                wrong += [f"{p.relative_to(ROOT.parent)}:{node.lineno} imports {a.name}" for a in node.names if a.name.startswith("_") and not a.name.endswith("__")]
+    assert not wrong, "\n".join(wrong)
+
+
+def _compared_strings(tree):
+    """(line, string) of every string constant compared (==, !=, in, not in) in ``tree``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for side in [node.left, *node.comparators]:
+                items = side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
+                for item in items:
+                    if isinstance(item, ast.Constant) and isinstance(item.value, str):
+                        yield node.lineno, item.value
+
+
+@pytest.mark.parametrize("registry,home", [("families", "families"), ("schedules", "schedules")])
+def test_registered_names_are_compared_only_where_they_are_defined(registry, home):
+    """A family's or a schedule's name is never branched on outside its own part (and the
+    spec's validation): the rest of the code asks the registered class."""
+    names = set(getattr(importlib.import_module(f"pcgraph.{registry}"), registry).names())
+    wrong = []
+    for p in sources():
+        if p.parent == ROOT or _part_dir(p) in (home, "spec"):
+            continue
+        for line, value in _compared_strings(ast.parse(p.read_text())):
+            if value in names:
+                wrong.append(f"{p.relative_to(ROOT.parent)}:{line} compares '{value}'")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_extension_interfaces_speak_plain_gradients():
+    """No public method of a registered family, transform or state optimiser takes a sign."""
+    import inspect
+
+    from pcgraph.compile import optim
+    from pcgraph.families import families
+    from pcgraph.transforms import transforms
+
+    classes = [cls for _, cls in families.items()] + [cls for _, cls in transforms.items()]
+    classes += [c for c in vars(optim).values() if inspect.isclass(c) and issubclass(c, optim.StateOptimizer)]
+    wrong = []
+    for cls in classes:
+        for name, fn in inspect.getmembers(cls, inspect.isfunction):
+            if not name.startswith("_"):
+                bad = {"sign", "acc_sign", "owned"} & set(inspect.signature(fn).parameters)
+                wrong += [f"{cls.__name__}.{name}({', '.join(sorted(bad))})"] if bad else []
+    assert not wrong, wrong
+
+
+def test_the_compiled_program_is_one_class():
+    import pcgraph
+    from pcgraph.compile import Program
+
+    prog = pcgraph.compile_graph(pcgraph.build_graph(pcgraph.load_spec(Path(__file__).parents[2] / "specs" / "digits-m2.yaml")), device="cpu")
+    ours = [c for c in type(prog).__mro__ if c.__module__.startswith("pcgraph")]
+    assert ours == [Program] and len([b for b in Program.__bases__ if b.__module__.startswith("pcgraph")]) <= 1
+
+
+def _private_names(tree) -> set[str]:
+    """The private names a module defines: functions, methods, classes and attributes."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            out.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            out.add(node.id)
+    return {n for n in out if n.startswith("_") and not n.endswith("__")}
+
+
+def test_no_module_reaches_into_another_modules_private_names():
+    """``obj._name`` outside ``self`` and ``cls`` only for a private name the module itself
+    defines (torch's own, such as ``_version``, are not pcgraph's)."""
+    trees = {p: ast.parse(p.read_text()) for p in sources()}
+    defined = {p: _private_names(t) for p, t in trees.items()}
+    everywhere = set().union(*defined.values())
+    wrong = []
+    for p, tree in trees.items():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Attribute) and node.attr in everywhere and node.attr not in defined[p]):
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            wrong.append(f"{p.relative_to(ROOT.parent)}:{node.lineno} reads .{node.attr}")
+    assert not wrong, "\n".join(wrong)
