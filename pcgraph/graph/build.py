@@ -1,6 +1,5 @@
-"""Spec -> PCGraph: the node and edge records and every semantic problem reported
-in one pass (the checks live in ``checks``). The networkx view is built when first
-asked for (``PCGraph.nx``), so checking a spec does not import networkx."""
+"""Spec -> PCGraph: the node and edge records, their networkx DiGraph, and every
+semantic problem reported in one pass (the checks live in ``checks``)."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from ..spec.models import Spec
 from ..spec.source import SourceMap
 from ..transforms import transforms
 from . import checks
-from .structure import EdgeInfo, NodeInfo, PCGraph
+from .structure import EdgeInfo, NodeInfo, PCGraph, digraph
 
 
 def _node_info(name: str, n, smap: SourceMap) -> NodeInfo:
@@ -93,13 +92,14 @@ def build_graph(spec: Spec) -> PCGraph:
     edges, bad = _edges(spec, nodes, smap, err)
     checks.tie_shared(edges, bad, err)
     checks.check_orphans(spec, nodes, err)
-    order, generations = checks.topology(spec, checks.successors(nodes, edges), err)
+    g = digraph(spec.name, nodes, edges)
+    order, generations = checks.topology(spec, g, err)
     if spec.data is not None:
         checks.check_data(spec, nodes, err)
     if issues:
         issues.sort(key=lambda i: (i.location.file, i.location.line or 0, i.location.col or 0))
         raise GraphError(issues)
-    return PCGraph(spec.name, spec, nodes, edges, order, generations, smap)
+    return PCGraph(spec.name, spec, nodes, edges, order, generations, smap, g)
 
 
 __all__ = ["build_graph"]

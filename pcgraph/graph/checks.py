@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import networkx
+
 from ..core.registry import suggest
 from ..data import datasets
 from ..data.registry import option_problems
@@ -146,62 +148,10 @@ def check_orphans(spec: Spec, nodes: dict[str, NodeInfo], err) -> None:
             err(("nodes", name), f"target node '{name}' has no incoming edge: nothing predicts it", True)
 
 
-def successors(nodes, edges: list[EdgeInfo]) -> dict[str, dict[str, int]]:
-    """{node: {successor: index of the first spec edge between them}}, in spec order."""
-    succ: dict[str, dict[str, int]] = {n: {} for n in nodes}
-    for e in edges:
-        for s in e.sources:
-            succ[s].setdefault(e.target, e.index)
-    return succ
-
-
-def find_cycle(succ: dict[str, dict[str, int]]) -> list[tuple[str, str]] | None:
-    """The edges of the first cycle a depth-first search from each node in turn meets."""
-    done: set[str] = set()
-    for start in succ:
-        if start in done:
-            continue
-        path, on_path, stack = [start], {start}, [iter(succ[start])]
-        while stack:
-            nxt = next(stack[-1], None)
-            if nxt is None:  # every successor explored: leave the node
-                node = path.pop()
-                on_path.discard(node)
-                done.add(node)
-                stack.pop()
-            elif nxt in on_path:
-                cycle = path[path.index(nxt):]
-                return list(zip(cycle, cycle[1:] + [nxt]))
-            elif nxt not in done:
-                path.append(nxt)
-                on_path.add(nxt)
-                stack.append(iter(succ[nxt]))
-    return None
-
-
-def generations_of(succ: dict[str, dict[str, int]]) -> list[list[str]]:
-    """Topological generations (Kahn): each node after every node that points to it."""
-    indegree = {n: 0 for n in succ}
-    for targets in succ.values():
-        for t in targets:
-            indegree[t] += 1
-    level = [n for n, d in indegree.items() if d == 0]
-    out = []
-    while level:
-        out.append(sorted(level))
-        nxt = []
-        for n in level:
-            for t in succ[n]:
-                indegree[t] -= 1
-                if indegree[t] == 0:
-                    nxt.append(t)
-        level = nxt
-    return out
-
-
-def topology(spec: Spec, succ: dict[str, dict[str, int]], err):
+def topology(spec: Spec, g, err):
     """(order, generations) of a DAG, or (None, None) for a cyclic graph or a cycle
-    reported as an error."""
+    reported as an error; ``g`` is the graph's networkx DiGraph, whose algorithms find
+    the cycle (depth first from each node in spec order) and the generations."""
     train = spec.train
     if train.topology != "dag":
         if train.inference.init == "forward":
@@ -209,13 +159,13 @@ def topology(spec: Spec, succ: dict[str, dict[str, int]], err):
         if train.method == "bp":
             err(("train", "method"), "backprop needs a forward pass, which a cyclic graph has not: use method pc (--set train.method=pc) or topology dag")
         return None, None
-    cycle = find_cycle(succ)
-    if cycle:
+    if not networkx.is_directed_acyclic_graph(g):
+        cycle = [(u, v) for u, v, *_ in networkx.find_cycle(g, source=list(g.nodes))]
         loop = [u for u, _ in cycle] + [cycle[0][0]]
-        err(("edges", succ[cycle[-1][0]][cycle[-1][1]]), f"cycle {' -> '.join(loop)}; the graph must be a DAG unless train.topology: cyclic")
+        err(("edges", g.edges[cycle[-1]]["index"]), f"cycle {' -> '.join(loop)}; the graph must be a DAG unless train.topology: cyclic")
         return None, None
-    generations = generations_of(succ)
-    return [n for g in generations for n in g], generations
+    generations = [sorted(level) for level in networkx.topological_generations(g)]
+    return [n for level in generations for n in level], generations
 
 
 def check_data(spec: Spec, nodes: dict[str, NodeInfo], err) -> None:

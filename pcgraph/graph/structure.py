@@ -1,5 +1,5 @@
-"""What the graph stage produces: the nodes, edges and the networkx view the
-compiler reads."""
+"""What the graph stage produces: the node and edge records and the networkx
+DiGraph the checks run their graph algorithms on."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import functools
+
+import networkx
 
 from ..core.errors import Location
 from ..core.registry import suggest
@@ -62,10 +64,28 @@ class EdgeInfo:
     shared_names: tuple[str, ...] = ()
 
 
+def digraph(name: str, nodes: dict[str, NodeInfo], edges: list[EdgeInfo]):
+    """The networkx DiGraph of the nodes and edges: node attributes (role, family,
+    shapes, dtype, bind) and per (source, target) pair the spec edges on it (the
+    first one's attributes on the pair itself)."""
+    g = networkx.DiGraph(name=name)
+    for n in nodes.values():
+        g.add_node(n.name, role=n.role, family=n.family, shape=n.shape, param_shape=n.param_shape, dtype=n.dtype, bind=n.bind)
+    for e in edges:
+        for arg, s in enumerate(e.sources):
+            rec = {"edge": e.name, "index": e.index, "transform": e.transform, "activation": e.activation, "arg": arg, "params": e.params}
+            if g.has_edge(s, e.target):
+                g.edges[s, e.target]["spec_edges"].append(rec)
+            else:
+                g.add_edge(s, e.target, **rec, spec_edges=[rec])
+    return g
+
+
 @dataclass
 class PCGraph:
-    """The validated graph. ``nx`` is a networkx DiGraph with one edge per
-    (source, target) pair of each spec edge (built on first use)."""
+    """The validated graph. ``nx`` is its networkx DiGraph, one edge per (source,
+    target) pair of each spec edge, on which the graph stage found the order and the
+    generations (each node carries its ``generation``)."""
 
     name: str
     spec: Spec
@@ -74,32 +94,19 @@ class PCGraph:
     order: list[str] | None
     generations: list[list[str]] | None
     source: SourceMap | None = field(default=None, repr=False)
+    nx: Any = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.nx is None:
+            self.nx = digraph(self.name, self.nodes, self.edges)
+        self.nx.graph["params_total"] = self.params_total
+        for n, k in self.generation_of.items():
+            self.nx.nodes[n]["generation"] = k
 
     @functools.cached_property
     def generation_of(self) -> dict[str, int]:
         """{node: its topological generation} (empty for a cyclic graph)."""
         return {n: k for k, group in enumerate(self.generations or []) for n in group}
-
-    @functools.cached_property
-    def nx(self):
-        """The networkx DiGraph: node attributes (role, family, shapes, dtype, bind,
-        generation) and per (source, target) pair the spec edges on it."""
-        import networkx  # here, not at the top: reading and checking a spec never needs it
-
-        g = networkx.DiGraph(name=self.name, params_total=self.params_total)
-        gen = self.generation_of
-        for name, n in self.nodes.items():
-            g.add_node(name, role=n.role, family=n.family, shape=n.shape, param_shape=n.param_shape, dtype=n.dtype, bind=n.bind)
-            if name in gen:
-                g.nodes[name]["generation"] = gen[name]
-        for e in self.edges:
-            for arg, s in enumerate(e.sources):
-                rec = {"edge": e.name, "index": e.index, "transform": e.transform, "activation": e.activation, "arg": arg, "params": e.params}
-                if g.has_edge(s, e.target):
-                    g.edges[s, e.target]["spec_edges"].append(rec)
-                else:
-                    g.add_edge(s, e.target, **rec, spec_edges=[rec])
-        return g
 
     @property
     def params_on_edges(self) -> int:

@@ -93,21 +93,11 @@ def _no_weight_step() -> None:
 
 
 def hops_to_target(prog) -> dict[str, int | None]:
-    """Per node, the fewest edges on a path from it to a target (targets: 0)."""
-    hops: dict[str, int | None] = {n: None for n in prog.nodes}
-    frontier = list(prog.targets)
-    for t in frontier:
-        hops[t] = 0
-    while frontier:
-        nxt = []
-        for n in frontier:
-            for e in prog.in_edges[n]:
-                for s in e.sources:
-                    if hops[s] is None:
-                        hops[s] = hops[n] + 1
-                        nxt.append(s)
-        frontier = nxt
-    return hops
+    """Per node, the fewest edges on a path from it to a target (targets: 0; None: none)."""
+    import networkx
+
+    hops = networkx.multi_source_dijkstra_path_length(prog.graph.nx.reverse(copy=False), set(prog.targets))
+    return {n: hops.get(n) for n in prog.nodes}
 
 
 def inference_trace(prog, batch: Mapping[str, Any], steps: int | None = None, *, tol: float = MOVE_TOL) -> dict:

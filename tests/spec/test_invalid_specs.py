@@ -177,33 +177,3 @@ def test_invalid_spec_lines(name, write, tmp_path, monkeypatch):
 
 def test_at_least_fifteen_cases():
     assert len(CASES) >= 15
-
-
-def test_cycle_and_generations_match_networkx_on_random_graphs():
-    """The graph stage's own cycle search and topological generations (it avoids
-    importing networkx) agree with networkx's on random small directed graphs."""
-    import random
-
-    import networkx as nx
-
-    from pcgraph.graph.checks import find_cycle, generations_of
-
-    rng = random.Random(0)
-    for _ in range(300):
-        n = rng.randint(1, 7)
-        names = [f"n{i}" for i in range(n)]
-        succ = {a: {} for a in names}
-        g = nx.DiGraph()
-        g.add_nodes_from(names)
-        for k in range(rng.randint(0, 12)):
-            a, b = rng.choice(names), rng.choice(names)
-            succ[a].setdefault(b, k)
-            g.add_edge(a, b)
-        cycle = find_cycle(succ)
-        if nx.is_directed_acyclic_graph(g):
-            assert cycle is None
-            assert generations_of(succ) == [sorted(x) for x in nx.topological_generations(g)]
-        else:
-            assert cycle is not None and cycle[-1][1] == cycle[0][0]
-            assert all(g.has_edge(u, v) for u, v in cycle)
-            assert all(cycle[i][1] == cycle[i + 1][0] for i in range(len(cycle) - 1))
