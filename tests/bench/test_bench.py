@@ -7,19 +7,8 @@ from click.testing import CliRunner
 from pcgraph.cli import main
 from pcgraph.compile import Program
 from pcgraph.compile.optim import StateOptimizer
+from tests.tiny import BENCHED as TINY
 
-TINY = """\
-name: tiny-bench
-data: {dataset: synthetic, batch_size: 16}
-nodes:
-  x: {shape: [12], role: input, bind: x}
-  h: {shape: [10], family: gaussian}
-  y: {shape: [3], family: categorical, role: target, bind: y}
-edges:
-  - {from: x, to: h, activation: tanh}
-  - {from: h, to: y}
-train: {inference: {steps: 4}}
-"""
 
 
 def test_bench_json_has_the_promised_keys(write):
@@ -58,7 +47,9 @@ def test_bench_runs_what_the_overrides_say(write, monkeypatch):
     monkeypatch.setattr(Program, "bp_step", bp)
     monkeypatch.setattr(StateOptimizer, "begin_step", count)
     path = write(TINY)
-    sets = ["train.inference.steps=3", "data.batch_size=5", "train.energy=gaussian", "train.weights.gradient=equilibrium"]
+    sets = [
+        "train.inference.steps=3", "data.batch_size=5", "train.energy=gaussian", "train.weights.gradient=equilibrium"
+    ]
     args = ["bench", str(path), "--steps", "2", "--warmup", "1", "--rounds", "1", "--no-memory", "--json"]
     r = CliRunner().invoke(main, args + [a for s in sets for a in ("--set", s)])
     assert r.exit_code == 0, r.output

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from pcgraph.cli import main
-from tests.cli.test_rough_edges_runs import TINY
+from tests.tiny import QUICK as TINY
 from tests.conftest import SPECS
 
 DIGITS = SPECS / "digits-m2.yaml"
@@ -134,7 +134,8 @@ def test_validate_collects_schema_and_graph_problems_without_follow_on_noise(wri
 
 def test_validate_does_not_blame_an_edge_for_sharing_with_one_left_out(write):
     p = write(
-        "name: s\nnodes:\n  x: {shape: [4], role: input, bind: x}\n  y: {shape: [4], family: gaussian, role: target, bind: y}\n"
+        "name: s\nnodes:\n  x: {shape: [4], role: input, bind: x}\n  y: {shape: [4], family: gaussian, role: target, "
+        "bind: y}\n"
         "edges:\n  - {to: y, name: gone}\n  - {from: x, to: y, share: gone}\n  - {from: x, to: y, share: nothere}\n"
     )
     r = run("validate", p)
@@ -204,7 +205,9 @@ def test_python_api_honours_train_seed_exactly_as_the_cli(write, tmp_path, metho
     assert numbers(trainer.history) == numbers(cli_rows)
     r = run("eval", tmp_path / "cli")  # and evaluation after training agrees too (sampling nodes included)
     assert r.exit_code == 0, r.output
-    assert {k: v for k, v in json.loads(r.output).items() if k not in ("run", "split", "epoch")} == trainer.evaluate("test")
+    assert {k: v for k, v in json.loads(r.output).items() if k not in ("run", "split", "epoch")} == trainer.evaluate(
+        "test"
+    )
     # and a different seed gives different numbers (the comparison can tell)
     spec2 = pcgraph.load_spec(p, [*over, "train.seed=4"])
     t2 = pcgraph.Trainer(pcgraph.compile_graph(pcgraph.build_graph(spec2)), spec2.train, trainer.data, progress=False)
@@ -226,21 +229,31 @@ def test_zero_epochs_is_rejected_by_validation(write):
 
 # ------------------------------------------------------------------ method / energy errors name the option
 
-MEANVAR = TINY.replace("h: {shape: [8], family: gaussian}", "h: {shape: [8], family: gaussian_meanvar, prior: standard_normal}")
+MEANVAR = TINY.replace(
+    "h: {shape: [8], family: gaussian}", "h: {shape: [8], family: gaussian_meanvar, prior: standard_normal}"
+)
 
 
 def test_energy_errors_name_the_option_that_fixes_them(write, tmp_path):
     p = write(MEANVAR, "vae.yaml")
     r = run("train", p, "--set", "train.energy=gaussian", "--out", tmp_path / "run")
     assert r.exit_code == 2
-    assert r.output.strip().endswith("no standard-PC form: it needs train.energy kl, not gaussian (--set train.energy=kl)")
+    assert r.output.strip().endswith(
+        "no standard-PC form: it needs train.energy kl, not gaussian (--set train.energy=kl)"
+    )
     r = run("compile", p, "--energy", "gaussian")
     assert r.exit_code == 2
-    assert r.output.strip() == "--energy gaussian: nodes.h.family: family 'gaussian_meanvar' on node 'h' has no standard-PC form: use --energy kl"
+    assert (
+        r.output.strip()
+        ==
+            "--energy gaussian: nodes.h.family: family 'gaussian_meanvar' on node 'h' has no standard-PC form: use "
+            "--energy kl"
+    )
     r = run("compare", p, "--methods", "bp,pc-f", "--out", tmp_path / "cmp")
     assert r.exit_code == 2
     assert r.output.strip() == (
-        "--methods bp,pc-f: pc-f trains with the standard energy F, which family 'gaussian_meanvar' on node 'h' does not have; leave pc-f out of --methods"
+        "--methods bp,pc-f: pc-f trains with the standard energy F, which family 'gaussian_meanvar' on node 'h' does "
+        "not have; leave pc-f out of --methods"
     )
     assert not (tmp_path / "cmp").exists() and not (tmp_path / "run").exists()
 
@@ -252,5 +265,9 @@ def test_method_errors_on_a_cyclic_graph_name_the_set(write):
     p = write(cyclic, "cyc.yaml")
     r = run("validate", p)
     assert r.exit_code == 2
-    assert "train.method: backprop needs a forward pass, which a cyclic graph has not: use method pc (--set train.method=pc)" in r.output
+    assert (
+        "train.method: backprop needs a forward pass, which a cyclic graph has not: use method pc (--set "
+        "train.method=pc)"
+        in r.output
+    )
     assert "(--set train.inference.init=zeros)" in r.output

@@ -8,24 +8,13 @@ import pytest
 from click.testing import CliRunner
 
 from pcgraph.cli import main
+from tests.tiny import QUICK as TINY
 
 
 def run(*args):
     return CliRunner().invoke(main, list(map(str, args)))
 
 
-TINY = """\
-name: tiny
-data: {dataset: synthetic, batch_size: 32, options: {n_train: 160, n_test: 64, seed: 1}}
-nodes:
-  x: {shape: [8], role: input, bind: x}
-  h: {shape: [8], family: gaussian}
-  y: {shape: [4], family: categorical, role: target, bind: y}
-edges:
-  - {from: x, to: h, activation: tanh}
-  - {from: h, to: y}
-train: {epochs: 1, inference: {steps: 4}}
-"""
 
 
 @pytest.fixture
@@ -48,7 +37,8 @@ def test_resume_with_a_spec_is_refused_in_one_sentence_and_changes_nothing(finis
     r = run("train", p, "--resume", out, "--set", "train.epochs=2")
     assert r.exit_code == 2
     assert r.output.strip().splitlines() == [
-        f"--resume {out}: a resumed run keeps the spec saved in {out / 'spec.resolved.yaml'}, so {p} would be ignored: drop it and change values with --set"
+        f"--resume {out}: a resumed run keeps the spec saved in {out / 'spec.resolved.yaml'}, so {p} would be "
+        f"ignored: drop it and change values with --set"
     ]
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before
 
@@ -57,7 +47,11 @@ def test_extending_a_finished_run_says_where_it_continues_and_trains_on(finished
     p, out = finished
     r = run("train", "--resume", out, "--quiet")
     assert r.exit_code == 0, r.output
-    assert f"{out} has already trained its 1 epoch; to train further extend it: pcgraph train --resume {out} --set train.epochs=2" in r.output
+    assert (
+        f"{out} has already trained its 1 epoch; to train further extend it: pcgraph train --resume {out} --set "
+        f"train.epochs=2"
+        in r.output
+    )
     r = run("train", "--resume", out, "--set", "train.epochs=3", "--quiet")
     assert r.exit_code == 0, r.output
     assert f"resuming {out} at epoch 2/3, batch 1/5 (1 epoch done)" in r.output
@@ -95,7 +89,8 @@ def test_resuming_with_fewer_epochs_than_trained_is_refused_before_writing(finis
     r = run("train", "--resume", out, "--set", "train.epochs=1")
     assert r.exit_code == 2
     assert r.output.strip() == (
-        f"--set train.epochs=1: train.epochs: the run in {out} has already trained 2 epochs, more than 1; to extend it give more, e.g. --set train.epochs=3"
+        f"--set train.epochs=1: train.epochs: the run in {out} has already trained 2 epochs, more than 1; to extend "
+        f"it give more, e.g. --set train.epochs=3"
     )
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before
 
@@ -137,14 +132,18 @@ def test_eval_of_an_unknown_split_names_the_option(finished):
 def test_eval_of_a_folder_that_is_no_run(tmp_path):
     r = run("eval", tmp_path)
     assert r.exit_code == 2
-    assert r.output.strip() == f"{tmp_path}: not a run directory: it has no spec.resolved.yaml (pcgraph train writes one)"
+    assert (
+        r.output.strip() == f"{tmp_path}: not a run directory: it has no spec.resolved.yaml (pcgraph train writes one)"
+    )
 
 
 def test_resume_with_another_method_names_the_set_that_changed_it(finished):
     p, out = finished
     r = run("train", "--resume", out, "--set", "train.method=bp")
     assert r.exit_code == 2
-    assert r.output.startswith(f"--set train.method=bp: the run in {out} was trained with method pc, energy kl, which a resumed run keeps")
+    assert r.output.startswith(
+        f"--set train.method=bp: the run in {out} was trained with method pc, energy kl, which a resumed run keeps"
+    )
 
 
 # ------------------------------------------------------------------ compare.png after one epoch, warm-up apart

@@ -15,6 +15,7 @@ from pcgraph.core.constants import GEMM_BACKENDS
 from pcgraph.core.errors import SpecError
 from pcgraph.transforms.linear import TorchGemm
 from tests.numerics.graphs import DAG, batch_for
+from tests.tiny import KERNELS as MLP
 
 F32 = torch.float32
 F64 = torch.float64
@@ -22,23 +23,13 @@ ONEDNN = kernels.onednn_available(F32, torch.device("cpu"))
 needs_onednn = pytest.mark.skipif(not ONEDNN, reason="this torch build has no oneDNN")
 CANDIDATES = [(p, b) for p in kernels.PRODUCTS for b in GEMM_BACKENDS]
 
-MLP = """
-name: mlp
-data: {dataset: synthetic, batch_size: 8}
-nodes:
-  image: {shape: [12], role: input, bind: image}
-  h1: {shape: [9], family: gaussian}
-  label: {shape: [4], family: categorical, role: target, bind: label}
-edges:
-  - {from: image, to: h1, activation: tanh}
-  - {from: h1, to: label}
-train: {inference: {steps: 3}, weights: {optimizer: {type: adam, lr: 0.01}}}
-"""
 
 
 def build(text, dtype=F32, **sets):
     overrides = [f"train.{k}={v}" for k, v in sets.items()]
-    return compile_graph(pcgraph.build_graph(pcgraph.loads_spec(text, "test.yaml", overrides=overrides)), device="cpu", dtype=dtype)
+    return compile_graph(
+        pcgraph.build_graph(pcgraph.loads_spec(text, "test.yaml", overrides=overrides)), device="cpu", dtype=dtype
+    )
 
 
 def linears(prog):
@@ -144,7 +135,9 @@ def test_an_unknown_kernel_name_is_a_spec_error_naming_the_choices(write):
         pcgraph.loads_spec(MLP, "test.yaml", overrides=["train.kernels=mkl"])
     (line,) = info.value.lines
     assert "train.kernels" in line and "default, auto, onednn, onednn-packed" in line
-    res = CliRunner().invoke(main, ["compile", str(write(MLP.replace("steps: 3}", "steps: 3}, kernels: onedn"))), "--explain"])
+    res = CliRunner().invoke(
+        main, ["compile", str(write(MLP.replace("steps: 3}", "steps: 3}, kernels: onedn"))), "--explain"]
+    )
     assert res.exit_code == 2
     (line,) = res.output.strip().splitlines()
     assert "train.kernels: 'onedn' is not one of" in line and "did you mean 'onednn'" in line
@@ -178,7 +171,7 @@ def test_bp_gradients_through_the_function_equal_autograd_in_float64():
     prog = build(spec, F64)
     ref = build(spec, F64)
     for m in linears(prog):  # the Function with float64-capable kernels on every edge
-        plain = {p: [KERNELS[p]["default"]] * len(kernels._widths(m, p)) for p in kernels.PRODUCTS}
+        plain = {p: [KERNELS[p]["default"]] * len(kernels.widths(m, p)) for p in kernels.PRODUCTS}
         m.gemm = ChosenGemm(plain, 4, F64, torch.device("cpu"))
     batch = batch_for(prog, B=4)
     for p in (prog, ref):

@@ -11,17 +11,9 @@ import pytest
 
 import pcgraph
 from pcgraph.core.errors import PcgraphError
+from tests.tiny import classifier
 
-BASE = """\
-name: t
-nodes:
-  x: {shape: [4], role: input, bind: image}
-  h: {shape: [3], family: gaussian}
-  y: {shape: [2], family: categorical, role: target, bind: label}
-edges:
-  - {from: x, to: h, activation: tanh}
-  - {from: h, to: y}
-"""
+BASE = classifier("t", x=4, h=3, y=2, binds=("image", "label"))
 
 
 def edit(old, new, text=BASE):
@@ -39,7 +31,8 @@ CASES = {
         ["spec.yaml:8:12: edges.1.from: unknown node 'h2' (did you mean 'h'?)"],
     ),
     "cycle": (
-        BASE.replace("  y:", "  g: {shape: [3], family: gaussian}\n  y:") + "  - {from: h, to: g}\n  - {from: g, to: h}\n",
+        BASE.replace("  y:", "  g: {shape: [3], family: gaussian}\n  y:")
+        + "  - {from: h, to: g}\n  - {from: g, to: h}\n",
         ["spec.yaml:11:5: edges.3: cycle * -> *; the graph must be a DAG unless train.topology: cyclic"],
     ),
     "unknown key": (
@@ -58,25 +51,41 @@ CASES = {
         ["spec.yaml:7:33: edges.0.transform: edge x -> h: identity needs equal shapes, got [4] -> [3]"],
     ),
     "meanvar needs kl": (
-        edit("h: {shape: [3], family: gaussian}", "h: {shape: [3], family: gaussian_meanvar}") + "train: {energy: gaussian}\n",
-        ["spec.yaml:4:27: nodes.h.family: family 'gaussian_meanvar' on node 'h' has no standard-PC form: it needs train.energy kl, not gaussian (--set train.energy=kl)"],
+        edit("h: {shape: [3], family: gaussian}", "h: {shape: [3], family: gaussian_meanvar}")
+        + "train: {energy: gaussian}\n",
+        [
+            "spec.yaml:4:27: nodes.h.family: family 'gaussian_meanvar' on node 'h' has no standard-PC form: it needs "
+            "train.energy kl, not gaussian (--set train.energy=kl)"
+        ],
     ),
     "broken yaml": (
         edit("h: {shape: [3], family: gaussian}", "h: {shape: [3, family: gaussian}"),
         # inside [...] YAML reads "family: gaussian" as a one-pair mapping, then meets '}'
-        ["spec.yaml:4:34: nodes.h.shape.1: invalid YAML: expected ',' or ']', but got '}' (while parsing a flow sequence)"],
+        [
+            "spec.yaml:4:34: nodes.h.shape.1: invalid YAML: expected ',' or ']', but got '}' (while parsing a flow "
+            "sequence)"
+        ],
     ),
     "python tag": (
         edit("name: t", "name: !!python/object/apply:os.system ['touch pwned']"),
-        ["spec.yaml:1:7: name: YAML tag '!!python/object/apply:os.system' is not allowed: specs are plain data (nothing is executed)"],
+        [
+            "spec.yaml:1:7: name: YAML tag '!!python/object/apply:os.system' is not allowed: specs are plain data "
+            "(nothing is executed)"
+        ],
     ),
     "orphan latent": (
         BASE.replace("  y:", "  lost: {shape: [3], family: gaussian}\n  y:"),
-        ["spec.yaml:5:3: nodes.lost: latent node 'lost' is an orphan: it has no incoming edge and no prior, so nothing predicts it"],
+        [
+            "spec.yaml:5:3: nodes.lost: latent node 'lost' is an orphan: it has no incoming edge and no prior, so "
+            "nothing predicts it"
+        ],
     ),
     "bind on latent": (
         edit("h: {shape: [3], family: gaussian}", "h: {shape: [3], family: gaussian, bind: image}"),
-        ["spec.yaml:4:37: nodes.h.bind: latent node 'h' is free during inference and cannot bind data field 'image' (make it an input or target)"],
+        [
+            "spec.yaml:4:37: nodes.h.bind: latent node 'h' is free during inference and cannot bind data field "
+            "'image' (make it an input or target)"
+        ],
     ),
     "negative shape": (
         edit("h: {shape: [3], family: gaussian}", "h: {shape: [-3], family: gaussian}"),
@@ -115,27 +124,45 @@ CASES = {
         ["spec.yaml:5:3: nodes.h: duplicate key 'h' (first at line 4)"],
     ),
     "block step option": (
-        edit("- {from: h, to: y}", "- {from: h, to: y, transform: {type: block, steps: [layernorm, {type: linear, bais: false}]}}"),
+        edit(
+            "- {from: h, to: y}",
+            "- {from: h, to: y, transform: {type: block, steps: [layernorm, {type: linear, bais: false}]}}",
+        ),
         ["spec.yaml:8:81: edges.1.transform.steps.1.bais: unknown key 'bais' (did you mean 'bias'?)"],
     ),
     "block step reads two": (
         edit("- {from: h, to: y}", "- {from: h, to: y, transform: {type: block, steps: [attention_scores, linear]}}"),
-        ["spec.yaml:8:55: edges.1.transform.steps.0: a block step reads one float value (the previous step's output), got transform 'attention_scores', which reads 2 source nodes"],
+        [
+            "spec.yaml:8:55: edges.1.transform.steps.0: a block step reads one float value (the previous step's "
+            "output), got transform 'attention_scores', which reads 2 source nodes"
+        ],
     ),
     "block step shape": (
-        edit("- {from: h, to: y}", "- {from: h, to: y, transform: {type: block, steps: [{type: linear, width: 5, residual: true}, linear]}}"),
-        ["spec.yaml:8:55: edges.1.transform.steps.0: edge h -> y: step 0 (linear) adds its input to its output, so it needs equal shapes, got [3] -> [5]"],
+        edit(
+            "- {from: h, to: y}",
+            "- {from: h, to: y, transform: {type: block, steps: [{type: linear, width: 5, residual: true}, linear]}}",
+        ),
+        [
+            "spec.yaml:8:55: edges.1.transform.steps.0: edge h -> y: step 0 (linear) adds its input to its output, so "
+            "it needs equal shapes, got [3] -> [5]"
+        ],
     ),
     "prior on categorical": (
         edit("y: {shape: [2], family: categorical", "y: {shape: [2], family: categorical, prior: standard_normal"),
-        ["spec.yaml:5:40: nodes.y.prior: family 'categorical' on node 'y' takes no prior (priors are Gaussian: use gaussian or gaussian_meanvar)"],
+        [
+            "spec.yaml:5:40: nodes.y.prior: family 'categorical' on node 'y' takes no prior (priors are Gaussian: use "
+            "gaussian or gaussian_meanvar)"
+        ],
     ),
     "unknown dataset": (
         edit("name: t\n", "name: t\ndata: {dataset: mnsit}\n"),
         ["spec.yaml:2:17: data.dataset: unknown dataset 'mnsit' (did you mean 'mnist'?); known: *"],
     ),
     "empty file": ("", ["spec.yaml:1:1: <spec>: the file is empty: a spec needs name, nodes and edges"]),
-    "not a mapping": ("- just\n- a list\n", ["spec.yaml:1:1: <spec>: a spec is a mapping with name, nodes and edges, got list"]),
+    "not a mapping": (
+        "- just\n- a list\n",
+        ["spec.yaml:1:1: <spec>: a spec is a mapping with name, nodes and edges, got list"],
+    ),
     "missing nodes": ("name: t\nedges: []\n", ["spec.yaml:1:1: <spec>: missing required key 'nodes'"]),
     "wrong type": (
         edit("h: {shape: [3], family: gaussian}", "h: {shape: three, family: gaussian}"),

@@ -9,12 +9,14 @@ import pcgraph
 from pcgraph.cli import main
 from pcgraph.train.compare import METHODS
 from pcgraph.train.run import setup
-from tests.train.test_trainer import SPEC
+from tests.tiny import TRAINED as SPEC
 
 
 def test_methods_share_initial_weights_and_data_order(write):
     path = write(SPEC)
-    trainers = [setup(pcgraph.load_spec(path, METHODS[m] + ["train.seed=4"]), progress=False) for m in ("bp", "pc-kl", "pc-f")]
+    trainers = [
+        setup(pcgraph.load_spec(path, METHODS[m] + ["train.seed=4"]), progress=False) for m in ("bp", "pc-kl", "pc-f")
+    ]
     first = trainers[0]
     for t in trainers[1:]:
         for p, q in zip(first.program.parameters(), t.program.parameters()):
@@ -27,7 +29,10 @@ def test_methods_share_initial_weights_and_data_order(write):
 def test_compare_writes_json_table_and_curves(write, tmp_path):
     path = write(SPEC)
     out = tmp_path / "cmp"
-    args = ["compare", str(path), "--methods", "bp,pc-f,pc-kl", "--seeds", "2", "--set", "train.epochs=2", "--out", str(out), "--quiet"]
+    args = [
+        "compare", str(path), "--methods", "bp,pc-f,pc-kl", "--seeds", "2", "--set", "train.epochs=2", "--out",
+        str(out), "--quiet"
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     data = json.loads((out / "compare.json").read_text())
@@ -57,7 +62,11 @@ def test_a_diverging_run_is_recorded_and_the_others_go_on(write, tmp_path):
     out = tmp_path / "cmp"
     r = CliRunner().invoke(
         main,
-        ["compare", str(path), "--methods", "bp,pc-kl", "--set", "train.epochs=1", "--set", "train.inference.optimizer={type: sgd, lr: 1.0e+30}", "--set", "train.weights.gradient=equilibrium", "--out", str(out), "--quiet"],
+        [
+            "compare", str(path), "--methods", "bp,pc-kl", "--set", "train.epochs=1", "--set",
+            "train.inference.optimizer={type: sgd, lr: 1.0e+30}", "--set", "train.weights.gradient=equilibrium",
+            "--out", str(out), "--quiet"
+        ],
     )
     assert r.exit_code == 0, r.output
     data = json.loads((out / "compare.json").read_text())
@@ -70,7 +79,9 @@ def test_a_diverging_run_is_recorded_and_the_others_go_on(write, tmp_path):
 def test_default_methods_leave_out_the_ones_the_spec_cannot_train(write, tmp_path):
     """A mean/variance node has no standard-PC form: without --methods, compare runs bp
     and pc-kl and says it left pc-f out; naming pc-f is an error before any training."""
-    meanvar = SPEC.replace("h: {shape: [16], family: gaussian}", "h: {shape: [16], family: gaussian_meanvar, prior: standard_normal}")
+    meanvar = SPEC.replace(
+        "h: {shape: [16], family: gaussian}", "h: {shape: [16], family: gaussian_meanvar, prior: standard_normal}"
+    )
     path = write(meanvar)
     out = tmp_path / "cmp"
     r = CliRunner().invoke(main, ["compare", str(path), "--set", "train.epochs=1", "--out", str(out), "--quiet"])
@@ -78,6 +89,8 @@ def test_default_methods_leave_out_the_ones_the_spec_cannot_train(write, tmp_pat
     assert "leaving out pc-f" in r.output
     data = json.loads((out / "compare.json").read_text())
     assert {row["method"] for row in data["rows"]} == {"bp", "pc-kl"}
-    r = CliRunner().invoke(main, ["compare", str(path), "--methods", "bp,pc-f", "--out", str(tmp_path / "other"), "--quiet"])
+    r = CliRunner().invoke(
+        main, ["compare", str(path), "--methods", "bp,pc-f", "--out", str(tmp_path / "other"), "--quiet"]
+    )
     assert r.exit_code == 2 and "leave pc-f out of --methods" in r.output
     assert not (tmp_path / "other").exists()

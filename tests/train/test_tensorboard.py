@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from pcgraph.cli import main
-from tests.cli.test_rough_edges_runs import TINY
+from tests.tiny import QUICK as TINY
 
 SPEC = TINY.replace("epochs: 1", "epochs: 2")
 
@@ -49,7 +49,9 @@ def test_compare_writes_one_log_per_run(write, tmp_path):
     pytest.importorskip("tensorboard")
     p = write(SPEC.replace("epochs: 2", "epochs: 1"), "tiny.yaml")
     out = tmp_path / "cmp"
-    r = CliRunner().invoke(main, ["compare", str(p), "--methods", "bp,pc-kl", "--out", str(out), "--log", "tensorboard", "--quiet"])
+    r = CliRunner().invoke(
+        main, ["compare", str(p), "--methods", "bp,pc-kl", "--out", str(out), "--log", "tensorboard", "--quiet"]
+    )
     assert r.exit_code == 0, r.output
     bp, pc = scalars(out / "bp-seed0" / "tensorboard"), scalars(out / "pc-kl-seed0" / "tensorboard")
     assert "batch/loss" in bp and "train/train_loss" in bp and "loss/y" in bp and "test/accuracy" in bp
@@ -64,6 +66,7 @@ def test_missing_tensorboard_is_one_sentence_and_writes_nothing(write, tmp_path,
     r = CliRunner().invoke(main, [command, str(p), "--out", str(out), "--log", "tensorboard", "--quiet"])
     assert r.exit_code == 2
     assert r.output.strip() == (
-        '--log tensorboard: TensorBoard logging needs the tensorboard package, which is not installed: pip install "pcgraph[tensorboard]"'
+        '--log tensorboard: TensorBoard logging needs the tensorboard package, which is not installed: pip install '
+        '"pcgraph[tensorboard]"'
     )
     assert not out.exists()

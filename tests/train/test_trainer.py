@@ -13,22 +13,8 @@ from pcgraph.cli import main
 from pcgraph.core.errors import PcgraphError
 from pcgraph.train.compare import METHODS as COMPARE_METHODS
 from pcgraph.train.run import setup, train_run
+from tests.tiny import TRAINED as SPEC
 
-SPEC = """\
-name: tiny
-data: {dataset: synthetic, batch_size: 32, options: {n_train: 512, n_test: 256, seed: 3}}
-nodes:
-  x: {shape: [8], role: input, bind: x}
-  h: {shape: [16], family: gaussian}
-  y: {shape: [4], family: categorical, role: target, bind: y}
-edges:
-  - {from: x, to: h, activation: tanh}
-  - {from: h, to: y}
-train:
-  epochs: 4
-  inference: {steps: 8, optimizer: {type: sgd, lr: 0.1}}
-  weights: {optimizer: {type: adam, lr: 0.01}}
-"""
 
 METHODS = {m: COMPARE_METHODS[m] for m in ("bp", "pc-kl", "pc-f")}
 
@@ -69,7 +55,10 @@ def test_resume_after_an_epoch_equals_an_uninterrupted_run(spec_file, tmp_path):
     resumed, _, _ = train_run(resume=str(tmp_path / "part"), overrides=["train.epochs=3"], progress=False)
     for p, q in zip(full.program.parameters(), resumed.program.parameters()):
         assert torch.equal(p, q)
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
+
+    def strip(rs):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
+
     assert strip(rows(tmp_path / "full")) == strip(rows(tmp_path / "part"))
 
 
@@ -137,8 +126,17 @@ def test_data_that_does_not_fit_names_field_and_node(spec_file, tmp_path):
 
 
 def test_missing_dataset_is_one_line_naming_the_fetch_command(write, tmp_path):
-    p = write(SPEC.replace("{dataset: synthetic, batch_size: 32, options: {n_train: 512, n_test: 256, seed: 3}}", "{dataset: mnist}").replace("bind: x", "bind: image").replace("bind: y", "bind: label").replace("[8]", "[784]"))
-    r = CliRunner().invoke(main, ["train", str(p), "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "run")])
+    p = write(
+        SPEC.replace(
+            "{dataset: synthetic, batch_size: 32, options: {n_train: 512, n_test: 256, seed: 3}}", "{dataset: mnist}"
+        )
+        .replace("bind: x", "bind: image")
+        .replace("bind: y", "bind: label")
+        .replace("[8]", "[784]")
+    )
+    r = CliRunner().invoke(
+        main, ["train", str(p), "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "run")]
+    )
     assert r.exit_code == 2
     lines = [line for line in r.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "pcgraph data fetch mnist" in lines[0]
@@ -159,7 +157,12 @@ def test_divergence_names_the_node_and_keeps_the_last_checkpoint(spec_file, tmp_
     train_run(spec_file, ["train.epochs=1"], out=out, progress=False)
     before = (out / "checkpoint.pt").read_bytes()
     r = CliRunner().invoke(
-        main, ["train", "--resume", str(out), "--set", "train.epochs=2", "--set", "train.inference.optimizer={type: sgd, lr: 1.0e+30}", "--set", "train.weights.gradient=equilibrium", "--quiet"]
+        main,
+        [
+            "train", "--resume", str(out), "--set", "train.epochs=2", "--set",
+            "train.inference.optimizer={type: sgd, lr: 1.0e+30}", "--set", "train.weights.gradient=equilibrium",
+            "--quiet"
+        ],
     )
     assert r.exit_code == 2, r.output
     assert "diverged" in r.output and ("node 'h'" in r.output or "node 'y'" in r.output)
