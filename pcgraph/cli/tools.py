@@ -36,7 +36,11 @@ DATA_DIR_HELP = "datasets folder (default: $PCGRAPH_DATA, else $XDG_CACHE_HOME/p
 
 #: ``--set PATH=VALUE`` (repeatable): the overrides of spec values
 set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="PATH=VALUE", help="override a spec value (dotted path), e.g. train.method=bp"
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="override a spec value (dotted path), e.g. train.method=bp",
 )
 #: ``--data-dir DIR``: where datasets live
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
@@ -45,4 +49,6 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), d
 def device_option(default: str | None = None):
     """``--device``: the device to run on (``default``: None for the spec's train.device)."""
     where = "" if default is not None else " (default: the spec's train.device)"
-    return click.option("--device", default=default, show_default=default is not None, help=f"cpu, cuda, cuda:N or mps{where}")
+    return click.option(
+        "--device", default=default, show_default=default is not None, help=f"cpu, cuda, cuda:N or mps{where}"
+    )

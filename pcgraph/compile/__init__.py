@@ -38,7 +38,10 @@ def _missing(dev: torch.device) -> str | None:
         if count == 0:
             return "no CUDA device is visible to this process; use --device cpu"
         if dev.index is not None and dev.index >= count:
-            return f"this machine has {count} CUDA device{'s' if count > 1 else ''} (cuda:0 to cuda:{count - 1}); use one of them"
+            return (
+                f"this machine has {count} CUDA device{'s' if count > 1 else ''} (cuda:0 to cuda:{count - 1}); use "
+                f"one of them"
+            )
     elif dev.type == "mps" and not torch.backends.mps.is_available():
         return "this torch build or machine has no MPS support; use --device cpu"
     elif dev.type not in ("cpu", "cuda", "mps", "meta"):
@@ -46,7 +49,10 @@ def _missing(dev: torch.device) -> str | None:
     return None
 
 
-def compile_graph(graph: PCGraph, energy: str | None = None, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None) -> Program:
+def compile_graph(
+    graph: PCGraph, energy: str | None = None, device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None
+) -> Program:
     """Build the Program for ``graph``. ``energy``: "kl" (F_KL) or "gaussian"
     (standard PC); defaults come from the spec's ``train`` section. The weights are
     initialised from ``train.seed``; the linear edges run the GEMM kernels

@@ -86,14 +86,30 @@ def needs(graph: PCGraph, dtype: torch.dtype) -> list[Need]:
         where = f"edge {e.name} ({'+'.join(e.sources)} -> {e.target}, {e.transform})"
         for pname, shape in e.param_shapes.items():
             if pname not in e.shared_names:
-                out.append(Need(("edges", e.index), e.location, f"{where} needs a {_dims(shape)} {pname}", math.prod(shape) * item))
+                out.append(
+                    Need(
+                        ("edges", e.index), e.location, f"{where} needs a {_dims(shape)} {pname}",
+                        math.prod(shape) * item
+                    )
+                )
     batch, said = _batch(graph)
     for n in graph.nodes.values():
         for pname, shape in n.node_params.items():
-            out.append(Need(("nodes", n.name), n.location, f"node '{n.name}' needs a {_dims(shape)} {pname}", math.prod(shape) * item))
+            out.append(
+                Need(
+                    ("nodes", n.name), n.location, f"node '{n.name}' needs a {_dims(shape)} {pname}",
+                    math.prod(shape) * item
+                )
+            )
         per = max(math.prod(n.shape), math.prod(n.param_shape))
         size = 8 if n.dtype == "long" else item
-        out.append(Need(("nodes", n.name), n.location, f"node '{n.name}' of shape {_shape(n.shape)} needs {batch} x {_num(per)} values ({said})", batch * per * size))
+        out.append(
+            Need(
+                ("nodes", n.name), n.location,
+                f"node '{n.name}' of shape {_shape(n.shape)} needs {batch} x {_num(per)} values ({said})",
+                batch * per * size
+            )
+        )
     return out
 
 
@@ -111,7 +127,8 @@ def memory_of(device: torch.device) -> tuple[int, str] | None:
     if cap:
         m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", cap, re.IGNORECASE)
         if m is None:
-            raise CompileError(Issue(None, f"must be a number of bytes, optionally with K, M, G or T (e.g. 8G), got {cap!r}", Location(f"${CAP_ENV}")))
+            msg = f"must be a number of bytes, optionally with K, M, G or T (e.g. 8G), got {cap!r}"
+            raise CompileError(Issue(None, msg, Location(f"${CAP_ENV}")))
         limit = int(float(m[1]) * _UNITS[m[2].upper()])
         if limit < total:
             return limit, f"${CAP_ENV} ({human(limit)})"
@@ -131,6 +148,8 @@ def check_budget(graph: PCGraph, device: torch.device, dtype: torch.dtype) -> No
     total = sum(n.nbytes for n in items)
     if total > limit:
         big = max(items, key=lambda n: n.nbytes)
-        raise CompileError(
-            Issue(None, f"the parameters and one batch of node values need {human(total)} together, more than {name}; the largest part: {big.what} ({human(big.nbytes)})", graph.source.locate(()) if graph.source is not None else None)
+        msg = (
+            f"the parameters and one batch of node values need {human(total)} together, more than {name}; the "
+            f"largest part: {big.what} ({human(big.nbytes)})"
         )
+        raise CompileError(Issue(None, msg, graph.source.locate(()) if graph.source is not None else None))

@@ -24,7 +24,8 @@ def _input_value(prog, name: str, value: torch.Tensor) -> torch.Tensor:
         value = value.long()
         problem = token_problem(prog.graph, name, value)
         if problem is not None:
-            raise DataError(Issue(("nodes", name, "bind"), f"data field '{info.bind}' for node '{name}': {problem}", info.location))
+            msg = f"data field '{info.bind}' for node '{name}': {problem}"
+            raise DataError(Issue(("nodes", name, "bind"), msg, info.location))
     elif not value.is_floating_point() and info.shape and per == info.shape[:-1]:
         value = torch.nn.functional.one_hot(value.long(), info.shape[-1]).to(prog.dtype)  # class indices
         per = info.shape
@@ -32,7 +33,9 @@ def _input_value(prog, name: str, value: torch.Tensor) -> torch.Tensor:
         value = value.to(prog.dtype)
     if per != info.shape:
         if value[0].numel() != math.prod(info.shape):
-            msg = f"data field '{info.bind}' has per-sample shape {list(per)}, node '{name}' has shape {list(info.shape)}"
+            msg = (
+                f"data field '{info.bind}' has per-sample shape {list(per)}, node '{name}' has shape {list(info.shape)}"
+            )
             raise DataError(Issue(("nodes", name, "bind"), msg, info.location))
         value = value.reshape((value.shape[0],) + info.shape)
     return value

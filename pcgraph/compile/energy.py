@@ -74,7 +74,9 @@ def kl_family(prog, n: str):
     return prog.kl_families[n]
 
 
-def loss_terms(prog, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None, *, kl_targets: bool = False):
+def loss_terms(
+    prog, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None, *, kl_targets: bool = False
+):
     """Under the plain forward pass: ({node: energy [B]} for the targets and the prior
     terms, {target: prediction mu}). Differentiable w.r.t. parameters. ``kl_targets``
     scores the targets with their F_KL energy whatever the program's energy

@@ -47,7 +47,11 @@ class Engine:
         #: straight from a forward pass, nothing moved since
         self.fresh = fresh
         if fresh:  # only clamped targets and priors carry error
-            self.active = {n for n in prog.energy_nodes if (n in state.clamped and prog.in_edges[n]) or prog.nodes[n].prior is not None}
+            self.active = {
+                n
+                for n in prog.energy_nodes
+                if (n in state.clamped and prog.in_edges[n]) or prog.nodes[n].prior is not None
+            }
         else:
             self.active = set(prog.energy_nodes)
         self.seen = {} if torch.compiler.is_compiling() else {n: (id(t), t._version) for n, t in state.items()}
@@ -134,7 +138,11 @@ class Engine:
     def edge_errors(self, errors: dict, edges) -> dict[str, torch.Tensor]:
         """dE/d(pre-activation) of every edge among ``edges`` whose target has an error."""
         acts, pre, out = self.prog.acts, self.pre, self.out
-        return {e.name: acts[e.name].grad_pre(errors[e.target], pre[e.name], out[e.name]) for e in edges if e.target in errors}
+        return {
+            e.name: acts[e.name].grad_pre(errors[e.target], pre[e.name], out[e.name])
+            for e in edges
+            if e.target in errors
+        }
 
     def _seen_as_state(self, n, fam, own: bool, prior, feeding, ga) -> torch.Tensor:
         """The direction of a node whose children see its state: its own gradient, with

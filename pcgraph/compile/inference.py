@@ -56,7 +56,9 @@ def infer(prog, state: State, steps=None, optimizer=None, schedule=None, *, fast
         if prog.fast if fast is None else fast:
             run_fast(engine_for(prog, state), T, opt, schedule, weight_step)
         else:
-            infer_reference(prog, state, T, opt, free_groups(prog, state, schedule), schedule.steps_weights, weight_step)
+            infer_reference(
+                prog, state, T, opt, free_groups(prog, state, schedule), schedule.steps_weights, weight_step
+            )
     return state
 
 
@@ -116,7 +118,9 @@ def run_fast(eng: Engine, T: int, opt: StateOptimizer, schedule: Schedule, weigh
                 eng.moved(n)
             if guard and dirs:
                 alpha = alphas.get(k)
-                alphas[k] = guarded(st, old, before, torch.ones_like(before) if alpha is None else alpha, eng.total_energy, eng.moved)
+                alphas[k] = guarded(
+                    st, old, before, torch.ones_like(before) if alpha is None else alpha, eng.total_energy, eng.moved
+                )
             if schedule.steps_weights:
                 weight_step()
                 eng.weights_changed()

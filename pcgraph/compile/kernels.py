@@ -161,7 +161,10 @@ _TIMES: dict[tuple, dict[str, Timing]] = {}
 
 def _operands(rows: int, n_in: int, n_out: int, dtype, device):
     gen = torch.Generator().manual_seed(0)  # the caller's random stream is left alone
-    x, w, b, e = (torch.rand(s, generator=gen, dtype=torch.float64).sub_(0.5).to(device=device, dtype=dtype) for s in ((rows, n_in), (n_out, n_in), (n_out,), (rows, n_out)))
+    x, w, b, e = (
+        torch.rand(s, generator=gen, dtype=torch.float64).sub_(0.5).to(device=device, dtype=dtype)
+        for s in ((rows, n_in), (n_out, n_in), (n_out,), (rows, n_out))
+    )
     return x, w, b, e
 
 
@@ -198,7 +201,9 @@ def _fastest(fns: dict[str, Callable], reps: int, device: torch.device) -> dict[
     return times
 
 
-def time_product(product: str, rows: int, n_in: int, n_out: int, dtype: torch.dtype, device, reps: int = REPS) -> dict[str, Timing]:
+def time_product(
+    product: str, rows: int, n_in: int, n_out: int, dtype: torch.dtype, device, reps: int = REPS
+) -> dict[str, Timing]:
     """Every backend's ``Timing`` for one product on one shape (cached per process)."""
     device = torch.device(device)
     key = (product, rows, n_in, n_out, dtype, str(device))
@@ -280,7 +285,10 @@ class ChosenGemm:
         self.dtype, self.device = dtype, torch.device(device)
 
     def names(self) -> dict[str, list[str]]:
-        return {"forward": [k.backend for k in self.fwd], "input": [k.backend for k in self.inp], "weight": [self.wgt.backend]}
+        return {
+            "forward": [k.backend for k in self.fwd], "input": [k.backend for k in self.inp],
+            "weight": [self.wgt.backend]
+        }
 
     def _plain(self, t: torch.Tensor) -> bool:
         return t.dtype != self.dtype or t.device != self.device or torch.compiler.is_compiling()
@@ -325,7 +333,7 @@ def uses_per_version(train) -> int:
     return 1 if train.method == "bp" else train.inference.steps + 1
 
 
-def _widths(mod: Linear, product: str) -> list[int]:
+def widths(mod: Linear, product: str) -> list[int]:
     return [sum(mod.splits)] if product == "weight" else list(mod.splits)
 
 
@@ -341,7 +349,7 @@ def plan_edge(mod: Linear, choice: str, rows: int, uses: float, dtype, device):
     """The gemm object for one linear edge: ``TorchGemm`` when every product runs
     ``default``, else a ``ChosenGemm``."""
     n_out = mod.out_shape[-1]
-    names = {p: [decide(p, rows, n, n_out, choice, uses, dtype, device) for n in _widths(mod, p)] for p in PRODUCTS}
+    names = {p: [decide(p, rows, n, n_out, choice, uses, dtype, device) for n in widths(mod, p)] for p in PRODUCTS}
     if all(n == "default" for v in names.values() for n in v):
         return TorchGemm
     return ChosenGemm({p: [KERNELS[p][n] for n in v] for p, v in names.items()}, rows, dtype, device)
@@ -364,33 +372,4 @@ def running(mod: Linear) -> dict[str, list[str]]:
     """Per product (and source) the backend the edge runs."""
     if isinstance(mod.gemm, ChosenGemm):
         return mod.gemm.names()
-    return {p: ["default"] * len(_widths(mod, p)) for p in PRODUCTS}
-
-
-def _cell(name: str, t: Timing, uses: float, runs: bool) -> str:
-    if t.seconds is None:
-        return f"{name} ({t.error})"
-    reorder = f" (reorder {t.pack * 1e3:.2f}/{uses})" if t.pack else ""
-    return f"{name} {t.cost(uses) * 1e3:.3f}{reorder}" + ("*" if runs else "")
-
-
-def explain(prog) -> str:
-    """One line per linear edge: its shape, every candidate's time per product, and
-    (starred) the one it runs. Times what was not timed yet."""
-    cfg = prog.train_cfg
-    uses = uses_per_version(cfg)
-    dtype = str(prog.dtype).replace("torch.", "")
-    lines = [f"GEMM kernels (train.kernels: {cfg.kernels}; {dtype} on {prog.device}; fastest ms per call, a reorder shared by {uses} calls; * runs)"]
-    for e, mod in linear_edges(prog):
-        rows, n_out, runs = edge_rows(prog, mod), mod.out_shape[-1], running(mod)
-        parts = []
-        for p in PRODUCTS:
-            widths = _widths(mod, p)
-            for k, n in enumerate(widths):
-                times = time_product(p, rows, n, n_out, prog.dtype, prog.device)
-                label = p if len(widths) == 1 else f"{p}[{k}]"
-                parts.append(f"{label}: " + ", ".join(_cell(name, t, uses, name == runs[p][k]) for name, t in times.items()))
-        lines.append(f"  {' + '.join(e.sources)} -> {e.target} [{rows} x {sum(mod.splits)}] -> {n_out}: " + "; ".join(parts))
-    if len(lines) == 1:
-        lines.append("  (no linear edges)")
-    return "\n".join(lines)
+    return {p: ["default"] * len(widths(mod, p)) for p in PRODUCTS}

@@ -96,7 +96,13 @@ def make_weight_optimizer(params, cfg) -> torch.optim.Optimizer:
     parameters' device and dtype (same update, several times faster per step)."""
     params = list(params)
     if cfg.type == "sgd":
-        cls, kw = torch.optim.SGD, dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0, weight_decay=cfg.weight_decay)
+        cls, kw = (
+            torch.optim.SGD,
+            dict(
+                lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                weight_decay=cfg.weight_decay
+            ),
+        )
     elif cfg.type in ("adam", "adamw"):
         cls = torch.optim.AdamW if cfg.type == "adamw" else torch.optim.Adam
         kw = dict(lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)

@@ -31,7 +31,9 @@ class Program(nn.Module):
     along the gradient of its own energy.
     """
 
-    def __init__(self, graph: PCGraph, energy: str = "kl", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+    def __init__(
+        self, graph: PCGraph, energy: str = "kl", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ):
         super().__init__()
         check_energy(graph, energy)
         self.graph = graph
@@ -60,7 +62,9 @@ class Program(nn.Module):
         self.energy_nodes = [n for n in self.order if self.nodes[n].role != "input"]
         self.sampling = [n for n in self.order if n in self.families and self.families[n].samples]
         #: topological generations without the inputs (a cyclic graph: one of all nodes)
-        self.generations = [[n for n in g if self.nodes[n].role != "input"] for g in (graph.generations or [self.order])]
+        self.generations = [
+            [n for n in g if self.nodes[n].role != "input"] for g in (graph.generations or [self.order])
+        ]
         self.schedule = get_schedule(self.train_cfg.inference.schedule)
         self._weight_optimizer = None
         #: the rows (start, stop, of total) of a larger batch that this program's batch
@@ -171,7 +175,9 @@ class Program(nn.Module):
         """One backprop training step (``steps.bp_step``)."""
         return _steps.bp_step(self, batch)
 
-    def step_fn(self, method: str | None = None, compile: bool | None = None, backend: str = "inductor", mode: str | None = None):
+    def step_fn(
+        self, method: str | None = None, compile: bool | None = None, backend: str = "inductor", mode: str | None = None
+    ):
         """The training step for ``method`` (``steps.step_fn``)."""
         return _steps.step_fn(self, method, compile, backend, mode)
 

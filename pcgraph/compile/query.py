@@ -94,7 +94,11 @@ def query_spec(spec: Spec, free_inputs: set[str]) -> Spec:
     for name in free_inputs:
         nd = data["nodes"][name]
         if nd.get("dtype") == "long":
-            raise DataError(Issue(("nodes", name), f"input node '{name}' holds integer tokens, which cannot be inferred: clamp it (e.g. --clamp {name}=test[0:8])"))
+            msg = (
+                f"input node '{name}' holds integer tokens, which cannot be inferred: clamp it (e.g. --clamp "
+                f"{name}=test[0:8])"
+            )
+            raise DataError(Issue(("nodes", name), msg))
         nd["role"] = "latent"
         nd.pop("bind", None)
         nd.setdefault("family", {"type": "gaussian"})
@@ -124,7 +128,8 @@ def prior_sample(program, name: str, batch: int) -> torch.Tensor:
     spec_node = program.graph.spec.nodes[name]
     prior = info.prior if info.role != "input" else spec_node.prior
     if prior is None and info.role != "input":
-        raise DataError(Issue(("nodes", name), f"node '{name}' has no prior (it is predicted by its parents): clamp a root node to 'prior' instead"))
+        msg = f"node '{name}' has no prior (it is predicted by its parents): clamp a root node to 'prior' instead"
+        raise DataError(Issue(("nodes", name), msg))
     m, v = prior_moments(prior) if prior is not None else (0.0, 1.0)
     shape = (batch,) + info.shape
     if info.role != "input" and program.families[name].samples:
@@ -141,7 +146,11 @@ def as_state(program, name: str, value, batch: int) -> torch.Tensor:
             value = value.unsqueeze(0).expand((batch,) + tuple(value.shape))
         else:
             want = list(info.shape) if info.role == "input" else list(info.param_shape)
-            raise DataError(Issue(("nodes", name), f"the value for node '{name}' has shape {list(value.shape)}: give {batch} examples of shape {want} (or one, for all){_index_hint(program, name)}"))
+            msg = (
+                f"the value for node '{name}' has shape {list(value.shape)}: give {batch} examples of shape "
+                f"{want} (or one, for all){_index_hint(program, name)}"
+            )
+            raise DataError(Issue(("nodes", name), msg))
     value = value.to(program.device)
     if info.role == "input":
         if _indices(info, value):  # class indices for a vector input: one-hot rows
@@ -188,17 +197,25 @@ def _mask(program, name: str, mask, batch: int) -> torch.Tensor:
         return m.reshape(shape).expand((batch,) + shape)
     if m.numel() == batch * per:
         return m.reshape((batch,) + shape)
-    raise DataError(Issue(("nodes", name), f"the mask for node '{name}' has {m.numel()} entries: give {per} (shape {list(shape)}), or {batch}x{per} for one per example"))
+    msg = (
+        f"the mask for node '{name}' has {m.numel()} entries: give {per} (shape {list(shape)}), or {batch}x{per} "
+        f"for one per example"
+    )
+    raise DataError(Issue(("nodes", name), msg))
 
 
 def check_nodes(program, names) -> None:
     """Raise a DataError naming the first of ``names`` that is not a node."""
     for n in names:
         if n not in program.nodes:
-            raise DataError(Issue(("nodes", n), f"no node '{n}'{suggest(n, program.nodes) or ' (nodes: ' + ', '.join(program.nodes) + ')'}"))
+            msg = f"no node '{n}'{suggest(n, program.nodes) or ' (nodes: ' + ', '.join(program.nodes) + ')'}"
+            raise DataError(Issue(("nodes", n), msg))
 
 
-def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[str, Any] | None = None, batch: int | None = None, steps: int | None = None, lr: float | None = None) -> QueryResult:
+def run_query(
+    program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[str, Any] | None = None, batch: int | None = None,
+    steps: int | None = None, lr: float | None = None
+) -> QueryResult:
     """Clamp ``clamp`` ({node: value or "prior"}; nodes in ``masks`` only where the
     mask is True) and infer every other node; ``infer`` names the inferred nodes to
     report (default: all). ``batch``: the number of examples when no value says it.
@@ -213,12 +230,18 @@ def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[s
     full = _check_query(program, clamp, infer, masks)
     q = query_program(program, {n for n in program.inputs if n not in full})
     B = batch or _batch_size(q, clamp)
-    values = {n: (prior_sample(q, n, B) if isinstance(v, str) and v == PRIOR else as_state(q, n, v, B)) for n, v in clamp.items()}
+    values = {
+        n: (prior_sample(q, n, B) if isinstance(v, str) and v == PRIOR else as_state(q, n, v, B))
+        for n, v in clamp.items()
+    }
     held = {}
     for n, m in masks.items():
         if not q.families[n].holds_units:
             kinds = ", ".join(name for name, cls in families.items() if cls.holds_units)
-            msg = f"node '{n}' ({q.nodes[n].family}) cannot be clamped in part: only nodes of family {kinds} and float inputs can"
+            msg = (
+                f"node '{n}' ({q.nodes[n].family}) cannot be clamped in part: only nodes of family {kinds} and float "
+                f"inputs can"
+            )
             raise DataError(Issue(("nodes", n), msg))
         held[n] = (_mask(q, n, m, B), values[n])
     with torch.no_grad():
@@ -227,7 +250,9 @@ def run_query(program, clamp: Mapping[str, Any], infer=None, *, masks: Mapping[s
         after, worse = _infer_never_worse(q, state, held, before, steps, lr)
         mus = predictions(q, state)
     inferred = list(infer) if infer else [n for n in q.order if n not in full]
-    result = QueryResult(q, state, frozenset(full), inferred, {n: h[0] for n, h in held.items()}, before, after, int(worse.sum()))
+    result = QueryResult(
+        q, state, frozenset(full), inferred, {n: h[0] for n, h in held.items()}, before, after, int(worse.sum())
+    )
     for n in q.order:
         x = state[n]
         result.values[n] = x if q.nodes[n].role == "input" else q.families[n].mean(x, n in state.clamped)
@@ -243,7 +268,8 @@ def _check_query(program, clamp, infer, masks) -> set[str]:
     check_nodes(program, list(clamp) + list(masks) + list(infer or []))
     unknown = [n for n in masks if n not in clamp]
     if unknown:
-        raise DataError(Issue(("nodes", unknown[0]), f"a mask is given for node '{unknown[0]}' but no value to clamp it to"))
+        msg = f"a mask is given for node '{unknown[0]}' but no value to clamp it to"
+        raise DataError(Issue(("nodes", unknown[0]), msg))
     full = {n for n in clamp if n not in masks}
     clashing = [n for n in (infer or []) if n in full]
     if clashing:
@@ -316,5 +342,7 @@ def _initial(program, values, full, batch, init) -> State:
             out[n] = values[n]
         else:
             shape = (batch,) + program.nodes[n].param_shape
-            out[n] = (torch.randn if init == "normal" else torch.zeros)(shape, dtype=program.dtype, device=program.device)
+            out[n] = (torch.randn if init == "normal" else torch.zeros)(
+                shape, dtype=program.dtype, device=program.device
+            )
     return State(out, draw_noise(program, batch, None), frozenset(full))

@@ -29,7 +29,9 @@ def infer_reference(prog, state: State, T: int, opt, groups: list[list[str]], st
                 terms, mus = energy_terms(prog, values, state.noise, state.clamped, natural_leaves=leaves)
                 per_sample = total_energy(terms)
                 wrt = [leaves[n] if n in natural else values[n] for n in group]
-                grads = torch.autograd.grad(per_sample.sum(), wrt + (params if steps_weights else []), allow_unused=True)
+                grads = torch.autograd.grad(
+                    per_sample.sum(), wrt + (params if steps_weights else []), allow_unused=True
+                )
             if steps_weights:
                 B = per_sample.shape[0]
                 for p, g in zip(params, grads[len(wrt) :]):

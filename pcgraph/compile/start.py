@@ -16,7 +16,9 @@ from .state import State
 INITS = ("forward", "zeros", "normal")
 
 
-def init_state(prog, batch: Mapping[str, Any], init: str = "forward", noise: Mapping[str, torch.Tensor] | None = None) -> State:
+def init_state(
+    prog, batch: Mapping[str, Any], init: str = "forward", noise: Mapping[str, torch.Tensor] | None = None
+) -> State:
     """A State for ``batch`` (bind name -> tensor). Inputs are clamped, and targets
     too when the batch has their field. ``init``: forward | zeros | normal."""
     clamped = clamped_from_batch(prog, batch)
@@ -25,7 +27,8 @@ def init_state(prog, batch: Mapping[str, Any], init: str = "forward", noise: Map
     with torch.no_grad():
         if init == "forward":
             if not prog.graph.is_dag:
-                raise CompileError(Issue(("train", "inference", "init"), "a cyclic graph has no forward pass: use init='zeros' or 'normal'"))
+                msg = "a cyclic graph has no forward pass: use init='zeros' or 'normal'"
+                raise CompileError(Issue(("train", "inference", "init"), msg))
             fp = forward_pass(prog, clamped, nz, B)
             state = State(fp.values, nz, frozenset(clamped))
             state.engine = Engine(prog, state, fp.vis, fp.mean, fp.mu, fp.out, fp.pre, fresh=True)
@@ -41,7 +44,9 @@ def init_state(prog, batch: Mapping[str, Any], init: str = "forward", noise: Map
             if init == "zeros":
                 values[n] = torch.zeros(shape, dtype=prog.dtype, device=prog.device)
             else:
-                values[n] = per_example(prog, lambda b, tail=shape[1:]: torch.randn((b,) + tail, dtype=prog.dtype, device=prog.device), B)
+                values[n] = per_example(
+                    prog, lambda b, tail=shape[1:]: torch.randn((b,) + tail, dtype=prog.dtype, device=prog.device), B
+                )
         state = State(values, nz, frozenset(clamped))
         state.engine = Engine.from_state(prog, state)
         return state

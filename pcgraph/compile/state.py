@@ -52,7 +52,9 @@ class State(MutableMapping):
 
     def clone(self) -> "State":
         """A detached copy (no caches)."""
-        return State({k: v.clone() for k, v in self._values.items()}, {k: v.clone() for k, v in self.noise.items()}, self.clamped)
+        return State(
+            {k: v.clone() for k, v in self._values.items()}, {k: v.clone() for k, v in self.noise.items()}, self.clamped
+        )
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}{'*' if k in self.clamped else ''}: {list(v.shape)}" for k, v in self._values.items())

@@ -53,7 +53,8 @@ def weight_gradient(prog, schedule=None) -> str:
         return "arrival" if forward else "equilibrium"
     if choice == "arrival" and not forward:
         msg = (
-            "gradients at arrival need a forward pass and a non-incremental schedule (a DAG, train.inference.init=forward):"
+            "gradients at arrival need a forward pass and a non-incremental schedule (a DAG, "
+            "train.inference.init=forward):"
             " use train.weights.gradient=equilibrium"
         )
         raise CompileError(Issue(("train", "weights", "gradient"), msg))
@@ -116,7 +117,9 @@ def bp_step(prog, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     return {k: v.detach() for k, v in terms.items()}
 
 
-def step_fn(prog, method: str | None = None, compile: bool | None = None, backend: str = "inductor", mode: str | None = None):
+def step_fn(
+    prog, method: str | None = None, compile: bool | None = None, backend: str = "inductor", mode: str | None = None
+):
     """The training step for ``method`` (pc or bp): batch -> per-node energies (pc)
     or the loss terms (bp), parameters updated. With ``compile`` the whole step runs
     under ``torch.compile`` with ``backend`` and ``mode`` (e.g. "reduce-overhead": CUDA

@@ -23,4 +23,7 @@ def token_problem(graph: PCGraph, node: str, ids: torch.Tensor) -> str | None:
     if 0 <= lo and hi < vocab:
         return None
     bad = lo if lo < 0 else hi
-    return f"token id {bad} is outside the vocabulary of edge {edge.name} ({node} -> {edge.target}, vocab {vocab}: ids 0 to {vocab - 1})"
+    return (
+        f"token id {bad} is outside the vocabulary of edge {edge.name} ({node} -> {edge.target}, vocab {vocab}: ids 0 "
+        f"to {vocab - 1})"
+    )

@@ -63,9 +63,35 @@ def _sigmoid_grad(g, a, y):
     return torch.addcmul(t, t, y, value=-1.0)  # g y (1 - y)
 
 
-_add(Activation("identity", lambda a: a, lambda a, y: torch.ones_like(y), False, "xavier", 1.0, lambda g, a, y: g, lambda a: a))
-_add(Activation("tanh", lambda a: torch.tanh(a), lambda a, y: 1.0 - y * y, False, "xavier", 5.0 / 3.0, _tanh_grad, lambda a: torch.tanh_(a)))
-_add(Activation("sigmoid", lambda a: torch.sigmoid(a), lambda a, y: y * (1.0 - y), False, "xavier", 1.0, _sigmoid_grad, lambda a: torch.sigmoid_(a)))
+_add(
+    Activation(
+        "identity", lambda a: a, lambda a, y: torch.ones_like(y), False, "xavier", 1.0, lambda g, a, y: g, lambda a: a
+    )
+)
+_add(
+    Activation(
+        "tanh",
+        lambda a: torch.tanh(a),
+        lambda a, y: 1.0 - y * y,
+        False,
+        "xavier",
+        5.0 / 3.0,
+        _tanh_grad,
+        lambda a: torch.tanh_(a),
+    )
+)
+_add(
+    Activation(
+        "sigmoid",
+        lambda a: torch.sigmoid(a),
+        lambda a, y: y * (1.0 - y),
+        False,
+        "xavier",
+        1.0,
+        _sigmoid_grad,
+        lambda a: torch.sigmoid_(a),
+    )
+)
 _add(
     Activation(
         "relu",
@@ -78,7 +104,11 @@ _add(
         lambda a: torch.relu_(a),
     )
 )
-_add(Activation("hardtanh", lambda a: F.hardtanh(a), lambda a, y: ((a > -1.0) & (a < 1.0)).to(y.dtype), True, "xavier", 1.0))
+_add(
+    Activation(
+        "hardtanh", lambda a: F.hardtanh(a), lambda a, y: ((a > -1.0) & (a < 1.0)).to(y.dtype), True, "xavier", 1.0
+    )
+)
 _add(
     Activation(
         "leaky_relu",

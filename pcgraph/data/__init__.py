@@ -28,7 +28,10 @@ from .registry import (
 )
 
 #: names from ``fetch`` (which loads the download machinery), imported on first use
-_FETCH_NAMES = {"fetch_dataset": "fetch", "FetchResult": "FetchResult", "SOURCES": "SOURCES", "NOTHING_TO_FETCH": "NOTHING_TO_FETCH", "read_source": "read_source", "summary": "summary"}
+_FETCH_NAMES = {
+    "fetch_dataset": "fetch", "FetchResult": "FetchResult", "SOURCES": "SOURCES",
+    "NOTHING_TO_FETCH": "NOTHING_TO_FETCH", "read_source": "read_source", "summary": "summary"
+}
 
 
 def __getattr__(name: str):

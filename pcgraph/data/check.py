@@ -75,11 +75,18 @@ def _range_issue(n: BoundNode, t: torch.Tensor, split: str, path: tuple) -> Issu
     lo, hi = int(t.min()), int(t.max())
     if n.role == "input" and n.dtype == "long":
         if n.vocab is not None and (hi >= n.vocab or lo < 0):
-            return Issue(path, f"field '{n.bind}' holds token ids {lo}..{hi} ({split} split), but the embedding reading node '{n.name}' has vocab {n.vocab}")
+            return Issue(
+                path,
+                f"field '{n.bind}' holds token ids {lo}..{hi} ({split} split), but the embedding reading node "
+                f"'{n.name}' has vocab {n.vocab}",
+            )
     elif n.family is not None and families.get(n.family).classes and tuple(t.shape[1:]) == tuple(n.shape[:-1]):
         k = n.shape[-1]
         if hi >= k or lo < 0:
-            return Issue(path, f"field '{n.bind}' holds class indices {lo}..{hi} ({split} split), but node '{n.name}' has {k} classes")
+            return Issue(
+                path,
+                f"field '{n.bind}' holds class indices {lo}..{hi} ({split} split), but node '{n.name}' has {k} classes",
+            )
     return None
 
 
@@ -92,7 +99,13 @@ def check_fits(splits: dict, facts: GraphFacts) -> None:
         p = ("nodes", n.name, "bind")
         for split, fields in splits.items():
             if n.bind not in fields:
-                issues.append(Issue(p, f"the {split} split has no field '{n.bind}' for node '{n.name}'{suggest(n.bind, fields)} (fields: {', '.join(fields)})"))
+                issues.append(
+                    Issue(
+                        p,
+                        f"the {split} split has no field '{n.bind}' for node '{n.name}'{suggest(n.bind, fields)} "
+                        f"(fields: {', '.join(fields)})",
+                    )
+                )
                 break
             t = fields[n.bind]
             if t.numel() == 0 or t.is_floating_point():

@@ -137,7 +137,8 @@ def _load(d: DataSpec, facts: GraphFacts | None, data_dir: pathlib.Path) -> Spli
         for spec_field, ds_field in d.fields.items():
             if ds_field not in given:
                 raise data_error(
-                    f"dataset '{cls.name}' has no field '{ds_field}'{suggest(ds_field, given)}; it gives {', '.join(given)}",
+                    f"dataset '{cls.name}' has no field '{ds_field}'{suggest(ds_field, given)}; it gives "
+                    f"{', '.join(given)}",
                     ("data", "fields", spec_field),
                 )
             fields[spec_field] = given[ds_field]
@@ -160,7 +161,13 @@ def option_problems(cls: type[Dataset], options: Any) -> list[tuple[tuple, str, 
             loc = ("data", "options") + tuple(e["loc"])
             if e["type"] == "extra_forbidden":
                 key = e["loc"][-1]
-                out.append((loc, f"unknown option '{key}' of dataset '{cls.name}'{suggest(key, list(cls.Options.model_fields))}", True))
+                out.append(
+                    (
+                        loc,
+                        f"unknown option '{key}' of dataset '{cls.name}'{suggest(key, list(cls.Options.model_fields))}",
+                        True,
+                    )
+                )
             else:
                 out.append((loc, f"{e['msg']}, got {e.get('input')!r}", False))
         return out

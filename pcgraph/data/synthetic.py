@@ -4,7 +4,9 @@
 inputs uniform in [0, 1) of the node's shape, token inputs uniform in [0, vocab)
 (vocab of the embedding edge that reads them). Targets come from a fixed random
 teacher: the same graph compiled with the torch seed ``seed + 12345``, run forward
-on the inputs (``Program.predict``); the compile stage provides it (``GraphFacts.teacher``). A categorical target is the teacher's most
+on the inputs (``Program.predict``); the compile stage provides it
+(``GraphFacts.teacher``). Each target's family makes its data from the teacher's
+prediction (``Family.synthetic_target``): a categorical target is the teacher's most
 probable class (an index) once its output bias is shifted so that every class has
 mean log-probability zero over the generated examples (which balances the classes),
 a Gaussian one its mean plus ``noise`` times standard normal noise, a Bernoulli one
@@ -41,12 +43,17 @@ def _inputs(inputs, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
     for nd in inputs:
         if nd.bind in fields:
             if tuple(fields[nd.bind].shape[1:]) != tuple(nd.shape):
-                raise data_error(f"synthetic: input nodes binding '{nd.bind}' have different shapes", ("nodes", nd.name, "bind"))
+                raise data_error(
+                    f"synthetic: input nodes binding '{nd.bind}' have different shapes", ("nodes", nd.name, "bind")
+                )
             continue
         shape = (n,) + tuple(nd.shape)
         if nd.dtype == "long":
             if nd.vocab is None:
-                raise data_error(f"synthetic: no embedding edge reads token node '{nd.name}', so its vocabulary is unknown", ("nodes", nd.name))
+                raise data_error(
+                    f"synthetic: no embedding edge reads token node '{nd.name}', so its vocabulary is unknown",
+                    ("nodes", nd.name),
+                )
             fields[nd.bind] = torch.randint(0, nd.vocab, shape, generator=gen, dtype=torch.int64)
         else:
             fields[nd.bind] = torch.rand(shape, generator=gen, dtype=torch.float32)
@@ -68,7 +75,9 @@ def synthetic_fields(graph: GraphFacts, n: int, seed: int, noise: float) -> dict
     if not targets:
         return fields
     if not inputs:
-        raise data_error("synthetic: the graph has no input node, so there is nothing to run the teacher on", ("nodes",))
+        raise data_error(
+            "synthetic: the graph has no input node, so there is nothing to run the teacher on", ("nodes",)
+        )
     preds = teacher_predictions(graph.teacher, {b: fields[b] for b in {nd.bind for nd in inputs}}, seed)
     for nd in targets:
         if nd.bind not in fields:
@@ -80,7 +89,9 @@ def teacher_predictions(teacher: Teacher | None, inputs: dict[str, torch.Tensor]
     """The teacher's predictions for ``inputs``, built and run under the torch seed
     ``seed + 12345`` (the caller's random state is left as it was)."""
     if teacher is None:
-        raise data_error("synthetic: the targets come from a teacher network, and none was given with the graph", ("nodes",))
+        raise data_error(
+            "synthetic: the targets come from a teacher network, and none was given with the graph", ("nodes",)
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + TEACHER_SEED_OFFSET)
         return teacher(inputs)
@@ -150,6 +161,8 @@ class SyntheticText(Dataset):
 
     def load(self, options, data_dir, graph):
         n = options.n_train + options.n_test
-        seq = torch.from_numpy(markov_sequences(options.vocab_size, options.branching, options.seed, n, options.seq_len + 1))
+        seq = torch.from_numpy(
+            markov_sequences(options.vocab_size, options.branching, options.seed, n, options.seq_len + 1)
+        )
         fields = {"tokens": seq[:, :-1].contiguous(), "next_tokens": seq[:, 1:].contiguous()}
         return _split(fields, options.n_train)

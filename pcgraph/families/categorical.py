@@ -211,7 +211,9 @@ class Categorical(Family):
             lines.append(f"example {i}:")
             p, t = value[i].float().topk(min(TOP_K, value.shape[-1]), -1)
             for pos in range(p.shape[0]):
-                lines.append(f"  {pos:3d}: " + ", ".join(f"{show(int(a))} {float(b):.3f}" for a, b in zip(t[pos], p[pos])))
+                lines.append(
+                    f"  {pos:3d}: " + ", ".join(f"{show(int(a))} {float(b):.3f}" for a, b in zip(t[pos], p[pos]))
+                )
         return f"top-{TOP_K} tokens per position (probability)\n" + "\n".join(lines) + "\n"
 
     @classmethod

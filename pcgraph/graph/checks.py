@@ -24,14 +24,27 @@ def check_node(name: str, n, kl: bool, err) -> None:
     if n.role in ("input", "target") and not n.bind:
         err(p, f"{n.role} node '{name}' needs 'bind': the data field it is clamped to", True)
     if n.role == "latent" and n.bind:
-        err(p + ("bind",), f"latent node '{name}' is free during inference and cannot bind data field '{n.bind}' (make it an input or target)", True)
+        err(
+            p + ("bind",),
+            f"latent node '{name}' is free during inference and cannot bind data field '{n.bind}' (make it an input "
+            f"or target)",
+            True,
+        )
     if n.role == "input":
         # family and prior of an input describe it only when a query leaves it unclamped
         if (fam is not None or n.prior is not None) and n.dtype == "long":
             key = "family" if fam is not None else "prior"
-            err(p + (key,), f"input node '{name}' holds integer tokens, which cannot be inferred, so it takes no {key}", True)
+            err(
+                p + (key,), f"input node '{name}' holds integer tokens, which cannot be inferred, so it takes no {key}",
+                True
+            )
         elif fam_cls is not None and fam_cls.node_param_shapes(fam, tuple(n.shape)):
-            err(p + ("family",), f"input node '{name}' is never trained as a free node, so its family cannot learn parameters (use a fixed variance)", True)
+            err(
+                p + ("family",),
+                f"input node '{name}' is never trained as a free node, so its family cannot learn parameters (use a "
+                f"fixed variance)",
+                True,
+            )
     elif fam is None:
         err(p, f"{n.role} node '{name}' needs a 'family' (one of: {', '.join(families.names())})", True)
     if n.dtype == "long" and n.role != "input":
@@ -41,9 +54,18 @@ def check_node(name: str, n, kl: bool, err) -> None:
     for rel, msg in fam_cls.check_options(fam, tuple(n.shape)):
         err(p + ("family",) + tuple(rel), msg)
     if fam_cls.needs_kl and not kl:
-        err(p + ("family",), f"family '{fam.type}' on node '{name}' has no standard-PC form: it needs train.energy kl, not gaussian (--set train.energy=kl)")
+        err(
+            p + ("family",),
+            f"family '{fam.type}' on node '{name}' has no standard-PC form: it needs train.energy kl, not gaussian "
+            f"(--set train.energy=kl)",
+        )
     if n.prior is not None and not fam_cls.supports_prior:
-        err(p + ("prior",), f"family '{fam.type}' on node '{name}' takes no prior (priors are Gaussian: use gaussian or gaussian_meanvar)", True)
+        err(
+            p + ("prior",),
+            f"family '{fam.type}' on node '{name}' takes no prior (priors are Gaussian: use gaussian or "
+            f"gaussian_meanvar)",
+            True,
+        )
 
 
 def unknown_node(name: str, nodes) -> str:
@@ -75,7 +97,10 @@ def check_endpoints(i: int, e, nodes: dict[str, NodeInfo], err) -> bool:
         ok = False
     tcls = transforms.get(e.transform.type)
     if tcls.arity is not None and len(e.from_) != tcls.arity:
-        err(p + ("from",), f"transform '{tcls.name}' takes {tcls.arity} source node(s), got {len(e.from_)}: {list(e.from_)}")
+        err(
+            p + ("from",),
+            f"transform '{tcls.name}' takes {tcls.arity} source node(s), got {len(e.from_)}: {list(e.from_)}",
+        )
         ok = False
     return ok
 
@@ -88,9 +113,16 @@ def check_input_dtypes(i: int, e, nodes: dict[str, NodeInfo], err) -> bool:
         have = nodes[s].dtype if nodes[s].role == "input" else "float"  # long elsewhere is reported on the node
         if (want == "long") != (have == "long"):
             if want == "long":
-                err(("edges", i, "from"), f"transform '{tcls.name}' reads integer token ids, but node '{s}' holds dtype {have}")
+                err(
+                    ("edges", i, "from"),
+                    f"transform '{tcls.name}' reads integer token ids, but node '{s}' holds dtype {have}",
+                )
             else:
-                err(("edges", i, "from"), f"node '{s}' holds integer tokens (dtype long); transform '{tcls.name}' needs float input (use an embedding edge)")
+                err(
+                    ("edges", i, "from"),
+                    f"node '{s}' holds integer tokens (dtype long); transform '{tcls.name}' needs float input (use an "
+                    f"embedding edge)",
+                )
             ok = False
     return ok
 
@@ -108,7 +140,11 @@ def share_root(e: EdgeInfo, by_name: dict[str, EdgeInfo], err) -> EdgeInfo | Non
     """The edge whose parameters ``e`` ends up sharing, or None after reporting why not."""
     p = ("edges", e.index, "share")
     if e.share not in by_name:
-        err(p, f"unknown edge '{e.share}'{suggest(e.share, [x for x in by_name if x != e.name])} (share names another edge's 'name')")
+        err(
+            p,
+            f"unknown edge '{e.share}'{suggest(e.share, [x for x in by_name if x != e.name])} (share names another "
+            f"edge's 'name')",
+        )
         return None
     root, seen = by_name[e.share], {e.name}
     while root.share is not None and root.share in by_name and root.name not in seen:
@@ -133,7 +169,11 @@ def tie_shared(edges: list[EdgeInfo], bad_edges: set[int], err) -> None:
         if not tied:
             mine = {k: list(v) for k, v in e.param_shapes.items()}
             theirs = {k: list(v) for k, v in root.param_shapes.items()}
-            err(("edges", e.index, "share"), f"edge '{e.name}' cannot share with '{root.name}': no parameter has the same name and shape ({mine} vs {theirs})")
+            err(
+                ("edges", e.index, "share"),
+                f"edge '{e.name}' cannot share with '{root.name}': no parameter has the same name and shape ({mine} "
+                f"vs {theirs})",
+            )
             continue
         e.share, e.shared_names = root.name, tied
         e.params -= sum(math.prod(e.param_shapes[k]) for k in tied)
@@ -143,7 +183,10 @@ def check_orphans(spec: Spec, nodes: dict[str, NodeInfo], err) -> None:
     has_in = {e.to for e in spec.edges}  # an edge that failed its own checks still counts
     for name, n in nodes.items():
         if n.role == "latent" and name not in has_in and n.prior is None:
-            err(("nodes", name), key=True, msg=f"latent node '{name}' is an orphan: it has no incoming edge and no prior, so nothing predicts it")
+            err(
+                ("nodes", name), key=True,
+                msg=f"latent node '{name}' is an orphan: it has no incoming edge and no prior, so nothing predicts it"
+            )
         if n.role == "target" and name not in has_in:
             err(("nodes", name), f"target node '{name}' has no incoming edge: nothing predicts it", True)
 
@@ -155,14 +198,24 @@ def topology(spec: Spec, g, err):
     train = spec.train
     if train.topology != "dag":
         if train.inference.init == "forward":
-            err(("train", "inference", "init"), "a cyclic graph has no forward pass: use init zeros or normal (--set train.inference.init=zeros)")
+            err(
+                ("train", "inference", "init"),
+                "a cyclic graph has no forward pass: use init zeros or normal (--set train.inference.init=zeros)",
+            )
         if train.method == "bp":
-            err(("train", "method"), "backprop needs a forward pass, which a cyclic graph has not: use method pc (--set train.method=pc) or topology dag")
+            err(
+                ("train", "method"),
+                "backprop needs a forward pass, which a cyclic graph has not: use method pc (--set train.method=pc) "
+                "or topology dag",
+            )
         return None, None
     if not networkx.is_directed_acyclic_graph(g):
         cycle = [(u, v) for u, v, *_ in networkx.find_cycle(g, source=list(g.nodes))]
         loop = [u for u, _ in cycle] + [cycle[0][0]]
-        err(("edges", g.edges[cycle[-1]]["index"]), f"cycle {' -> '.join(loop)}; the graph must be a DAG unless train.topology: cyclic")
+        err(
+            ("edges", g.edges[cycle[-1]]["index"]),
+            f"cycle {' -> '.join(loop)}; the graph must be a DAG unless train.topology: cyclic",
+        )
         return None, None
     generations = [sorted(level) for level in networkx.topological_generations(g)]
     return [n for level in generations for n in level], generations
@@ -182,10 +235,18 @@ def check_data(spec: Spec, nodes: dict[str, NodeInfo], err) -> None:
     renames = d.fields
     for spec_field, ds_field in renames.items():
         if ds_field not in ds.fields:
-            err(("data", "fields", spec_field), f"dataset '{ds.name}' has no field '{ds_field}'{suggest(ds_field, ds.fields)}; it gives {', '.join(ds.fields)}")
+            err(
+                ("data", "fields", spec_field),
+                f"dataset '{ds.name}' has no field '{ds_field}'{suggest(ds_field, ds.fields)}; it gives "
+                f"{', '.join(ds.fields)}",
+            )
     for name, n in nodes.items():
         if n.bind is None:
             continue
         actual = renames.get(n.bind, n.bind)
         if actual not in ds.fields and n.bind not in renames:
-            err(("nodes", name, "bind"), f"dataset '{ds.name}' has no field '{n.bind}'{suggest(n.bind, ds.fields)}; it gives {', '.join(ds.fields)}")
+            err(
+                ("nodes", name, "bind"),
+                f"dataset '{ds.name}' has no field '{n.bind}'{suggest(n.bind, ds.fields)}; it gives "
+                f"{', '.join(ds.fields)}",
+            )

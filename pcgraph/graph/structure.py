@@ -70,10 +70,15 @@ def digraph(name: str, nodes: dict[str, NodeInfo], edges: list[EdgeInfo]):
     first one's attributes on the pair itself)."""
     g = networkx.DiGraph(name=name)
     for n in nodes.values():
-        g.add_node(n.name, role=n.role, family=n.family, shape=n.shape, param_shape=n.param_shape, dtype=n.dtype, bind=n.bind)
+        g.add_node(
+            n.name, role=n.role, family=n.family, shape=n.shape, param_shape=n.param_shape, dtype=n.dtype, bind=n.bind
+        )
     for e in edges:
         for arg, s in enumerate(e.sources):
-            rec = {"edge": e.name, "index": e.index, "transform": e.transform, "activation": e.activation, "arg": arg, "params": e.params}
+            rec = {
+                "edge": e.name, "index": e.index, "transform": e.transform, "activation": e.activation, "arg": arg,
+                "params": e.params
+            }
             if g.has_edge(s, e.target):
                 g.edges[s, e.target]["spec_edges"].append(rec)
             else:

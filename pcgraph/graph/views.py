@@ -20,7 +20,10 @@ def _style(n):
 
 def _table(rows: list[list[str]], header: list[str]) -> list[str]:
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+
+    def line(r):
+        return "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+
     return [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
 
@@ -32,13 +35,17 @@ def as_table(g: PCGraph) -> str:
         if n.prior is not None:
             fam += f" + prior {n.prior.type}"
         extra = f" (+{n.params:,} params)" if n.params else ""
-        rows.append([n.name, n.role + (f" <- {n.bind}" if n.bind else ""), fam, fmt(n.shape), fmt(n.param_shape) + extra])
+        rows.append(
+            [n.name, n.role + (f" <- {n.bind}" if n.bind else ""), fam, fmt(n.shape), fmt(n.param_shape) + extra]
+        )
     out += _table(rows, ["node", "role", "family", "shape", "param shape"])
     out.append("")
     rows = []
     for e in g.edges:
         share = f" (shares {e.share})" if e.share else ""
-        rows.append([e.name, f"{', '.join(e.sources)} -> {e.target}", e.transform + share, e.activation, f"{e.params:,}"])
+        rows.append(
+            [e.name, f"{', '.join(e.sources)} -> {e.target}", e.transform + share, e.activation, f"{e.params:,}"]
+        )
     out += _table(rows, ["edge", "from -> to", "transform", "activation", "params"])
     out.append("")
     out.append(f"parameters: {g.params_total:,} total ({g.params_on_edges:,} on edges, {g.params_on_nodes:,} on nodes)")

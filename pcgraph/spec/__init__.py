@@ -21,7 +21,8 @@ def spec_from_data(data: Any, smap: SourceMap | None = None) -> Spec:
     """Validate plain data (as from YAML) into a Spec; SpecError lists every problem."""
     smap = smap or SourceMap("<spec>")
     if not isinstance(data, dict):
-        raise SpecError(Issue(("<spec>",), f"a spec is a mapping with name, nodes and edges, got {type(data).__name__}", smap.locate(())))
+        msg = f"a spec is a mapping with name, nodes and edges, got {type(data).__name__}"
+        raise SpecError(Issue(("<spec>",), msg, smap.locate(())))
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
@@ -53,7 +54,9 @@ def loads_spec(text: str, file: str = "<string>", overrides: Iterable[str] = ())
 def schema() -> dict:
     """The JSON Schema of the spec language (for editors and yaml-language-server)."""
     out = Spec.model_json_schema(by_alias=True, mode="validation")
-    out = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://pcgraph.dev/spec.schema.json", **out}
+    out = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://pcgraph.dev/spec.schema.json", **out
+    }
     return out
 
 

@@ -54,7 +54,13 @@ class BoundedLoader(yaml.SafeLoader):
 
     def compose_node(self, parent, index):
         # ``index``: a sequence item's position, a mapping value's key node, None for a key
-        step = index if isinstance(index, int) else getattr(index, "value", None) if isinstance(index, yaml.ScalarNode) else None
+        step = (
+            index
+            if isinstance(index, int)
+            else getattr(index, "value", None)
+            if isinstance(index, yaml.ScalarNode)
+            else None
+        )
         if step is not None:
             self.path.append(step)
         try:
@@ -69,7 +75,9 @@ class BoundedLoader(yaml.SafeLoader):
             return self._alias(event)
         collection = isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent))
         if collection and self.depth >= MAX_DEPTH:
-            msg = f"the YAML nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)"
+            msg = (
+                f"the YAML nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)"
+            )
             raise LimitExceeded(msg, event.start_mark, tuple(self.path[:1]))  # the top-level key it is under
         self._count(1, event.start_mark)
         self.depth += 1
@@ -84,16 +92,25 @@ class BoundedLoader(yaml.SafeLoader):
         else:
             children = []
         inner = [self.sizes[id(c)] for c in children]
-        self.sizes[id(node)] = (1 + sum(s for s, _ in inner), 1 + max((h for _, h in inner), default=0) if collection else 0)
+        self.sizes[id(node)] = (
+            1 + sum(s for s, _ in inner),
+            1 + max((h for _, h in inner), default=0) if collection else 0,
+        )
         return node
 
     def _alias(self, event):
         node = self.anchors[event.anchor]
         if id(node) not in self.sizes:
-            raise LimitExceeded(f"alias *{event.anchor} sits inside the mapping or sequence it refers to: a spec cannot contain itself", event.start_mark, tuple(self.path))
+            raise LimitExceeded(
+                f"alias *{event.anchor} sits inside the mapping or sequence it refers to: a spec cannot contain itself",
+                event.start_mark, tuple(self.path)
+            )
         size, height = self.sizes[id(node)]
         if self.depth + height > MAX_DEPTH:
-            msg = f"alias *{event.anchor} nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)"
+            msg = (
+                f"alias *{event.anchor} nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs "
+                f"fewer than 10)"
+            )
             raise LimitExceeded(msg, event.start_mark, tuple(self.path[:1]))
         self._count(size, event.start_mark, event.anchor)
         return super().compose_node(None, None)
@@ -111,14 +128,19 @@ class BoundedLoader(yaml.SafeLoader):
         converts it (which takes quadratic time) and before sizes are computed with it."""
         text = self.construct_scalar(node)
         if sum(c.isalnum() for c in text) > 66 or abs(value := super().construct_yaml_int(node)).bit_length() > 64:
-            raise LimitExceeded(f"the integer '{_short(text)}' does not fit in 64 bits (no spec value needs more)", node.start_mark)
+            raise LimitExceeded(
+                f"the integer '{_short(text)}' does not fit in 64 bits (no spec value needs more)", node.start_mark
+            )
         return value
 
     def _count(self, n: int, mark, anchor: str | None = None) -> None:
         self.values += n
         if self.values > MAX_VALUES:
             what = f"alias *{anchor} expands the document" if anchor is not None else "the document grows"
-            raise LimitExceeded(f"{what} past {MAX_VALUES:,} values (a spec holds a few hundred; aliases may not multiply the input)", mark, tuple(self.path))
+            raise LimitExceeded(
+                f"{what} past {MAX_VALUES:,} values (a spec holds a few hundred; aliases may not multiply the input)",
+                mark, tuple(self.path)
+            )
 
 
 BoundedLoader.add_constructor("tag:yaml.org,2002:int", BoundedLoader.construct_yaml_int)

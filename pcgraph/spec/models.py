@@ -142,7 +142,8 @@ class InferenceSpec(Strict):
     steps: NonNegativeInt = Field(32, description="T: inference steps per batch")
     optimizer: StateOptimizerSpec = Field(
         default_factory=default_state_optimizer,
-        description="default: {type: sgd, lr: 1.0, precondition: true, guard: true}; a named optimizer gets exactly what it names",
+        description="default: {type: sgd, lr: 1.0, precondition: true, guard: true}; a named optimizer gets exactly "
+        "what it names",
     )
     schedule: Literal[tuple(schedules.names())] = Field(  # type: ignore[valid-type]
         "sweep", description="; ".join(f"{name}: {cls.description}" for name, cls in schedules.items())
@@ -168,7 +169,8 @@ class WeightsSpec(Strict):
         "auto",
         description="arrival: each edge's gradient when the error first reaches its target in a reverse-topological"
         " sweep from the forward pass (Z-IL; equals backprop's); equilibrium: from the errors after the T inference"
-        " steps (the EM M-step); auto: arrival where the graph has a forward pass (init: forward, a DAG, not incremental)",
+        " steps (the EM M-step); auto: arrival where the graph has a forward pass (init: forward, a DAG, not "
+        "incremental)",
     )
     grad_clip: Optional[PositiveFloat] = None
 
@@ -184,10 +186,11 @@ class TrainSpec(Strict):
     inference: InferenceSpec = Field(default_factory=InferenceSpec)
     weights: WeightsSpec = Field(default_factory=WeightsSpec)
     compile: bool = False
-    kernels: Literal[(GEMM_BACKENDS[0], "auto", *GEMM_BACKENDS[1:])] = Field(  # type: ignore[valid-type]
+    kernels: Literal[(GEMM_BACKENDS[0], "auto", *GEMM_BACKENDS[1:])] = Field(  # type: ignore
         "default",
-        description="GEMM kernels of linear edges (BP and PC alike): default (torch: MKL on CPU, cuBLAS on CUDA), onednn,"
-        " onednn-packed (weights reordered once per update), or auto (time them per shape when compiling, keep the fastest)",
+        description="GEMM kernels of linear edges (BP and PC alike): default (torch: MKL on CPU, cuBLAS on CUDA),"
+        " onednn, onednn-packed (weights reordered once per update), or auto (time them per shape when compiling,"
+        " keep the fastest)",
     )
     checkpoint_every: PositiveInt = Field(1, description="epochs between checkpoints")
     log_every: PositiveInt = Field(1, description="batches between progress updates")

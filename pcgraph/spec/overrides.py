@@ -51,12 +51,19 @@ def apply_overrides(data: Any, smap: SourceMap, overrides: list[str], root: type
             issues.append(Issue((path_text,), "empty key in the dotted path", where))
             continue
         if len(parts) > MAX_DEPTH:
-            issues.append(Issue((parts[0],), f"the dotted path has {len(parts)} keys, more than the {MAX_DEPTH} a spec can nest", where))
+            issues.append(
+                Issue(
+                    (parts[0],), f"the dotted path has {len(parts)} keys, more than the {MAX_DEPTH} a spec can nest",
+                    where
+                )
+            )
             continue
         try:
             value = parse_value(value_text)
         except LimitExceeded as e:
-            issues.append(Issue(tuple(parts), f"{e.problem} (at column {e.problem_mark.column + 1} of the value)", where))
+            issues.append(
+                Issue(tuple(parts), f"{e.problem} (at column {e.problem_mark.column + 1} of the value)", where)
+            )
             continue
         problem = _assign(data, parts, value, root)
         if problem:
@@ -109,7 +116,9 @@ def _in_model(tp, cur, part, last, value, done):
     sub = field_of(tp, part)
     if sub is None:
         names = [f.alias or n for n, f in tp.model_fields.items()]
-        raise _Refused(done + [part], f"unknown key '{part}'{suggest(part, names)} in {'.'.join(map(str, done)) or 'the spec'}")
+        raise _Refused(
+            done + [part], f"unknown key '{part}'{suggest(part, names)} in {'.'.join(map(str, done)) or 'the spec'}"
+        )
     if not isinstance(cur, dict):
         raise _Refused(done, "cannot set a key inside a non-mapping value")
     if last:
@@ -141,7 +150,11 @@ def _in_list(tp, cur, part, last, value, done):
         raise _Refused(done, "cannot index a non-list value")
     idx = _index(cur, part)
     if idx is None:
-        raise _Refused(done + [part], f"no item '{part}' in {'.'.join(map(str, done))} ({len(cur)} items; use an index, an edge's name or its default name e0, e1, ...)")
+        raise _Refused(
+            done + [part],
+            f"no item '{part}' in {'.'.join(map(str, done))} ({len(cur)} items; use an index, an edge's name or its "
+            f"default name e0, e1, ...)",
+        )
     if last:
         cur[idx] = value
         return _DONE

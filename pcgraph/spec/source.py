@@ -12,7 +12,10 @@ from .limits import BoundedLoader, LimitExceeded, too_big
 # Tags the safe loader understands; anything else (``!!python/object``, custom tags) is refused.
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:" + t
-    for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge", "omap", "pairs", "set", "value")
+    for t in (
+        "str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge", "omap", "pairs", "set",
+        "value"
+    )
 }
 
 
@@ -56,7 +59,10 @@ def _walk(node, path: tuple, smap: SourceMap, issues: list[Issue]) -> None:
     if node.tag not in _STANDARD_TAGS:
         short = node.tag.replace("tag:yaml.org,2002:", "!!")
         issues.append(
-            Issue(path, f"YAML tag '{short}' is not allowed: specs are plain data (nothing is executed)", Location(smap.file, *_pos(node.start_mark)))
+            Issue(
+                path, f"YAML tag '{short}' is not allowed: specs are plain data (nothing is executed)",
+                Location(smap.file, *_pos(node.start_mark))
+            )
         )
     if isinstance(node, yaml.MappingNode):
         seen: dict = {}
@@ -67,7 +73,10 @@ def _walk(node, path: tuple, smap: SourceMap, issues: list[Issue]) -> None:
             key = knode.value if isinstance(knode, yaml.ScalarNode) else str(knode.start_mark)
             if key in seen:
                 issues.append(
-                    Issue(path + (key,), f"duplicate key '{key}' (first at line {seen[key]})", Location(smap.file, *_pos(knode.start_mark)))
+                    Issue(
+                        path + (key,), f"duplicate key '{key}' (first at line {seen[key]})",
+                        Location(smap.file, *_pos(knode.start_mark))
+                    )
                 )
             seen[key] = knode.start_mark.line + 1
             smap.keys.setdefault(path + (key,), _pos(knode.start_mark))
@@ -104,7 +113,11 @@ def _path_at_error(text: str) -> tuple:
                         top[2] = True
                 else:
                     top[1] += 1
-            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)) and len(stack) >= 2 and stack[-2][0] == "seq":
+            if (
+                isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent))
+                and len(stack) >= 2
+                and stack[-2][0] == "seq"
+            ):
                 stack[-2][1] += 1
             path = tuple(f[1] for f in stack if f[1] is not None and f[1] != -1)
     except yaml.YAMLError:
@@ -131,7 +144,8 @@ def load_yaml(text: str, file: str) -> tuple[object, SourceMap]:
         except yaml.YAMLError as e:
             raise SpecError(Issue(("yaml",), f"invalid YAML: {e}", Location(file))) from None
         if node is None:
-            raise SpecError(Issue(("<spec>",), "the file is empty: a spec needs name, nodes and edges", Location(file, 1, 1)))
+            msg = "the file is empty: a spec needs name, nodes and edges"
+            raise SpecError(Issue(("<spec>",), msg, Location(file, 1, 1)))
         issues: list[Issue] = []
         _walk(node, (), smap, issues)
         if issues:
@@ -144,7 +158,8 @@ def load_yaml(text: str, file: str) -> tuple[object, SourceMap]:
             raise SpecError(Issue(path, e.problem, Location(file, *at))) from None
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
-            raise SpecError(Issue(("yaml",), f"invalid YAML: {e.problem}", Location(file, *_pos(mark)) if mark else Location(file))) from None
+            msg = f"invalid YAML: {e.problem}"
+            raise SpecError(Issue(("yaml",), msg, Location(file, *_pos(mark)) if mark else Location(file)))
     finally:
         loader.dispose()
     return data, smap

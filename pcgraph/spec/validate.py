@@ -18,7 +18,12 @@ def union_member(tp, tag):
     """The model of a tagged union ``tp`` whose ``type`` is ``tag`` (tags are unique)."""
     for member in typing.get_args(tp):
         m = unwrap(member)
-        if isinstance(m, type) and issubclass(m, BaseModel) and m.model_fields.get("type") and m.model_fields["type"].default == tag:
+        if (
+            isinstance(m, type)
+            and issubclass(m, BaseModel)
+            and m.model_fields.get("type")
+            and m.model_fields["type"].default == tag
+        ):
             return m
     return None
 

@@ -77,7 +77,9 @@ def _reset_hwm() -> None:
         pass
 
 
-def _peak_child(spec_text: str, method: str, device: str, batch_size: int, steps: int, threads: int, compile_mode, queue) -> None:
+def _peak_child(
+    spec_text: str, method: str, device: str, batch_size: int, steps: int, threads: int, compile_mode, queue
+) -> None:
     torch.set_num_threads(threads)
     spec = loads_spec(spec_text, "<bench>")
     prog, step = _build(spec, method, torch.device(device), compile_mode)
@@ -89,7 +91,9 @@ def _peak_child(spec_text: str, method: str, device: str, batch_size: int, steps
     queue.put(max(0.0, _status_mb("VmHWM") - base))
 
 
-def peak_memory_mb(spec_text: str, method: str, device: torch.device, batch_size: int, steps: int = 3, compile_mode=None) -> float:
+def peak_memory_mb(
+    spec_text: str, method: str, device: torch.device, batch_size: int, steps: int = 3, compile_mode=None
+) -> float:
     """Extra memory of training steps beyond the model and batch, in MiB."""
     if device.type == "cuda":
         spec = loads_spec(spec_text, "<bench>")
@@ -106,7 +110,10 @@ def peak_memory_mb(spec_text: str, method: str, device: torch.device, batch_size
         return float("nan")
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_peak_child, args=(spec_text, method, str(device), batch_size, steps, torch.get_num_threads(), compile_mode, q))
+    p = ctx.Process(
+        target=_peak_child,
+        args=(spec_text, method, str(device), batch_size, steps, torch.get_num_threads(), compile_mode, q),
+    )
     p.start()
     try:
         value = q.get(timeout=600)
@@ -132,7 +139,9 @@ def run_bench(
     spec_text = yaml.safe_dump(spec.to_data(), sort_keys=False)  # what the memory child processes build
     dev = resolve_device(device if device is not None else spec.train.device)
     B = spec.data.batch_size if spec.data is not None else 64
-    (pc_step, batch, compile_s), (bp_step, _, bp_compile_s) = (_cold_start(spec, m, dev, compile_mode, B) for m in ("pc", "bp"))
+    (pc_step, batch, compile_s), (bp_step, _, bp_compile_s) = (
+        _cold_start(spec, m, dev, compile_mode, B) for m in ("pc", "bp")
+    )
     times = _timed(dev, {"bp": bp_step, "pc": pc_step}, batch, steps, warmup, rounds)
     bp_ms = statistics.median(times["bp"]) * 1e3
     pc_ms = statistics.median(times["pc"]) * 1e3
@@ -193,7 +202,10 @@ def format_result(r: dict) -> str:
         f"  ratio    {r['ratio']:9.2f} x",
     ]
     if "bp_peak_mb" in r:
-        lines.append(f"  memory   BP {r['bp_peak_mb']:.1f} MiB, PC {r['pc_peak_mb']:.1f} MiB beyond model and batch (x{r['memory_ratio']})")
+        lines.append(
+            f"  memory   BP {r['bp_peak_mb']:.1f} MiB, PC {r['pc_peak_mb']:.1f} MiB beyond model and batch "
+            f"(x{r['memory_ratio']})"
+        )
     lines.append(f"  cold start (build + first PC step) {r['compile_s']:.2f} s")
     return "\n".join(lines)
 

@@ -62,5 +62,6 @@ def load(path: Path, map_location="cpu") -> dict:
     except Exception:  # noqa: BLE001 - any failure to read means the same to the user
         state = None
     if not isinstance(state, dict) or any(k not in state for k in KEYS):
-        raise TrainError(Issue(None, f"the checkpoint is damaged or not pcgraph's; restore it from a copy, or {fresh}", where))
+        msg = f"the checkpoint is damaged or not pcgraph's; restore it from a copy, or {fresh}"
+        raise TrainError(Issue(None, msg, where))
     return state

@@ -34,7 +34,8 @@ def parse_methods(text: str) -> list[str]:
     names = [m.strip() for m in text.split(",") if m.strip()]
     for m in names:
         if m not in METHODS:
-            raise TrainError(Issue(("--methods",), f"unknown method '{m}'{suggest(m, METHODS)}; known: {', '.join(METHODS)}"))
+            msg = f"unknown method '{m}'{suggest(m, METHODS)}; known: {', '.join(METHODS)}"
+            raise TrainError(Issue(("--methods",), msg))
     if not names:
         raise TrainError(Issue(("--methods",), "no methods given"))
     return names
@@ -59,7 +60,10 @@ def _check_methods(spec_path, methods: list[str], overrides: list[str], base, *,
         if "train.energy=gaussian" in METHODS[m]:
             for n in graph.nodes.values():
                 if n.family_cls is not None and n.family_cls.needs_kl:
-                    problem = f"{m} trains with the standard energy F, which family '{n.family}' on node '{n.name}' does not have"
+                    problem = (
+                        f"{m} trains with the standard energy F, which family '{n.family}' on node '{n.name}' does "
+                        f"not have"
+                    )
                     break
         if problem is None:
             try:
@@ -80,10 +84,13 @@ def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir,
     spec = load_spec(spec_path, [*overrides, *METHODS[method], f"train.seed={seed}", *device_override(device)])
     resume = (run_dir / ckpt.NAME).exists()
     if holds_run(run_dir) and not resume:
-        raise TrainError(Issue(("--out",), f"{run_dir} holds an unfinished run without a checkpoint; move it away to start over"))
+        msg = f"{run_dir} holds an unfinished run without a checkpoint; move it away to start over"
+        raise TrainError(Issue(("--out",), msg))
     key = (json.dumps(spec.data.model_dump(mode="json")) if spec.data else None, str(data_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = open_run(spec, run_dir, resume=resume, data_dir=data_dir, progress=progress, data=data_cache.get(key), log=log)
+    trainer = open_run(
+        spec, run_dir, resume=resume, data_dir=data_dir, progress=progress, data=data_cache.get(key), log=log
+    )
     data_cache[key] = trainer.data
     if trainer.epoch < spec.train.epochs:
         if progress:
@@ -93,7 +100,16 @@ def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir,
 
 
 def compare(
-    spec_path, methods: Iterable[str] | None, seeds: int = 1, overrides: Iterable[str] = (), *, out=None, device=None, data_dir=None, progress=True, log: str | None = None
+    spec_path,
+    methods: Iterable[str] | None,
+    seeds: int = 1,
+    overrides: Iterable[str] = (),
+    *,
+    out=None,
+    device=None,
+    data_dir=None,
+    progress=True,
+    log: str | None = None,
 ) -> dict:
     if log == "tensorboard":
         from .tensorboard import summary_writer
@@ -111,7 +127,10 @@ def compare(
     for seed in range(int(base.train.seed), int(base.train.seed) + seeds):
         for method in methods:
             try:
-                trainer = _run_one(spec_path, overrides, method, seed, out, device=device, data_dir=data_dir, progress=progress, data_cache=cache, log=log)
+                trainer = _run_one(
+                    spec_path, overrides, method, seed, out, device=device, data_dir=data_dir, progress=progress,
+                    data_cache=cache, log=log
+                )
             except TrainError as e:  # e.g. a diverged run: record it, go on with the others
                 failures.append({"method": method, "seed": seed, "error": e.lines[0]})
                 if progress:
@@ -121,9 +140,15 @@ def compare(
             for split in ("train", "test"):
                 final = [r for r in trainer.history if r["split"] == split]
                 if final:
-                    row = {"method": method, "seed": seed, **{k: v for k, v in final[-1].items() if k != "split"}, "split": split}
+                    row = {
+                        "method": method, "seed": seed, **{k: v for k, v in final[-1].items() if k != "split"},
+                        "split": split
+                    }
                     rows.append(row)
-    result = {"spec": base.name, "methods": methods, "seeds": seeds, "overrides": overrides, "rows": rows, "failures": failures}
+    result = {
+        "spec": base.name, "methods": methods, "seeds": seeds, "overrides": overrides, "rows": rows,
+        "failures": failures
+    }
     ckpt.atomic_write_text(out / "compare.json", json.dumps(result, indent=2))
     result["out"] = str(out)
     md = table(rows, methods, title=f"{base.name}: {', '.join(methods)}, {seeds} seed(s)")
@@ -162,7 +187,9 @@ def _seconds(x: float) -> str:
     return f"{x:.3f}" if x < 1 else f"{x:.1f}"
 
 
-def table(rows: list[dict], methods: list[str], title: str = "", split: str = "test", keys: list[str] | None = None) -> str:
+def table(
+    rows: list[dict], methods: list[str], title: str = "", split: str = "test", keys: list[str] | None = None
+) -> str:
     """Markdown table, one line per method: seeds, epochs, each metric (all that the
     rows hold unless ``keys`` names them), training seconds per epoch."""
     if keys is None:

@@ -52,9 +52,11 @@ def load_model(source, overrides=(), *, device=None, fresh: bool = False):
     path = Path(source)
     if path.is_dir():
         if not (path / SPEC_FILE).exists():
-            raise TrainError(Issue(("run",), f"{path} is not a run directory (no {SPEC_FILE}): give a run directory or a spec file"))
+            msg = f"{path} is not a run directory (no {SPEC_FILE}): give a run directory or a spec file"
+            raise TrainError(Issue(("run",), msg))
         if not fresh and not (path / ckpt.NAME).exists():
-            raise TrainError(Issue(("run",), f"{path} has no {ckpt.NAME}: pass --fresh to diagnose freshly initialised weights"))
+            msg = f"{path} has no {ckpt.NAME}: pass --fresh to diagnose freshly initialised weights"
+            raise TrainError(Issue(("run",), msg))
         spec, program = load_run(path, device, overrides, weights=not fresh, spec_device=True)
         weights = "fresh" if fresh else "checkpoint"
     else:
@@ -62,7 +64,8 @@ def load_model(source, overrides=(), *, device=None, fresh: bool = False):
         program = compile_graph(build_graph(spec), energy=spec.train.energy, device=spec.train.device)
         weights = "fresh"
     if not program.graph.is_dag:
-        raise TrainError(Issue(("train", "topology"), f"{path}: diagnose compares PC with backprop, which needs a forward pass; this graph is cyclic"))
+        msg = f"{path}: diagnose compares PC with backprop, which needs a forward pass; this graph is cyclic"
+        raise TrainError(Issue(("train", "topology"), msg))
     return spec, program, weights
 
 
@@ -149,12 +152,15 @@ def inference_trace(prog, batch: Mapping[str, Any], steps: int | None = None, *,
 
     energies, front = record(chained())
     whole = prog.infer(fresh(), steps=T, weight_step=_no_weight_step)
-    replayed = not all(torch.allclose(state[n], whole[n], rtol=1e-4, atol=1e-6 * max(1.0, float(whole[n].abs().max()))) for n in x0)
+    replayed = not all(
+        torch.allclose(state[n], whole[n], rtol=1e-4, atol=1e-6 * max(1.0, float(whole[n].abs().max()))) for n in x0
+    )
     if replayed:
         energies, front = record(prog.infer(fresh(), steps=t, weight_step=_no_weight_step) for t in range(1, T + 1))
         state = whole
     total = [sum(v[t] for v in energies.values()) for t in range(T + 1)]
-    return {"steps": T, "energies": energies, "total": total, "front": front, "state": state, "noise": noise, "replayed": replayed}
+    return {"steps": T, "energies": energies, "total": total, "front": front, "state": state, "noise": noise,
+            "replayed": replayed}
 
 
 def rises(total: list[float], tol: float = RISE_TOL) -> list[int]:
@@ -266,36 +272,63 @@ def _num(v, fmt: str = ".4g") -> str:
     return "–" if v is None else format(v, fmt)
 
 
-def format_report(r: dict, title: str = "") -> str:
-    """The report as readable tables (markdown)."""
-    opt = r["inference"]["optimizer"]
-    head = title or r["graph"]
-    lines = [
-        f"{head}: energy {r['energy']}, batch of {r['batch_size']}, T = {r['steps']} {r['inference']['schedule']} steps "
-        f"({opt.get('type')}, lr {_num(opt.get('lr'), 'g') if isinstance(opt.get('lr'), (int, float)) else opt.get('lr')}), init {r['inference']['init']}",
-        "",
-        "| node | hops to target | energy t=0 | energy t=T | front step |",
-        "|---|---|---|---|---|",
-    ]
-    for n in r["nodes"]:
-        lines.append(f"| {n['node']} | {_num(n['hops'], 'd')} | {_num(n['energy_before'])} | {_num(n['energy_after'])} | {_num(n['front_step'], 'd')} |")
-    lines.append(f"| total | | {_num(r['total_before'])} | {_num(r['total_after'])} | |")
-    never = [n["node"] for n in r["nodes"] if n["front_step"] is None]
-    lines += ["", f"total energy rose at {r['energy_rises']} of {r['steps']} steps" + (f" ({', '.join(map(str, r['energy_rise_steps'][:10]))}{' ...' if r['energy_rises'] > 10 else ''})" if r["energy_rises"] else "")]
-    if never and r.get("weight_gradient") == "arrival":
-        lines.append(f"inference did not move {', '.join(never)} in {r['steps']} steps (the weight gradient, taken at the error's arrival, does not depend on it)")
-    elif never:
-        lines.append(f"the error never reached {', '.join(never)} in {r['steps']} steps: the edges into {'it' if len(never) == 1 else 'them'} get no PC gradient (more steps reach {'it' if len(never) == 1 else 'them'})")
+def _gradient_lines(r: dict) -> list[str]:
+    """The table of PC's weight gradients against BP's, per parameter."""
     prior = any("cos_prior_part" in e for e in r["edges"])
-    where = "at the error's arrival (from the forward state)" if r.get("weight_gradient") == "arrival" else "after inference"
-    lines += ["", f"PC's weight gradient, taken {where}, against BP's:"]
-    lines += ["", "| parameter | cos(PC, BP) | ‖PC‖/‖BP‖ |" + (" cos(PC, BP targets' part) | cos(PC, BP prior part) |" if prior else "")]
-    lines.append("|---" * (5 if prior else 3) + "|")
+    arrival = r.get("weight_gradient") == "arrival"
+    where = "at the error's arrival (from the forward state)" if arrival else "after inference"
+    head = "| parameter | cos(PC, BP) | ‖PC‖/‖BP‖ |"
+    if prior:
+        head += " cos(PC, BP targets' part) | cos(PC, BP prior part) |"
+    lines = ["", f"PC's weight gradient, taken {where}, against BP's:", "", head, "|---" * (5 if prior else 3) + "|"]
     for e in r["edges"]:
         row = f"| {e['where']} ({e['param']}) | {_num(e['cos'], '+.3f')} | {_num(e['norm_ratio'], '.3g')} |"
         if prior:
             row += f" {_num(e.get('cos_targets_part'), '+.3f')} | {_num(e.get('cos_prior_part'), '+.3f')} |"
         lines.append(row)
+    return lines
+
+
+def format_report(r: dict, title: str = "") -> str:
+    """The report as readable tables (markdown)."""
+    opt = r["inference"]["optimizer"]
+    head = title or r["graph"]
+    lr = _num(opt.get("lr"), "g") if isinstance(opt.get("lr"), (int, float)) else opt.get("lr")
+    lines = [
+        f"{head}: energy {r['energy']}, batch of {r['batch_size']}, T = {r['steps']} {r['inference']['schedule']} "
+        f"steps ({opt.get('type')}, lr {lr}), init {r['inference']['init']}",
+        "",
+        "| node | hops to target | energy t=0 | energy t=T | front step |",
+        "|---|---|---|---|---|",
+    ]
+    for n in r["nodes"]:
+        lines.append(
+            f"| {n['node']} | {_num(n['hops'], 'd')} | {_num(n['energy_before'])} | {_num(n['energy_after'])} | "
+            f"{_num(n['front_step'], 'd')} |"
+        )
+    lines.append(f"| total | | {_num(r['total_before'])} | {_num(r['total_after'])} | |")
+    never = [n["node"] for n in r["nodes"] if n["front_step"] is None]
+    lines += [
+        "",
+        f"total energy rose at {r['energy_rises']} of {r['steps']} steps"
+        + (
+            f" ({', '.join(map(str, r['energy_rise_steps'][:10]))}{' ...' if r['energy_rises'] > 10 else ''})"
+            if r["energy_rises"]
+            else ""
+        ),
+    ]
+    if never and r.get("weight_gradient") == "arrival":
+        lines.append(
+            f"inference did not move {', '.join(never)} in {r['steps']} steps (the weight gradient, taken at the "
+            f"error's arrival, does not depend on it)"
+        )
+    elif never:
+        lines.append(
+            f"the error never reached {', '.join(never)} in {r['steps']} steps: the edges into "
+            f"{'it' if len(never) == 1 else 'them'} get no PC gradient (more steps reach "
+            f"{'it' if len(never) == 1 else 'them'})"
+        )
+    lines += _gradient_lines(r)
     if r["replayed"]:
         lines += ["", "(the state optimiser has memory: each step count was replayed from the start)"]
     return "\n".join(lines)
@@ -343,7 +376,9 @@ def write_report(r: dict, out: Path) -> list[Path]:
     return [out / "diagnose.json", out / "diagnose.png"]
 
 
-def run_diagnose(source, overrides=(), *, split="test", batch_size=None, steps=None, device=None, data_dir=None, fresh=False) -> dict:
+def run_diagnose(
+    source, overrides=(), *, split="test", batch_size=None, steps=None, device=None, data_dir=None, fresh=False
+) -> dict:
     """What ``pcgraph diagnose`` does: load, take the batch, measure."""
     spec, prog, weights = load_model(source, overrides, device=device, fresh=fresh)
     batch = first_batch(spec, prog.graph, split, batch_size, data_dir)

@@ -62,7 +62,8 @@ def timeout_s() -> float:
     try:
         return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
     except ValueError:
-        raise TrainError(Issue((TIMEOUT_ENV,), f"${TIMEOUT_ENV} must be a number of seconds, got {os.environ[TIMEOUT_ENV]!r}")) from None
+        msg = f"${TIMEOUT_ENV} must be a number of seconds, got {os.environ[TIMEOUT_ENV]!r}"
+        raise TrainError(Issue((TIMEOUT_ENV,), msg))
 
 
 def local_device(device: torch.device) -> torch.device:
@@ -100,13 +101,12 @@ def _collective(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except (RuntimeError, dist.DistError) as e:
         first = re.sub(r"^\[[^\]]*\]\s*", "", (str(e).strip().splitlines() or [type(e).__name__])[0]).split(". ")[0]
-        raise PeerLost(
-            Issue(
-                ("train",),
-                f"process {rank()} of {world_size()} stopped: another process died or did not answer within {timeout_s():g} s "
-                f"(${TIMEOUT_ENV}) ({first}); the run directory keeps the last checkpoint",
-            )
-        ) from None
+        msg = (
+            f"process {rank()} of {world_size()} stopped: another process died or did not answer within "
+            f"{timeout_s():g} s "
+            f"(${TIMEOUT_ENV}) ({first}); the run directory keeps the last checkpoint"
+        )
+        raise PeerLost(Issue(("train",), msg))
 
 
 def _broadcast(obj):
@@ -157,7 +157,10 @@ class GradSync:
     def __call__(self) -> None:
         ps = self.params
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in ps]
-        flat = torch.cat([g.reshape(-1) for g in grads] + [torch.tensor([float(p.grad is not None) for p in ps], dtype=grads[0].dtype, device=grads[0].device)])
+        flat = torch.cat(
+            [g.reshape(-1) for g in grads]
+            + [torch.tensor([float(p.grad is not None) for p in ps], dtype=grads[0].dtype, device=grads[0].device)]
+        )
         n = flat.numel() - len(ps)
         if self.share == 0.0:  # a borrowed example: contributes nothing, not even a NaN
             flat[:n].zero_()
@@ -209,7 +212,9 @@ class DataParallelTrainer(Trainer):
         total = total_energy(terms).sum().to(torch.float64)
         if not mine:  # the borrowed example counts for nothing
             total = torch.zeros_like(total)
-        buf = torch.stack([total, torch.tensor(float(self._signal is not None), dtype=torch.float64, device=total.device)])
+        buf = torch.stack(
+            [total, torch.tensor(float(self._signal is not None), dtype=torch.float64, device=total.device)]
+        )
         _collective(dist.all_reduce, buf)
         value, stops = buf.tolist()
         if stops > 0:

@@ -19,15 +19,24 @@ def token_nodes(program, node: str) -> tuple[str, str]:
     shape [L]) and exactly one categorical node of shape [L, V] must be free."""
     info = program.nodes[node]
     if info.role != "input" or info.dtype != "long" or len(info.shape) != 1:
-        raise DataError(Issue(("--generate",), f"needs a token input (dtype long, shape [L]) clamped to the prompt; '{node}' is not one"))
+        msg = f"needs a token input (dtype long, shape [L]) clamped to the prompt; '{node}' is not one"
+        raise DataError(Issue(("--generate",), msg))
     L = info.shape[0]
-    outs = [n for n in program.targets if program.families[n].classes and program.nodes[n].shape[:1] == (L,) and len(program.nodes[n].shape) == 2]
+    outs = [
+        n
+        for n in program.targets
+        if program.families[n].classes and program.nodes[n].shape[:1] == (L,) and len(program.nodes[n].shape) == 2
+    ]
     if len(outs) != 1:
-        raise DataError(Issue(("--generate",), f"needs one categorical target of shape [{L}, vocab] to read the next token from; found {len(outs)}"))
+        msg = f"needs one categorical target of shape [{L}, vocab] to read the next token from; found {len(outs)}"
+        raise DataError(Issue(("--generate",), msg))
     return node, outs[0]
 
 
-def generate(program, node: str, prompt: torch.Tensor, count: int, *, temperature: float = 0.0, steps: int | None = None, lr: float | None = None) -> torch.Tensor:
+def generate(
+    program, node: str, prompt: torch.Tensor, count: int, *, temperature: float = 0.0, steps: int | None = None,
+    lr: float | None = None
+) -> torch.Tensor:
     """``prompt`` [B, P] token ids -> [B, P + count]: greedy (temperature 0) or sampled."""
     tokens, out = token_nodes(program, node)
     L = program.nodes[tokens].shape[0]
@@ -50,11 +59,14 @@ def generate(program, node: str, prompt: torch.Tensor, count: int, *, temperatur
     return seq
 
 
-def generate_run(run_dir, program, sources, data, split, idx, count, temperature, steps, lr, seed, out, decode, samples=None) -> dict:
+def generate_run(
+    run_dir, program, sources, data, split, idx, count, temperature, steps, lr, seed, out, decode, samples=None
+) -> dict:
     """What ``pcgraph query --generate`` does: continue the clamped token input."""
     longs = [k for k in sources if program.nodes[k].dtype == "long"]
     if len(longs) != 1:
-        raise DataError(Issue(("--generate",), "needs the prompt: clamp one token input (e.g. --clamp tokens=test[0:4] or --clamp tokens='[3, 1, 4]')"))
+        msg = "needs the prompt: clamp one token input (e.g. --clamp tokens=test[0:4] or --clamp tokens='[3, 1, 4]')"
+        raise DataError(Issue(("--generate",), msg))
     node = longs[0]
     s = sources[node]
     if s.kind == "split":
@@ -66,7 +78,10 @@ def generate_run(run_dir, program, sources, data, split, idx, count, temperature
     torch.manual_seed(seed)
     seq = generate(program, node, prompt, count, temperature=temperature, steps=steps, lr=lr)
     P = prompt.reshape(prompt.shape[0], -1).shape[1]
-    report = {"run": str(run_dir), "clamp": {k: v.text for k, v in sources.items()}, "generate": count, "temperature": temperature, "prompt_length": P, "generated": seq.tolist()}
+    report = {
+        "run": str(run_dir), "clamp": {k: v.text for k, v in sources.items()}, "generate": count,
+        "temperature": temperature, "prompt_length": P, "generated": seq.tolist()
+    }
     if decode is not None:
         report["generated_text"] = generated_lines(report, decode)
     if out is not None:

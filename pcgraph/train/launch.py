@@ -28,7 +28,8 @@ def prepare(nproc: int, spec, overrides, *, out, device, resume):
     sets = [*overrides, *device_override(device)]
     loaded = load_run_spec(Path(resume), sets) if resume is not None else load_spec(spec, sets)
     if resolve_device(loaded.train.device).type == "cuda" and torch.cuda.device_count() < nproc:
-        raise TrainError(Issue(("nproc",), f"--nproc {nproc} needs a CUDA device per process, and {torch.cuda.device_count()} are visible"))
+        msg = f"--nproc {nproc} needs a CUDA device per process, and {torch.cuda.device_count()} are visible"
+        raise TrainError(Issue(("nproc",), msg))
     return out if resume is not None else new_run_dir(loaded, out)
 
 
@@ -40,7 +41,9 @@ def worker_args(spec, overrides, *, out, device, data_dir, resume, quiet, log=No
         args.append(str(spec))
     for o in overrides:
         args += ["--set", o]
-    for flag, value in (("--out", out), ("--device", device), ("--data-dir", data_dir), ("--resume", resume), ("--log", log)):
+    for flag, value in (
+        ("--out", out), ("--device", device), ("--data-dir", data_dir), ("--resume", resume), ("--log", log)
+    ):
         if value is not None:
             args += [flag, str(value)]
     if quiet:
@@ -59,7 +62,10 @@ def launch(nproc: int, args: list[str]) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed")]:
         logging.getLogger(name).setLevel(logging.CRITICAL)  # the agent's log: failures are reported below
-    argv = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0", "--monitor-interval", "0.2", "-m", "pcgraph", *args]
+    argv = [
+        "--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0", "--monitor-interval", "0.2", "-m",
+        "pcgraph", *args
+    ]
     try:
         run(parse_args(argv))
     except SignalException:  # Ctrl-C or SIGTERM: the agent passed it on; rank 0 saved and said so
@@ -73,6 +79,7 @@ def launch(nproc: int, args: list[str]) -> int:
         rank, first = e.get_first_failure()
         code = first.exitcode
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-        raise TrainError(Issue(("nproc",), f"training process {rank} {how}; the run directory keeps the last checkpoint")) from None
+        msg = f"training process {rank} {how}; the run directory keeps the last checkpoint"
+        raise TrainError(Issue(("nproc",), msg))
     return 0
 

@@ -15,11 +15,16 @@ def _metric_keys(rows):
                 continue
             if k not in keys:
                 keys.append(k)
-    return sorted(keys, key=lambda k: (METRIC_ORDER.index(k.split(".")[0]) if k.split(".")[0] in METRIC_ORDER else 99, k))
+    return sorted(
+        keys, key=lambda k: (METRIC_ORDER.index(k.split(".")[0]) if k.split(".")[0] in METRIC_ORDER else 99, k)
+    )
 
 
 #: train and test differ in line, marker and fill, so one epoch (a single point) reads too
-STYLES = {"train": {"linestyle": "--", "marker": "s", "markerfacecolor": "none"}, "test": {"linestyle": "-", "marker": "o"}}
+STYLES = {
+    "train": {"linestyle": "--", "marker": "s", "markerfacecolor": "none"},
+    "test": {"linestyle": "-", "marker": "o"},
+}
 
 
 def draw_curves(series: dict[str, list[dict]], title: str = ""):
@@ -43,10 +48,17 @@ def draw_curves(series: dict[str, list[dict]], title: str = ""):
     for ax, key in zip(axes.flat, keys):
         for i, (label, rows) in enumerate(series.items()):
             for split, style in STYLES.items():
-                pts = [(r["epoch"], r[key]) for r in rows if r.get("split") == split and isinstance(r.get(key), (int, float))]
+                pts = [
+                    (r["epoch"], r[key])
+                    for r in rows
+                    if r.get("split") == split and isinstance(r.get(key), (int, float))
+                ]
                 if pts:
                     xs, ys = zip(*pts)
-                    ax.plot(xs, ys, color=colors[i % len(colors)], ms=size, label=f"{label} {split}" if len(series) > 1 else split, **style)
+                    ax.plot(
+                        xs, ys, color=colors[i % len(colors)], ms=size,
+                        label=f"{label} {split}" if len(series) > 1 else split, **style
+                    )
         ax.set_title(key)
         ax.set_xlabel("epoch")
         if 0 < len(epochs) <= 10:  # whole epochs only, with room around a single one

@@ -31,7 +31,10 @@ class Progress:
         if self.tty:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=n_batches, initial=first, desc=f"epoch {epoch}/{epochs}", file=self.stream, unit="batch", dynamic_ncols=True, leave=False)
+            self.bar = tqdm(
+                total=n_batches, initial=first, desc=f"epoch {epoch}/{epochs}", file=self.stream, unit="batch",
+                dynamic_ncols=True, leave=False
+            )
 
     def update(self, batch: int, label: str, value: float | None) -> None:
         if not self.enabled:
@@ -50,7 +53,8 @@ class Progress:
             eta = (self.n - done) / rate if rate > 0 else 0.0
             shown = f"{label} {value:.4g}" if value is not None else ""
             print(
-                f"epoch {self.epoch}/{self.epochs} batch {done}/{self.n} {shown} {rate:.1f} batch/s eta {_fmt_time(eta)}",
+                f"epoch {self.epoch}/{self.epochs} batch {done}/{self.n} {shown} {rate:.1f} batch/s eta "
+                f"{_fmt_time(eta)}",
                 file=self.stream,
                 flush=True,
             )

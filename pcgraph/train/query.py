@@ -19,112 +19,22 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..compile.query import PRIOR, check_nodes
-from ..core.errors import DataError, Issue
 from ..data import load_dataset, text_tokenizer
 from ..families.values import score_values
 from . import checkpoint as ckpt
 from .generate import generated_lines, generate_run
-from .query_files import image_geometry, write_files
+from .query_files import write_files
+from .query_sources import SPLIT, fail, make_mask, parse_assignment, parse_source
 from .run import load_run
 
-SPLIT = re.compile(r"^(?P<split>[A-Za-z_]\w*)(?:\[(?P<a>\d*)(?P<colon>:)?(?P<b>\d*)\])?$")
-FILE_TYPES = (".npy", ".pt", ".png", ".txt")
 #: at most about this many numbers per node in query.json
 VALUE_NUMBERS = 20000
-MASKS = ("left-half", "right-half", "top-half", "bottom-half", "random-half")
-
-
-def _fail(option: str, msg: str) -> DataError:
-    return DataError(Issue((option,), msg))
-
-
-@dataclass
-class Source:
-    text: str
-    kind: str  # split | prior | value
-    split: str | None = None
-    index: slice | None = None
-    value: torch.Tensor | None = None
-
-
-def parse_assignment(text: str, option: str) -> tuple[str, str]:
-    node, sep, source = text.partition("=")
-    if not sep or not node or not source:
-        raise _fail(option, f"expects NODE=VALUE, got '{text}'")
-    return node.strip(), source.strip()
-
-
-def load_file(path: Path, option: str, node: str) -> torch.Tensor:
-    if not path.exists():
-        raise _fail(option, f"{node}={path}: no such file")
-    try:
-        if path.suffix == ".npy":
-            return torch.from_numpy(np.load(path, allow_pickle=False))
-        if path.suffix == ".pt":
-            t = torch.load(path, map_location="cpu", weights_only=True)
-            if not torch.is_tensor(t):
-                raise ValueError("it does not hold a tensor")
-            return t
-        if path.suffix == ".png":
-            from PIL import Image
-
-            return torch.from_numpy(np.asarray(Image.open(path).convert("L"), dtype=np.float32) / 255.0)
-        return torch.from_numpy(np.atleast_1d(np.loadtxt(path)))
-    except Exception as e:  # noqa: BLE001 - reported as one line
-        raise _fail(option, f"{node}={path}: cannot read it: {e}") from None
-
-
-def parse_source(node: str, text: str, splits) -> Source:
-    if text == PRIOR:
-        return Source(text, "prior")
-    m = SPLIT.match(text)
-    if m and m["split"] in splits:
-        a, b = m["a"], m["b"]
-        if m["colon"]:
-            index = slice(int(a) if a else None, int(b) if b else None)
-        elif a:
-            index = slice(int(a), int(a) + 1)
-        else:
-            index = slice(None)
-        return Source(text, "split", m["split"], index)
-    if Path(text).suffix in FILE_TYPES:
-        return Source(text, "value", value=load_file(Path(text), "--clamp", node))
-    try:
-        value = json.loads(text)
-        t = torch.as_tensor(value)
-    except (ValueError, TypeError, RuntimeError):
-        have = f"a split ({', '.join(splits)}), " if splits else ""
-        raise _fail("--clamp", f"{node}={text}: '{text}' is not {have}a file ({', '.join(FILE_TYPES)}), a number or JSON list, or 'prior'") from None
-    return Source(text, "value", value=t)
-
-
-def make_mask(program, node: str, text: str, n: int, data_shape, seed: int) -> torch.Tensor:
-    """A boolean mask over the node's units (True = observed)."""
-    shape = program.nodes[node].shape
-    if text not in MASKS:
-        t = load_file(Path(text), "--mask", node) if Path(text).suffix in FILE_TYPES else None
-        if t is None:
-            raise _fail("--mask", f"{node}={text}: '{text}' is not one of {', '.join(MASKS)} or a file ({', '.join(FILE_TYPES)})")
-        return t != 0
-    if text == "random-half":
-        g = torch.Generator().manual_seed(seed)
-        return torch.rand(shape, generator=g) < 0.5
-    geo = image_geometry(program, node, data_shape)
-    if geo is None:
-        raise _fail("--mask", f"{node}={text}: node '{node}' (shape {list(shape)}) is not an image, so '{text}' has no meaning: use random-half or a mask file")
-    c, h, w = geo
-    rows = torch.arange(h).view(h, 1).expand(h, w)
-    cols = torch.arange(w).view(1, w).expand(h, w)
-    keep = {"left-half": cols < w // 2, "right-half": cols >= w // 2, "top-half": rows < h // 2, "bottom-half": rows >= h // 2}[text]
-    return keep.expand(c, h, w).reshape(shape)
 
 
 class _Acc:
@@ -161,14 +71,17 @@ def _metrics(acc: _Acc, name: str, fam, value: torch.Tensor, truth: torch.Tensor
         acc.add((name, prefix + key), total, count)
 
 
-def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, samples=None, out=None, device=None, data_dir=None, batch_size=None, seed=0, max_values=64, decode=None, generate=None, temperature=0.0) -> dict:
+def query_run(
+    run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, samples=None, out=None, device=None, data_dir=None,
+    batch_size=None, seed=0, max_values=64, decode=None, generate=None, temperature=0.0
+) -> dict:
     """What ``pcgraph query`` does; returns the query.json content (and writes it,
     with images, token lists and tables, to ``out`` when given). ``generate``: that
     many tokens continue the clamped token input (greedy, or sampled at ``temperature``)."""
     spec, program = load_run(run_dir, device)
     pairs = [parse_assignment(c, "--clamp") for c in clamps]
     if not pairs:
-        raise _fail("--clamp", "give at least one --clamp NODE=SOURCE (e.g. --clamp image=test[0:16], --clamp z=prior)")
+        raise fail("--clamp", "give at least one --clamp NODE=SOURCE (e.g. --clamp image=test[0:16], --clamp z=prior)")
     data = None
     if spec.data is not None and any(SPLIT.match(s) and s != PRIOR for _, s in pairs):
         data = load_dataset(spec.data, program.graph, data_dir)
@@ -177,16 +90,24 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
     split, idx, n, bs = _examples(spec, program, sources, data, samples, batch_size)
     field_shape = {}
     if data is not None and split is not None:
-        field_shape = {node: tuple(data[split][b].shape[1:]) for node, b in ((m, program.nodes[m].bind) for m in program.nodes) if b is not None and b in data[split]}
+        field_shape = {
+            node: tuple(data[split][b].shape[1:])
+            for node, b in ((m, program.nodes[m].bind) for m in program.nodes)
+            if b is not None and b in data[split]
+        }
     if decode is None:
         decode = _text_decoder(spec, data_dir)
     if generate:
-        return generate_run(run_dir, program, sources, data, split, idx, generate, temperature, steps, lr, seed, out, decode, samples)
+        return generate_run(
+            run_dir, program, sources, data, split, idx, generate, temperature, steps, lr, seed, out, decode, samples
+        )
     mask_of = {}
     for text in masks:
         node, m = parse_assignment(text, "--mask")
         if node not in sources:
-            raise _fail("--mask", f"{node}={m}: the node needs a value to be clamped in part: add --clamp {node}=SOURCE")
+            raise fail(
+                "--mask", f"{node}={m}: the node needs a value to be clamped in part: add --clamp {node}=SOURCE"
+            )
         mask_of[node] = (m, make_mask(program, node, m, n, field_shape.get(node), seed))
     torch.manual_seed(seed)
     acc = _Acc(max_values)
@@ -194,7 +115,10 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
     for start in range(0, n, bs):
         rows = slice(start, min(n, start + bs))
         clamp = _clamp_rows(program, sources, data, split, idx, rows, n)
-        result = program.query(clamp, list(infer) or None, masks={k: v for k, (_, v) in mask_of.items()}, batch=rows.stop - start, steps=steps, lr=lr)
+        result = program.query(
+            clamp, list(infer) or None, masks={k: v for k, (_, v) in mask_of.items()}, batch=rows.stop - start,
+            steps=steps, lr=lr
+        )
         reverted += result.reverted
         _collect(acc, result, program, sources, data, split, idx, rows)
     report = _report(run_dir, n, steps, sources, reverted, split, acc, result, mask_of)
@@ -211,7 +135,12 @@ def _examples(spec, program, sources, data, samples, batch_size):
     same examples; without one, ``samples`` or what the values or a prior imply."""
     picked = {(s.split, s.index.start, s.index.stop) for s in sources.values() if s.kind == "split"}
     if len(picked) > 1:
-        raise _fail("--clamp", f"the split sources name different examples ({', '.join(s.text for s in sources.values() if s.kind == 'split')}): clamp every node from the same split and range")
+        raise fail(
+            "--clamp",
+            f"the split sources name different examples "
+            f"({', '.join(s.text for s in sources.values() if s.kind == 'split')}): clamp every node from the same "
+            f"split and range",
+        )
     if not picked:
         n = samples or _rows(program, sources) or (16 if any(s.kind == "prior" for s in sources.values()) else 1)
         return None, None, n, batch_size or n
@@ -219,10 +148,14 @@ def _examples(spec, program, sources, data, samples, batch_size):
     total = next(iter(data[src.split].values())).shape[0]
     idx = torch.arange(total)[src.index]
     if idx.numel() == 0:
-        raise _fail("--clamp", f"'{src.text}' selects no examples (the {src.split} split has {total})")
+        raise fail("--clamp", f"'{src.text}' selects no examples (the {src.split} split has {total})")
     for node, s in sources.items():
         if s.kind == "split" and program.nodes[node].bind is None:
-            raise _fail("--clamp", f"{node}={s.text}: node '{node}' binds no data field, so it cannot take '{s.text}': give a file, a literal or 'prior'")
+            raise fail(
+                "--clamp",
+                f"{node}={s.text}: node '{node}' binds no data field, so it cannot take '{s.text}': give a file, a "
+                f"literal or 'prior'",
+            )
     return src.split, idx, idx.numel(), batch_size or spec.data.eval_batch_size or spec.data.batch_size
 
 
@@ -240,11 +173,16 @@ def _clamp_rows(program, sources, data, split, idx, rows, n) -> dict:
 
 def _report(run_dir, n, steps, sources, reverted, split, acc, result, mask_of) -> dict:
     q = result.program
-    report = {"run": str(run_dir), "examples": n, "steps": result_steps(q, steps), "clamp": {k: s.text for k, s in sources.items()}, "reverted": reverted}
+    report = {
+        "run": str(run_dir), "examples": n, "steps": result_steps(q, steps),
+        "clamp": {k: s.text for k, s in sources.items()}, "reverted": reverted
+    }
     if split is not None:
         report["split"] = split
     report["nodes"] = _node_report(acc, q, result, sources, mask_of, n)
-    energies = {k: {"before": acc.mean((k, "energy_before")), "after": acc.mean((k, "energy_after"))} for k in q.energy_nodes}
+    energies = {
+        k: {"before": acc.mean((k, "energy_before")), "after": acc.mean((k, "energy_after"))} for k in q.energy_nodes
+    }
     report["energy"] = energies
     report["energy_total"] = {w: sum(e[w] for e in energies.values()) for w in ("before", "after")}
     return report
@@ -297,7 +235,11 @@ def _collect(acc: _Acc, r, program, sources, data, split, idx, rows) -> None:
         fam = q.families.get(name)
         if name in r.masks:
             acc.keep((name, "mask"), r.masks[name])
-            truth = torch.as_tensor(sources[name].value if sources[name].kind == "value" else data[split][program.nodes[name].bind][idx[rows]])
+            truth = torch.as_tensor(
+                sources[name].value
+                if sources[name].kind == "value"
+                else data[split][program.nodes[name].bind][idx[rows]]
+            )
             truth = truth.expand((B,) + tuple(truth.shape)) if truth.dim() == len(q.nodes[name].shape) else truth
             acc.keep((name, "truth"), truth)
             _metrics(acc, name, fam, value, truth, mask=r.masks[name].reshape(value.shape))
@@ -321,7 +263,12 @@ def _node_report(acc: _Acc, q, r, sources, mask_of, n: int) -> dict:
     for name in list(sources) + [x for x in r.inferred if x not in sources]:
         info = q.nodes[name]
         fam = q.families.get(name)
-        entry = {"role": "clamped" if name in sources and name not in mask_of else ("partly clamped" if name in mask_of else "inferred"), "shape": list(info.shape)}
+        entry = {
+            "role": "clamped"
+            if name in sources and name not in mask_of
+            else ("partly clamped" if name in mask_of else "inferred"),
+            "shape": list(info.shape),
+        }
         if fam is not None:
             entry["family"] = info.family
         if name in mask_of:
@@ -357,17 +304,35 @@ def summary_lines(report: dict) -> list[str]:
     """What ``pcgraph query`` prints: per node its role, shape, metrics and energies
     (or, for --generate, the sequences)."""
     if "generated" in report:
-        head = f"{len(report['generated'])} sequence(s): prompt | {report['generate']} generated token(s), " + ("greedy" if report["temperature"] <= 0 else f"temperature {report['temperature']}")
-        return [head] + report.get("generated_text", generated_lines(report)) + (["wrote query.json, generated.txt"] if "files" in report else [])
-    lines = [f"{report['examples']} example(s), {report['steps']} inference steps; clamped: " + ", ".join(f"{k}={v}" for k, v in report["clamp"].items())]
+        head = f"{len(report['generated'])} sequence(s): prompt | {report['generate']} generated token(s), " + (
+            "greedy" if report["temperature"] <= 0 else f"temperature {report['temperature']}"
+        )
+        return (
+            [head]
+            + report.get("generated_text", generated_lines(report))
+            + (["wrote query.json, generated.txt"] if "files" in report else [])
+        )
+    lines = [
+        f"{report['examples']} example(s), {report['steps']} inference steps; clamped: "
+        + ", ".join(f"{k}={v}" for k, v in report["clamp"].items())
+    ]
     for name, e in report["nodes"].items():
-        metrics = ", ".join(f"{k} {e[k]:.4g}" for k in ("accuracy", "mse", "mse_unobserved", "prediction_accuracy", "prediction_mse") if k in e)
+        metrics = ", ".join(
+            f"{k} {e[k]:.4g}"
+            for k in ("accuracy", "mse", "mse_unobserved", "prediction_accuracy", "prediction_mse")
+            if k in e
+        )
         energy = "" if e["energy_before"] is None else f"energy {e['energy_before']:.4g} -> {e['energy_after']:.4g}"
-        lines.append(f"  {name:<10} {e['role']:<15} {str(e['shape']):<10} " + "; ".join(x for x in (metrics, energy) if x))
+        lines.append(
+            f"  {name:<10} {e['role']:<15} {str(e['shape']):<10} " + "; ".join(x for x in (metrics, energy) if x)
+        )
     t = report["energy_total"]
     lines.append(f"  total energy {t['before']:.4g} -> {t['after']:.4g}")
     if report["reverted"]:
-        lines.append(f"  {report['reverted']} example(s) kept their starting state: inference raised their energy (try a smaller --lr)")
+        lines.append(
+            f"  {report['reverted']} example(s) kept their starting state: inference raised their energy (try a "
+            f"smaller --lr)"
+        )
     if "files" in report:
         lines.append("wrote query.json, " + ", ".join(report["files"]))
     return lines

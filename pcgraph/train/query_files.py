@@ -91,7 +91,10 @@ def write_files(out: Path, report: dict, acc, program, run_program, field_shape:
         if geo is not None:
             written += _pictures(out, name, value, acc, geo)
         elif program.nodes[name].dtype == "long":
-            rows = [" ".join(_tok(int(t), decode) for t in r) for r in value[:TEXT_EXAMPLES].reshape(min(TEXT_EXAMPLES, value.shape[0]), -1)]
+            rows = [
+                " ".join(_tok(int(t), decode) for t in r)
+                for r in value[:TEXT_EXAMPLES].reshape(min(TEXT_EXAMPLES, value.shape[0]), -1)
+            ]
             (out / f"{name}.txt").write_text(f"# {name}: tokens\n" + "\n".join(rows) + "\n")
             written.append(f"{name}.txt")
         elif text is not None:

@@ -93,11 +93,15 @@ def write_spec(spec, path: Path) -> None:
 def load_run_spec(out: Path, overrides: Iterable[str] = ()):
     path = out / SPEC_FILE
     if not path.exists():
-        raise TrainError(Issue(None, f"not a run directory: it has no {SPEC_FILE} (pcgraph train writes one)", Location(str(out))))
+        msg = f"not a run directory: it has no {SPEC_FILE} (pcgraph train writes one)"
+        raise TrainError(Issue(None, msg, Location(str(out))))
     return load_spec(path, overrides)
 
 
-def setup(spec, *, device=None, data_dir=None, progress=True, out: Path | None = None, resume=False, data=None, log: str | None = None):
+def setup(
+    spec, *, device=None, data_dir=None, progress=True, out: Path | None = None, resume=False, data=None,
+    log: str | None = None
+):
     """Compile the spec's graph on ``device`` (a resolved torch.device; default:
     ``spec.train.device``) and build a Trainer for it (loading data unless given).
     ``log="tensorboard"`` mirrors the run's metrics into ``out/tensorboard``."""
@@ -105,7 +109,8 @@ def setup(spec, *, device=None, data_dir=None, progress=True, out: Path | None =
 
     graph = build_graph(spec)
     if spec.data is None and data is None:
-        raise TrainError(Issue(("data",), "the spec has no data section: add data: {dataset: ..., batch_size: ...}", spec.source.locate(()) if spec.source else None))
+        msg = "the spec has no data section: add data: {dataset: ..., batch_size: ...}"
+        raise TrainError(Issue(("data",), msg, spec.source.locate(()) if spec.source else None))
     device = resolve_device(spec.train.device) if device is None else device
     program = compile_graph(graph, energy=spec.train.energy, device=distributed.local_device(device))
     if data is None:
@@ -123,15 +128,21 @@ def setup(spec, *, device=None, data_dir=None, progress=True, out: Path | None =
             from .tensorboard import TensorBoardLogger
 
             callbacks.append(TensorBoardLogger(out / "tensorboard"))
-    trainer = distributed.trainer_class()(program, spec.train, data, out_dir=out, callbacks=callbacks, progress=progress and writer, resume=resume)
+    trainer = distributed.trainer_class()(
+        program, spec.train, data, out_dir=out, callbacks=callbacks, progress=progress and writer, resume=resume
+    )
     return trainer
 
 
-def open_run(spec, out: Path, *, resume: bool, device=None, data_dir=None, progress=True, data=None, log: str | None = None) -> Trainer:
+def open_run(
+    spec, out: Path, *, resume: bool, device=None, data_dir=None, progress=True, data=None, log: str | None = None
+) -> Trainer:
     """A Trainer writing to the run directory ``out``, which holds the spec as run.
     On resume the checkpoint's history is authoritative: rows logged after it are
     dropped from metrics.jsonl."""
-    trainer = setup(spec, device=device, data_dir=data_dir, progress=progress, out=out, resume=resume, data=data, log=log)
+    trainer = setup(
+        spec, device=device, data_dir=data_dir, progress=progress, out=out, resume=resume, data=data, log=log
+    )
     if distributed.is_writer():
         if resume:
             ckpt.atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in trainer.history))
@@ -140,7 +151,15 @@ def open_run(spec, out: Path, *, resume: bool, device=None, data_dir=None, progr
 
 
 def train_run(
-    spec_path=None, overrides=(), *, out=None, device=None, data_dir=None, resume: str | None = None, progress=True, log: str | None = None
+    spec_path=None,
+    overrides=(),
+    *,
+    out=None,
+    device=None,
+    data_dir=None,
+    resume: str | None = None,
+    progress=True,
+    log: str | None = None,
 ) -> tuple[Trainer, dict, Path]:
     """What ``pcgraph train`` does. Returns (trainer, summary, run directory). Under
     torchrun every process calls it; they train data-parallel and rank 0 writes."""
@@ -165,7 +184,11 @@ def new_run_dir(spec, out=None) -> Path:
     must not hold a run already."""
     out = Path(out) if out is not None else default_out(spec)
     if holds_run(out):
-        raise TrainError(Issue(("out",), f"{out} already holds a run: continue it with --resume {out}, or choose another --out (nothing was changed)"))
+        msg = (
+            f"{out} already holds a run: continue it with --resume {out}, or choose another --out (nothing was "
+            f"changed)"
+        )
+        raise TrainError(Issue(("out",), msg))
     return out
 
 
@@ -205,7 +228,11 @@ def _check_extension(spec, out: Path) -> None:
     done = int(ckpt.load(out / ckpt.NAME)["epoch"])
     if spec.train.epochs < done:
         where = spec.source.locate(("train", "epochs")) if spec.source else None
-        raise TrainError(Issue(("train", "epochs"), f"the run in {out} has already trained {_count(done, 'epoch')}, more than {spec.train.epochs}; to extend it give more, e.g. --set train.epochs={done + 1}", where))
+        msg = (
+            f"the run in {out} has already trained {_count(done, 'epoch')}, more than {spec.train.epochs}; to "
+            f"extend it give more, e.g. --set train.epochs={done + 1}"
+        )
+        raise TrainError(Issue(("train", "epochs"), msg, where))
 
 
 def _count(n: int, word: str, plural: str | None = None) -> str:
@@ -216,9 +243,14 @@ def resume_note(trainer: Trainer, out: Path) -> str:
     """One line: where a resumed run continues (or that it has nothing left to do)."""
     epochs = trainer.train.epochs
     if trainer.epoch >= epochs:
-        return f"{out} has already trained its {_count(epochs, 'epoch')}; to train further extend it: pcgraph train --resume {out} --set train.epochs={2 * epochs}"
+        return (
+            f"{out} has already trained its {_count(epochs, 'epoch')}; to train further extend it: pcgraph train "
+            f"--resume {out} --set train.epochs={2 * epochs}"
+        )
     n = trainer.n_batches()
-    done = _count(trainer.epoch, "epoch") + (f" and {_count(trainer.batch, 'batch', 'batches')}" if trainer.batch else "")
+    done = _count(trainer.epoch, "epoch") + (
+        f" and {_count(trainer.batch, 'batch', 'batches')}" if trainer.batch else ""
+    )
     return f"resuming {out} at epoch {trainer.epoch + 1}/{epochs}, batch {trainer.batch + 1}/{n} ({done} done)"
 
 
@@ -250,7 +282,8 @@ def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dic
     spec = load_run_spec(out, device_override(device))
     trainer = setup(spec, data_dir=data_dir, progress=False, out=out, resume=True)
     if split not in trainer.data:
-        raise TrainError(Issue(None, f"the data has no split '{split}' (it has: {', '.join(trainer.data)})", Location(f"--split {split}")))
+        msg = f"the data has no split '{split}' (it has: {', '.join(trainer.data)})"
+        raise TrainError(Issue(None, msg, Location(f"--split {split}")))
     metrics = trainer.evaluate(split, seed=trainer.epoch)
     result = {"run": str(out), "split": split, "epoch": trainer.epoch, **metrics}
     ckpt.atomic_write_text(out / f"eval-{split}.json", json.dumps(result, indent=2))

@@ -29,7 +29,8 @@ def summary_writer():
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise TrainError(Issue(None, f"TensorBoard logging needs the tensorboard package, which is not installed: {INSTALL}", Location(OPTION))) from None
+        msg = f"TensorBoard logging needs the tensorboard package, which is not installed: {INSTALL}"
+        raise TrainError(Issue(None, msg, Location(OPTION)))
     return SummaryWriter
 
 
@@ -59,7 +60,9 @@ class TensorBoardLogger(Callback):
                     self.writer.add_scalar(f"{r['split']}/{k}", v, epoch)
         if self.count:
             for node, total in self.sums.items():
-                self.writer.add_scalar(f"{'energy' if trainer.method == 'pc' else 'loss'}/{node}", (total / self.count).item(), epoch)
+                self.writer.add_scalar(
+                    f"{'energy' if trainer.method == 'pc' else 'loss'}/{node}", (total / self.count).item(), epoch
+                )
         self.sums, self.count = {}, 0
         self.writer.flush()
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -18,6 +16,7 @@ from ..compile.energy import mean_energy
 from . import checkpoint as ckpt
 from .metrics import Metrics
 from .progress import Progress
+from .signals import stop_on_signals
 
 
 class Callback:
@@ -85,14 +84,21 @@ class Trainer:
         self.data = data
         spec_data = program.graph.spec.data
         self.batch_size = batch_size or (spec_data.batch_size if spec_data else 64)
-        self.eval_batch_size = eval_batch_size or (spec_data.eval_batch_size if spec_data and spec_data.eval_batch_size else max(256, self.batch_size))
+        self.eval_batch_size = eval_batch_size or (
+            spec_data.eval_batch_size if spec_data and spec_data.eval_batch_size else max(256, self.batch_size)
+        )
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callbacks = list(callbacks)
         self.progress = Progress(enabled=progress)
         self.eval_train_max = eval_train_max
         self.method = self.train.method
         if self.method == "pc" and self.train.energy != program.energy_kind:
-            raise TrainError(Issue(("train", "energy"), f"the program was compiled with energy {program.energy_kind} but train.energy is {self.train.energy}: compile it with the train section's energy (pcgraph.compile_graph(graph) takes it from the spec)"))
+            msg = (
+                f"the program was compiled with energy {program.energy_kind} but train.energy is "
+                f"{self.train.energy}: compile it with the train section's energy (pcgraph.compile_graph(graph) "
+                f"takes it from the spec)"
+            )
+            raise TrainError(Issue(("train", "energy"), msg))
         self.epoch = 0  # completed epochs
         self.batch = 0  # completed batches in the current epoch
         self.step = 0  # completed training steps overall
@@ -160,7 +166,8 @@ class Trainer:
 
     def _read_checkpoint(self) -> dict:
         if self.checkpoint_path is None:
-            raise TrainError(Issue(("out_dir",), "resuming needs the run directory (out_dir) that holds the checkpoint"))
+            msg = "resuming needs the run directory (out_dir) that holds the checkpoint"
+            raise TrainError(Issue(("out_dir",), msg))
         return ckpt.load(self.checkpoint_path, map_location=self.program.device)
 
     def _load(self) -> None:
@@ -187,34 +194,12 @@ class Trainer:
             fix = "leave out this --set, or train the new method in a new run (--out)"
         else:
             where = str(self.checkpoint_path)
-            fix = f"set train.method={state.get('method')} and train.energy={state.get('energy')} back, or train the new method in a new run (--out)"
-        raise TrainError(Issue(None, f"the run in {self.out_dir} was trained with {was}, which a resumed run keeps; {fix}", Location(where)))
-
-    # ------------------------------------------------------------ signals
-    def _install_signals(self):
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        old = {}
-
-        def handler(signum, frame):
-            self._stop = signal.Signals(signum).name
-            # a second signal stops at once (the last checkpoint stays intact)
-            signal.signal(signum, old.get(signum, signal.SIG_DFL))
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old[sig] = signal.signal(sig, handler)
-            except (ValueError, OSError):
-                pass
-        return old
-
-    @staticmethod
-    def _restore_signals(old):
-        for sig, h in old.items():
-            try:
-                signal.signal(sig, h)
-            except (ValueError, OSError):
-                pass
+            fix = (
+                f"set train.method={state.get('method')} and train.energy={state.get('energy')} back, or train the "
+                f"new method in a new run (--out)"
+            )
+        msg = f"the run in {self.out_dir} was trained with {was}, which a resumed run keeps; {fix}"
+        raise TrainError(Issue(None, msg, Location(where)))
 
     # ------------------------------------------------------------ loop
     def fit(self) -> dict:
@@ -226,18 +211,18 @@ class Trainer:
             # a fresh run draws its random numbers (sampling nodes, random state
             # initialisation) from train.seed, as the CLI and the Python API alike
             torch.manual_seed(int(self.train.seed))
-        old = self._install_signals()
         t_fit = time.perf_counter()
         try:
-            while self.epoch < self.train.epochs:
-                self._train_epoch()
-                rows = self._end_epoch()
-                for cb in self.callbacks:
-                    cb.on_epoch_end(self, self.epoch, rows)
-                if self.out_dir is not None and (self.epoch % self.train.checkpoint_every == 0 or self.epoch == self.train.epochs):
-                    self.save()
+            with stop_on_signals(lambda name: setattr(self, "_stop", name)):
+                while self.epoch < self.train.epochs:
+                    self._train_epoch()
+                    rows = self._end_epoch()
+                    for cb in self.callbacks:
+                        cb.on_epoch_end(self, self.epoch, rows)
+                    every = self.epoch % self.train.checkpoint_every == 0
+                    if self.out_dir is not None and (every or self.epoch == self.train.epochs):
+                        self.save()
         finally:
-            self._restore_signals(old)
             self.progress.end_epoch()
         summary = self.summary(time.perf_counter() - t_fit)
         for cb in self.callbacks:
@@ -275,7 +260,10 @@ class Trainer:
                 self.progress.end_epoch()
                 self.save()
                 where = f" in {self.out_dir}" if self.out_dir is not None else ""
-                raise Interrupted(f"stopped by {self._stop} at epoch {epoch}, batch {self.batch}/{n}; state saved{where}", self.out_dir)
+                raise Interrupted(
+                    f"stopped by {self._stop} at epoch {epoch}, batch {self.batch}/{n}; state saved{where}",
+                    self.out_dir,
+                )
         self.acc["seconds"] += time.perf_counter() - t0
         self.progress.end_epoch()
 
@@ -294,13 +282,11 @@ class Trainer:
             kept = f"; the last good checkpoint ({self.checkpoint_path}) is kept"
         what = "energy" if self.method == "pc" else "loss term"
         others = f" (also: {', '.join(bad[1:])})" if len(bad) > 1 else ""
-        raise TrainError(
-            Issue(
-                ("nodes", first),
-                f"the {what} of node '{first}' diverged (non-finite) at epoch {epoch}, batch {batch}{others}: lower the learning rates{kept}",
-                info.location if info is not None else None,
-            )
+        msg = (
+            f"the {what} of node '{first}' diverged (non-finite) at epoch {epoch}, batch {batch}{others}: lower "
+            f"the learning rates{kept}"
         )
+        raise TrainError(Issue(("nodes", first), msg, info.location if info is not None else None))
 
     def _end_epoch(self) -> list[dict]:
         epoch = self.epoch + 1
@@ -323,12 +309,18 @@ class Trainer:
         self.epoch = epoch
         self.batch = 0
         self.acc = {"value": 0.0, "count": 0, "seconds": 0.0}
-        msg = "  ".join(f"{r['split']}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items() if k not in ("epoch", "split") and isinstance(v, float)) for r in rows)
+        msg = "  ".join(
+            f"{r['split']}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in r.items() if k not in ("epoch", "split") and isinstance(v, float))
+            for r in rows
+        )
         self.progress.message(f"epoch {epoch}/{self.train.epochs}  {msg}")
         return rows
 
     # ------------------------------------------------------------ evaluation
-    def evaluate(self, split: str = "test", max_examples: int | None = None, seed: int | None = None) -> dict[str, float]:
+    def evaluate(
+        self, split: str = "test", max_examples: int | None = None, seed: int | None = None
+    ) -> dict[str, float]:
         """Metrics of the current weights on a split (forward pass; BP loss terms).
         Sampling nodes use noise from a generator seeded by ``seed`` (default: the
         completed epochs, as the epoch's own evaluation and ``pcgraph eval`` use), so

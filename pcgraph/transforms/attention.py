@@ -89,7 +89,9 @@ class AttentionApply(Transform):
     def param_shapes(cls, options, in_shapes, out_shape):
         p, v = in_shapes
         if len(p) != 2 or len(v) != 2 or p[1] != v[0] or tuple(out_shape) != (p[0], v[1]):
-            raise ShapeError(f"attention_apply maps p [L, L'] and v [L', d] to [L, d], got {fmt(p)}, {fmt(v)} -> {fmt(out_shape)}")
+            raise ShapeError(
+                f"attention_apply maps p [L, L'] and v [L', d] to [L, d], got {fmt(p)}, {fmt(v)} -> {fmt(out_shape)}"
+            )
         return {}
 
     def forward(self, p, v):

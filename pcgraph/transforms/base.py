@@ -112,10 +112,14 @@ class Transform:
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def vjp(self, inputs: Sequence[torch.Tensor], grad_out: torch.Tensor, need_inputs: Sequence[bool], need_params: bool):
+    def vjp(
+        self, inputs: Sequence[torch.Tensor], grad_out: torch.Tensor, need_inputs: Sequence[bool], need_params: bool
+    ):
         """(input grads or None, {param name: grad of the batch sum} or None)."""
         with torch.enable_grad():
-            ins = [x.detach().requires_grad_(bool(n)) if x.is_floating_point() else x for x, n in zip(inputs, need_inputs)]
+            ins = [
+                x.detach().requires_grad_(bool(n)) if x.is_floating_point() else x for x, n in zip(inputs, need_inputs)
+            ]
             out = self.forward(*ins)
             wrt = [x for x, n in zip(ins, need_inputs) if n]
             named = list(self.named_parameters()) if need_params else []

@@ -55,7 +55,10 @@ def _step_model(cls):
         f"{cls.Options.__name__}Step",
         __base__=cls.Options,
         width=(Optional[PositiveInt], Field(None, description="last-axis width of the step's output (default: kept)")),
-        shape=(Optional[List[PositiveInt]], Field(None, min_length=1, description="per-sample shape of the step's output")),
+        shape=(
+            Optional[List[PositiveInt]],
+            Field(None, min_length=1, description="per-sample shape of the step's output"),
+        ),
         residual=(bool, Field(False, description="add the step's input to its output")),
         then=(Optional[Literal[activations.ACTIVATION_NAMES]], Field(None, description="activation after the step")),  # type: ignore[valid-type]
     )
@@ -72,12 +75,15 @@ def _check_step(value):
     if isinstance(value, dict):
         t = value.get("type")
         if t == "block":
-            raise PydanticCustomError("block_step", "a block step cannot be another block, got type 'block' (list its steps in this block)")
+            raise PydanticCustomError(
+                "block_step", "a block step cannot be another block, got type 'block' (list its steps in this block)"
+            )
         if isinstance(t, str) and t in transforms and t not in STEP_MODELS:
             cls = transforms.get(t)
             why = f"reads {cls.arity} source nodes" if cls.arity not in (1, None) else "reads integer token ids"
             raise PydanticCustomError(
-                "block_step", f"a block step reads one float value (the previous step's output), got transform '{t}', which {why}"
+                "block_step",
+                f"a block step reads one float value (the previous step's output), got transform '{t}', which {why}",
             )
     return value
 
@@ -90,7 +96,9 @@ StepSpec = Annotated[
 
 
 class BlockOptions(TransformOptions):
-    steps: List[StepSpec] = Field(min_length=1, description="transforms applied in order, each to the previous one's output")  # type: ignore[valid-type]
+    steps: List[StepSpec] = Field(
+        min_length=1, description="transforms applied in order, each to the previous one's output"
+    )  # type: ignore[valid-type]
     residual: bool = Field(False, description="add the block's input to its output (equal shapes)")
 
 
@@ -105,7 +113,11 @@ def plan(options, in_shape, out_shape):
     checked step by step; a ShapeError carries ``path`` (steps.K or residual)."""
     in_shape, out_shape = tuple(in_shape), tuple(out_shape)
     if options.residual and in_shape != out_shape:
-        raise _located(f"a residual block adds its input to its output, so it needs equal shapes, got {fmt(in_shape)} -> {fmt(out_shape)}", ("residual",))
+        raise _located(
+            f"a residual block adds its input to its output, so it needs equal shapes, got {fmt(in_shape)} -> "
+            f"{fmt(out_shape)}",
+            ("residual",),
+        )
     shape, last, out = in_shape, len(options.steps) - 1, []
     for k, st in enumerate(options.steps):
         where = ("steps", k)
@@ -115,7 +127,10 @@ def plan(options, in_shape, out_shape):
             nxt = out_shape
             want = tuple(st.shape) if st.shape is not None else nxt[:-1] + (st.width,) if st.width is not None else nxt
             if want != nxt:
-                raise _located(f"step {k} ({st.type}) is the last, so its output is the target's {fmt(nxt)}, not {fmt(want)}", where)
+                raise _located(
+                    f"step {k} ({st.type}) is the last, so its output is the target's {fmt(nxt)}, not {fmt(want)}",
+                    where,
+                )
         elif st.shape is not None:
             nxt = tuple(st.shape)
         else:
@@ -124,9 +139,21 @@ def plan(options, in_shape, out_shape):
         try:
             pshapes = scls.param_shapes(st, [shape], nxt)
         except ShapeError as ex:
-            raise _located(f"step {k}: {ex}" + ("" if k == last or st.width or st.shape else " (a step keeps its input's shape unless it gives width or shape)"), where) from None
+            raise _located(
+                f"step {k}: {ex}"
+                + (
+                    ""
+                    if k == last or st.width or st.shape
+                    else " (a step keeps its input's shape unless it gives width or shape)"
+                ),
+                where,
+            ) from None
         if st.residual and nxt != shape:
-            raise _located(f"step {k} ({st.type}) adds its input to its output, so it needs equal shapes, got {fmt(shape)} -> {fmt(nxt)}", where)
+            raise _located(
+                f"step {k} ({st.type}) adds its input to its output, so it needs equal shapes, got {fmt(shape)} -> "
+                f"{fmt(nxt)}",
+                where,
+            )
         out.append((scls, st, shape, nxt, pshapes))
         shape = nxt
     return out
@@ -147,7 +174,13 @@ class Block(Transform):
         built = []
         for k, (scls, st, sin, sout, pshapes) in enumerate(steps):
             # the nonlinearity after the step sets its initialisation: its own, else the edge's
-            after = activations.get(st.then) if st.then else activation if k == len(steps) - 1 else activations.get("identity")
+            after = (
+                activations.get(st.then)
+                if st.then
+                else activation
+                if k == len(steps) - 1
+                else activations.get("identity")
+            )
             sub = scls(st, [sin], sout, after)
             for b, buf in list(sub.buffers.items()):
                 self.register_buffer(f"s{k}_{b}", buf, persistent=False)

@@ -62,7 +62,9 @@ class Conv2d(Transform):
 
     def forward(self, x):
         o = self.options
-        return F.conv2d(x, self._parameters["weight"], self._parameters.get("bias"), stride=pair(o.stride), padding=pair(o.padding))
+        return F.conv2d(
+            x, self._parameters["weight"], self._parameters.get("bias"), stride=pair(o.stride), padding=pair(o.padding)
+        )
 
     def vjp(self, inputs, grad_out, need_inputs, need_params):
         """The input, weight and bias gradients from one call of the convolution's
@@ -76,7 +78,17 @@ class Conv2d(Transform):
         if not any(mask):
             return [None], None
         gx, gw, gb = torch.ops.aten.convolution_backward(
-            grad_out, x, w, [w.shape[0]] if has_bias else None, pair(o.stride), pair(o.padding), (1, 1), False, (0, 0), 1, mask
+            grad_out,
+            x,
+            w,
+            [w.shape[0]] if has_bias else None,
+            pair(o.stride),
+            pair(o.padding),
+            (1, 1),
+            False,
+            (0, 0),
+            1,
+            mask,
         )
         gp = None
         if need_params:

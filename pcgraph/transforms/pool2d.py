@@ -27,7 +27,10 @@ class _Pool(Transform):
     @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):
         stride = options.stride or options.kernel
-        check_spatial(cls.name, in_shapes[0], out_shape, options.kernel, stride, 0, in_shapes[0][0] if len(in_shapes[0]) == 3 else None)
+        check_spatial(
+            cls.name, in_shapes[0], out_shape, options.kernel, stride, 0,
+            in_shapes[0][0] if len(in_shapes[0]) == 3 else None
+        )
         return {}
 
     def _args(self):

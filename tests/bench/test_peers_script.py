@@ -50,7 +50,9 @@ def test_versions_keep_each_peer_with_its_own_jax():
         {"framework": "pcx", "versions": {"jax": "0.4.38", "jaxlib": "0.4.38", "pcx": "0.6.3"}},
         {"framework": "fabricpc", "versions": {"jax": "0.7.2", "jaxlib": "0.7.2", "fabricpc": "0.6.0"}},
     ]
-    assert run.collect_versions(ms) == {"torch": "2.13.0", "pcx": "0.6.3 (jax 0.4.38, jaxlib 0.4.38)", "fabricpc": "0.6.0 (jax 0.7.2, jaxlib 0.7.2)"}
+    assert run.collect_versions(ms) == {
+        "torch": "2.13.0", "pcx": "0.6.3 (jax 0.4.38, jaxlib 0.4.38)", "fabricpc": "0.6.0 (jax 0.7.2, jaxlib 0.7.2)"
+    }
 
 
 def test_table_writer_formats_every_row_and_the_facts_of_the_run():
@@ -64,8 +66,14 @@ def test_table_writer_formats_every_row_and_the_facts_of_the_run():
         "steps": 5,
         "warmup": 2,
         "rows": [
-            {"framework": "pcgraph", "method": "bp", "step_ms": 10.0, "ratio_to_fastest_bp": 1.0, "first_call_s": 1.234, "peak_mb": 100.04, "meaning": "backprop"},
-            {"framework": "pcx", "method": "pc", "step_ms": 43.219, "ratio_to_fastest_bp": 4.3219, "first_call_s": 20.0, "peak_mb": None, "meaning": ""},
+            {
+                "framework": "pcgraph", "method": "bp", "step_ms": 10.0, "ratio_to_fastest_bp": 1.0,
+                "first_call_s": 1.234, "peak_mb": 100.04, "meaning": "backprop"
+            },
+            {
+                "framework": "pcx", "method": "pc", "step_ms": 43.219, "ratio_to_fastest_bp": 4.3219,
+                "first_call_s": 20.0, "peak_mb": None, "meaning": ""
+            },
         ],
         "equivalence": ["PASS pcx energy_T8: relative error 1.00e-15"],
     }

@@ -29,14 +29,19 @@ def digits():
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "clf"
-    train_run(SPECS / "digits-m2.yaml", ["train.epochs=1", "train.max_batches=8", "train.device=cpu"], out=out, progress=False)
+    train_run(
+        SPECS / "digits-m2.yaml", ["train.epochs=1", "train.max_batches=8", "train.device=cpu"], out=out, progress=False
+    )
     return out
 
 
 @pytest.fixture(scope="module")
 def vae(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "vae"
-    train_run(SPECS / "digits-vae.yaml", ["train.epochs=1", "train.max_batches=4", "train.device=cpu"], out=out, progress=False)
+    train_run(
+        SPECS / "digits-vae.yaml", ["train.epochs=1", "train.max_batches=4", "train.device=cpu"], out=out,
+        progress=False
+    )
     return out
 
 
@@ -68,7 +73,9 @@ def test_clamped_label_range_and_literal(classifier):
 
 
 def test_mask_holds_the_observed_half_and_frees_the_rest(vae, digits, tmp_path):
-    r = run("query", vae, "--clamp", "image=test[0:4]", "--mask", "image=left-half", "--infer", "recon", "--out", tmp_path)
+    r = run(
+        "query", vae, "--clamp", "image=test[0:4]", "--mask", "image=left-half", "--infer", "recon", "--out", tmp_path
+    )
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "query.json").read_text())
     image = report["nodes"]["image"]
@@ -102,7 +109,10 @@ def test_prior_samples_make_an_image_grid(vae, tmp_path):
         (["--clamp", "imag=test"], "no node 'imag' (did you mean 'image'?)"),
         (["--clamp", "image=tset[0:4]"], "--clamp: image=tset[0:4]: 'tset[0:4]' is not a split (train, test)"),
         (["--clamp", "image"], "--clamp: expects NODE=VALUE, got 'image'"),
-        (["--clamp", "image=test[0:4]", "--mask", "recon=left-half"], "--mask: recon=left-half: the node needs a value"),
+        (
+            ["--clamp", "image=test[0:4]", "--mask", "recon=left-half"],
+            "--mask: recon=left-half: the node needs a value",
+        ),
         (["--clamp", "image=test[5:5]"], "selects no examples"),
         (["--clamp", "enc=test[0:4]"], "--clamp: enc=test[0:4]: node 'enc' binds no data field"),
     ],

@@ -160,7 +160,11 @@ def test_both_nonlinearity_forms_start_from_the_same_network():
     torch.testing.assert_close(progs[0].loss_bp(batch), progs[1].loss_bp(batch))
 
 
-SHIPPED = sorted(SPECS.glob("*.yaml")) + sorted((SPECS.parent / "benchmarks").glob("*.yaml")) + sorted((SPECS.parent / "experiments").glob("*.yaml"))
+SHIPPED = (
+    sorted(SPECS.glob("*.yaml"))
+    + sorted((SPECS.parent / "benchmarks").glob("*.yaml"))
+    + sorted((SPECS.parent / "experiments").glob("*.yaml"))
+)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])

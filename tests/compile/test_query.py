@@ -54,7 +54,9 @@ def test_inferred_mean_is_the_closed_form_posterior(spec):
     assert r.inferred == ["x"]
     torch.testing.assert_close(r.values["x"], _posterior_mean(y), atol=1e-6, rtol=0)
     torch.testing.assert_close(r.values["y"], y)  # a clamped node keeps its value
-    assert float(r.energy_after["y"].sum() + r.energy_after["x"].sum()) < float(r.energy_before["y"].sum() + r.energy_before["x"].sum())
+    assert float(r.energy_after["y"].sum() + r.energy_after["x"].sum()) < float(
+        r.energy_before["y"].sum() + r.energy_before["x"].sum()
+    )
 
 
 def test_an_unclamped_input_without_prior_is_standard_normal():

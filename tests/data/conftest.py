@@ -15,7 +15,9 @@ def only_localhost(monkeypatch):
 
     def guarded(self, url, *args, **kwargs):
         if urllib.parse.urlparse(url).hostname != "127.0.0.1":
-            raise requests.exceptions.ConnectionError(f"{url}: the tests do not reach the internet ([Errno -3] blocked by the test suite)")
+            raise requests.exceptions.ConnectionError(
+                f"{url}: the tests do not reach the internet ([Errno -3] blocked by the test suite)"
+            )
         return real(self, url, *args, **kwargs)
 
     monkeypatch.setattr(pooch.HTTPDownloader, "__call__", guarded)

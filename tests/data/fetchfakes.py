@@ -16,7 +16,8 @@ from .formats import fake_mnist, idx_bytes
 STEMS = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 DNS_FAILURE = (
     "HTTPSConnectionPool(host='{host}', port=443): Max retries exceeded with url: /x (Caused by "
-    "NameResolutionError(\"<urllib3.connection.HTTPSConnection object at 0x7f00>: Failed to resolve '{host}' ([Errno -2] Name or service not known)\"))"
+    "NameResolutionError(\"<urllib3.connection.HTTPSConnection object at 0x7f00>: Failed to resolve '{host}' ([Errno "
+    "-2] Name or service not known)\"))"
 )
 
 

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
+IDX_CODES = {
+    np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B, np.dtype(">i4"): 0x0C,
+    np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E
+}
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

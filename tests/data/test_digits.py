@@ -16,7 +16,12 @@ def test_digits_split_sizes_and_values(tmp_path):
     # the two splits together are exactly the 1797 images / 16, each once
     raw = load_digits()
     want = sorted(map(tuple, np.round(raw.data / 16.0, 6).tolist()))
-    got = sorted(map(tuple, np.round(torch.cat([tr["image"], te["image"]]).reshape(-1, 64).numpy().astype(np.float64), 6).tolist()))
+    got = sorted(
+        map(
+            tuple,
+            np.round(torch.cat([tr["image"], te["image"]]).reshape(-1, 64).numpy().astype(np.float64), 6).tolist(),
+        )
+    )
     assert got == want
     # stratified: every class in the test split, in proportion (within one example)
     counts = np.bincount(raw.target, minlength=10)

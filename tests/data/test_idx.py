@@ -108,7 +108,8 @@ def test_missing_error_carries_the_spec_position(tmp_path):
     g = pcgraph.build_graph(
         pcgraph.loads_spec(
             "name: t\ndata: {dataset: mnist}\nnodes:\n  image: {shape: [784], role: input, bind: image}\n"
-            "  label: {shape: [10], family: categorical, role: target, bind: label}\nedges:\n  - {from: image, to: label}\n",
+            "  label: {shape: [10], family: categorical, role: target, bind: label}\nedges:\n  - {from: image, to: "
+            "label}\n",
             "t.yaml",
         )
     )

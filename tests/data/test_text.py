@@ -11,8 +11,10 @@ from pcgraph.data.loaders.text import prepare_text
 from pcgraph.core.errors import DataError
 
 WORDS = (
-    "the of and to in a is that it was for on are as with his they at be this from have or by one had not but what all were "
-    "when we there can an your which their said if do will each about how up out them then she many some so these would other"
+    "the of and to in a is that it was for on are as with his they at be this from have or by one had not but what "
+    "all were "
+    "when we there can an your which their said if do will each about how up out them then she many some so these "
+    "would other"
 ).split()
 
 
@@ -21,7 +23,9 @@ def corpus(seed=0, paragraphs=60, width=60):
     rnd = random.Random(seed)
     paras = []
     for _ in range(paragraphs):
-        sentences = [" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(4, 12))) + "." for _ in range(rnd.randint(1, 4))]
+        sentences = [
+            " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(4, 12))) + "." for _ in range(rnd.randint(1, 4))
+        ]
         words, lines, line = " ".join(sentences).split(), [], ""
         for w in words:
             if line and len(line) + 1 + len(w) > width:
@@ -151,7 +155,9 @@ def test_one_billion_word_layout(tmp_path):
     for k in range(3):
         sents = [" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(3, 10))) + " ." for _ in range(lines_per_file)]
         (train / f"news.en-0000{k + 1}-of-00100").write_text("\n".join(sents) + "\n")
-    (held / "news.en.heldout-00000-of-00050").write_text("\n".join(" ".join(rnd.choice(WORDS) for _ in range(6)) + " ." for _ in range(30)) + "\n")
+    (held / "news.en.heldout-00000-of-00050").write_text(
+        "\n".join(" ".join(rnd.choice(WORDS) for _ in range(6)) + " ." for _ in range(30)) + "\n"
+    )
     opts = {
         "files": ["lm1b/training-monolingual.tokenized.shuffled"],  # relative to the data dir
         "pattern": "news.en-*",

@@ -61,7 +61,11 @@ def part_of(module: str) -> str | None:
 
 
 def test_every_module_belongs_to_a_part():
-    loose = [module_name(p) for p in sources() if part_of(module_name(p)) is None and module_name(p) not in ("pcgraph", "pcgraph.__main__")]
+    loose = [
+        module_name(p)
+        for p in sources()
+        if part_of(module_name(p)) is None and module_name(p) not in ("pcgraph", "pcgraph.__main__")
+    ]
     assert not loose, f"modules outside the parts {ORDER}: {loose}"
 
 
@@ -79,7 +83,13 @@ def test_parts_import_only_earlier_parts():
 
 
 def test_no_module_is_named_like_the_standard_library():
-    clash = [module_name(p) for p in sources() if p.stem in sys.stdlib_module_names or Path(p).parent.name in sys.stdlib_module_names and p.name == "__init__.py"]
+    clash = [
+        module_name(p)
+        for p in sources()
+        if p.stem in sys.stdlib_module_names
+        or Path(p).parent.name in sys.stdlib_module_names
+        and p.name == "__init__.py"
+    ]
     assert not clash
 
 
@@ -134,7 +144,11 @@ def test_no_module_imports_another_modules_private_names():
     for p in sources():
         for node in ast.walk(ast.parse(p.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("pcgraph")):
-                wrong += [f"{p.relative_to(ROOT.parent)}:{node.lineno} imports {a.name}" for a in node.names if a.name.startswith("_") and not a.name.endswith("__")]
+                wrong += [
+                    f"{p.relative_to(ROOT.parent)}:{node.lineno} imports {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.endswith("__")
+                ]
     assert not wrong, "\n".join(wrong)
 
 
@@ -187,7 +201,9 @@ def test_the_compiled_program_is_one_class():
     import pcgraph
     from pcgraph.compile import Program
 
-    prog = pcgraph.compile_graph(pcgraph.build_graph(pcgraph.load_spec(Path(__file__).parents[2] / "specs" / "digits-m2.yaml")), device="cpu")
+    prog = pcgraph.compile_graph(
+        pcgraph.build_graph(pcgraph.load_spec(Path(__file__).parents[2] / "specs" / "digits-m2.yaml")), device="cpu"
+    )
     ours = [c for c in type(prog).__mro__ if c.__module__.startswith("pcgraph")]
     assert ours == [Program] and len([b for b in Program.__bases__ if b.__module__.startswith("pcgraph")]) <= 1
 

@@ -128,7 +128,8 @@ edges:
   - {from: img, to: c, transform: {type: conv2d, kernel: 3, stride: 2, padding: 1}, activation: tanh}
   - {from: c, to: p, transform: {type: maxpool2d, kernel: 2, stride: 1}}
   - {from: p, to: a, transform: {type: block, steps: [{type: flatten, shape: [8]}, linear]}, activation: tanh}
-  - {from: p, to: gate, transform: {type: block, steps: [{type: flatten, shape: [8]}, {type: mlp, hidden: [5], activation: gelu}]}, activation: sigmoid}
+  - {from: p, to: gate, activation: sigmoid,
+     transform: {type: block, steps: [{type: flatten, shape: [8]}, {type: mlp, hidden: [5], activation: gelu}]}}
   - {from: [a, gate], to: m, transform: elementwise_mul}
   - {from: m, to: n, transform: {type: layernorm, affine: false}}
   - {from: n, to: y}
@@ -154,7 +155,8 @@ edges:
   - {from: x, to: v, transform: {type: linear, bias: false}}
   - {from: [q, k], to: attn, transform: attention_scores}
   - {from: [attn, v], to: ctx, transform: attention_apply}
-  - {from: ctx, to: h, transform: {type: block, residual: true, steps: [layernorm, {type: mlp, hidden: [8], then: tanh}]}}
+  - {from: ctx, to: h,
+     transform: {type: block, residual: true, steps: [layernorm, {type: mlp, hidden: [8], then: tanh}]}}
   - {from: h, to: next}
 """
 

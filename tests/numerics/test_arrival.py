@@ -55,7 +55,12 @@ def test_arrival_gradients_equal_backprop_on_every_family(text, energy):
 
 def test_a_pc_step_at_arrival_is_a_bp_step():
     """One training step each from the same weights and noise: the same new weights."""
-    pc = program(M3, overrides=["train.weights.gradient=arrival", "train.weights.optimizer={type: sgd, lr: 0.5}", "train.weights.updates=1"])
+    pc = program(
+        M3,
+        overrides=[
+            "train.weights.gradient=arrival", "train.weights.optimizer={type: sgd, lr: 0.5}", "train.weights.updates=1"
+        ],
+    )
     bp = program(M3, overrides=["train.weights.optimizer={type: sgd, lr: 0.5}"])
     bp.load_state_dict(pc.state_dict())
     batch = batch_for(pc, B=4)

@@ -30,7 +30,9 @@ def step(m, k, in_shape, out_shape):
     """Step k as a transform of its own, holding (the same tensors as) the block's s{k}_ parameters."""
     st = m.options.steps[k]
     cls = transforms.get(st.type)
-    sub = cls(cls.Options(**st.model_dump(exclude={"width", "shape", "residual", "then"})), [in_shape], out_shape, IDENTITY).to(D)
+    sub = cls(
+        cls.Options(**st.model_dump(exclude={"width", "shape", "residual", "then"})), [in_shape], out_shape, IDENTITY
+    ).to(D)
     for name in list(sub._parameters):
         sub._parameters[name] = m._parameters[f"s{k}_{name}"]
     return sub
@@ -41,7 +43,12 @@ PRE = {"residual": True, "steps": ["layernorm", {"type": "mlp", "hidden": [7], "
 # post-norm, as in lm-transformer.yaml: layernorm(hn + mlp(hn)), hn = layernorm(x)
 POST = {"steps": ["layernorm", {"type": "mlp", "hidden": [7], "residual": True}, {"type": "layernorm"}]}
 # width changes between steps, activations after steps, a shape given whole
-WIDTHS = {"steps": [{"type": "linear", "width": 6, "then": "tanh"}, {"type": "layernorm", "affine": False}, {"type": "mlp", "shape": [2, 5], "then": "sigmoid"}, "linear"]}
+WIDTHS = {
+    "steps": [
+        {"type": "linear", "width": 6, "then": "tanh"}, {"type": "layernorm", "affine": False},
+        {"type": "mlp", "shape": [2, 5], "then": "sigmoid"}, "linear"
+    ]
+}
 
 
 def by_hand(m, x, name):
@@ -52,7 +59,9 @@ def by_hand(m, x, name):
         ln0, mlp, ln2 = (step(m, k, (2, 4), (2, 4)) for k in range(3))
         hn = ln0(x)
         return ln2(hn + mlp(hn))
-    lin0, ln1, mlp2, lin3 = step(m, 0, (2, 4), (2, 6)), step(m, 1, (2, 6), (2, 6)), step(m, 2, (2, 6), (2, 5)), step(m, 3, (2, 5), (2, 3))
+    lin0, ln1, mlp2, lin3 = (
+        step(m, 0, (2, 4), (2, 6)), step(m, 1, (2, 6), (2, 6)), step(m, 2, (2, 6), (2, 5)), step(m, 3, (2, 5), (2, 3))
+    )
     return lin3(torch.sigmoid(mlp2(ln1(torch.tanh(lin0(x))))))
 
 
@@ -95,7 +104,10 @@ def test_vjp_equals_autograd_of_the_composition_and_finite_differences(name):
 def test_steps_are_initialised_by_their_own_rule():
     cls = transforms.get("block")
     torch.manual_seed(0)
-    m = cls(cls.Options(steps=["layernorm", {"type": "linear", "width": 300, "then": "relu"}, "linear"]), [(200,)], (250,), activations.get("tanh"))
+    m = cls(
+        cls.Options(steps=["layernorm", {"type": "linear", "width": 300, "then": "relu"}, "linear"]), [(200,)], (250,),
+        activations.get("tanh")
+    )
     assert (m.s0_weight == 1).all() and (m.s0_bias == 0).all()  # layernorm: scale 1, shift 0
     he = (2 / 200) ** 0.5  # followed by relu: He
     assert abs(m.s1_weight.std().item() / he - 1) < 0.05
@@ -157,7 +169,10 @@ NODES_EDGES = """  - {from: h, to: hn, transform: layernorm}
   - {from: hn, to: y, transform: identity}
   - {from: y, to: yn, transform: layernorm}"""
 BLOCK_GLUE = "  yn: {shape: [6, 8], family: gaussian}"
-BLOCK_EDGES = "  - {from: h, to: yn, transform: {type: block, steps: [layernorm, {type: mlp, hidden: [8], residual: true}, layernorm]}}"
+BLOCK_EDGES = (
+    "  - {from: h, to: yn, transform: {type: block, steps: [layernorm, {type: mlp, hidden: [8], residual: true}, "
+    "layernorm]}}"
+)
 WITH_NODES = LM.replace("GLUE", NODES_GLUE).replace("EDGES", NODES_EDGES)
 WITH_BLOCK = LM.replace("GLUE", BLOCK_GLUE).replace("EDGES", BLOCK_EDGES)
 
@@ -166,7 +181,9 @@ def same_weights(nodes, blk):
     """Copy the node network's weights into the block network (edges e0..e7 agree)."""
     src = dict(nodes.named_parameters())
     dst = dict(blk.named_parameters())
-    pairs = {f"edge_modules.e{i}.{p}": f"edge_modules.e{i}.{p}" for i in range(8) for p in ("weight", "bias", "position")}
+    pairs = {
+        f"edge_modules.e{i}.{p}": f"edge_modules.e{i}.{p}" for i in range(8) for p in ("weight", "bias", "position")
+    }
     pairs = {a: b for a, b in pairs.items() if a in src}
     pairs.update({
         "edge_modules.e8.weight": "edge_modules.e8.s0_weight", "edge_modules.e8.bias": "edge_modules.e8.s0_bias",
@@ -225,7 +242,12 @@ def test_engine_weight_gradients_through_a_block_equal_autograd_of_the_energy():
 
 @pytest.mark.parametrize("energy", ["kl", "gaussian"])
 def test_a_spec_with_blocks_runs_a_pc_and_a_bp_step(energy):
-    text = WITH_BLOCK + "  - {from: x, to: yn, name: skip, transform: {type: block, residual: true, steps: [{type: linear, then: tanh}, linear]}}\n"
+    text = (
+        WITH_BLOCK
+        +
+            "  - {from: x, to: yn, name: skip, transform: {type: block, residual: true, steps: [{type: linear, then: "
+            "tanh}, linear]}}\n"
+    )
     prog = program(text, energy=energy, overrides=["train.inference.steps=3"])
     batch = batch_for(prog, B=3)
     before = [p.detach().clone() for p in prog.parameters()]
@@ -237,7 +259,8 @@ def test_a_spec_with_blocks_runs_a_pc_and_a_bp_step(energy):
 
 def test_shared_block_parameters_stay_tied():
     text = WITH_BLOCK.replace("transform: {type: block", "name: glue, transform: {type: block") + (
-        "  - {from: x, to: yn, share: glue, transform: {type: block, steps: [layernorm, {type: mlp, hidden: [8], residual: true}, layernorm]}}\n"
+        "  - {from: x, to: yn, share: glue, transform: {type: block, steps: [layernorm, {type: mlp, hidden: [8], "
+        "residual: true}, layernorm]}}\n"
     )
     prog = program(text, overrides=["train.weights.optimizer={type: sgd, lr: 0.5}"])
     a, b = prog.edge_modules["glue"], prog.edge_modules["e10"]
@@ -274,5 +297,6 @@ def test_validate_reports_block_errors_located_with_exit_2(write):
     assert r.exit_code == 2
     col = BAD.splitlines()[7].index("true") + 1  # the value of residual
     assert r.output.strip() == (
-        f"{p}:8:{col}: edges.1.transform.residual: edge h -> y: a residual block adds its input to its output, so it needs equal shapes, got [4] -> [2]"
+        f"{p}:8:{col}: edges.1.transform.residual: edge h -> y: a residual block adds its input to its output, so it "
+        f"needs equal shapes, got [4] -> [2]"
     )

@@ -102,7 +102,9 @@ def cf_meanvar(fam, x, mu, params, clamped):
     return kl_divergence(q, r).sum(-1)
 
 
-CLOSED_FORMS = {"gaussian": cf_gaussian, "categorical": cf_categorical, "bernoulli": cf_bernoulli, "gaussian_meanvar": cf_meanvar}
+CLOSED_FORMS = {
+    "gaussian": cf_gaussian, "categorical": cf_categorical, "bernoulli": cf_bernoulli, "gaussian_meanvar": cf_meanvar
+}
 
 
 def test_every_registered_family_has_a_closed_form_and_variants():
@@ -266,7 +268,9 @@ def _link(fam):
     return torch.tanh if out == "tanh" else (lambda z: z)
 
 
-@pytest.mark.parametrize("prior", [StandardNormalPrior(), GaussianPrior(mean=-0.5, variance=3.0)], ids=["standard", "gaussian"])
+@pytest.mark.parametrize(
+    "prior", [StandardNormalPrior(), GaussianPrior(mean=-0.5, variance=3.0)], ids=["standard", "gaussian"]
+)
 def test_prior_closed_forms(prior):
     gen = torch.Generator().manual_seed(8)
     m0, v0 = (0.0, 1.0) if prior.type == "standard_normal" else (prior.mean, prior.variance)

@@ -105,8 +105,12 @@ def test_kept_values_follow_in_place_changes(kl):
     fresh = categorical(kl=kl, update="gradient")
     m, m_fresh = fam.mean(x, False), fresh.mean(x.clone(), False)
     torch.testing.assert_close(m, m_fresh)
-    torch.testing.assert_close(fam.grad_mu(x, m, mu, {}, False), fresh.grad_mu(x.clone(), m_fresh, mu.clone(), {}, False))
-    torch.testing.assert_close(fam.grad_state(x, mu, {}, g_vis, None), fresh.grad_state(x.clone(), mu.clone(), {}, g_vis, None))
+    torch.testing.assert_close(
+        fam.grad_mu(x, m, mu, {}, False), fresh.grad_mu(x.clone(), m_fresh, mu.clone(), {}, False)
+    )
+    torch.testing.assert_close(
+        fam.grad_state(x, mu, {}, g_vis, None), fresh.grad_state(x.clone(), mu.clone(), {}, g_vis, None)
+    )
     torch.testing.assert_close(fam.energy(x, m, mu, {}, False), fresh.energy(x.clone(), m_fresh, mu.clone(), {}, False))
 
 

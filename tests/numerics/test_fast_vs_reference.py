@@ -29,18 +29,15 @@ edges:
   - {from: img, to: m, transform: {type: maxpool2d, kernel: 2}}
   - {from: m, to: v, transform: flatten, activation: tanh}
   - {from: [v, gate], to: w, transform: elementwise_mul}
-  - {from: w, to: c, transform: {type: block, residual: false, steps: [layernorm, {type: mlp, hidden: [5], residual: false}]}}
+  - {from: w, to: c,
+     transform: {type: block, residual: false, steps: [layernorm, {type: mlp, hidden: [5], residual: false}]}}
   - {from: w, to: b, transform: {type: block, steps: [{type: linear, width: 6, then: tanh}, linear]}}
   - {from: [c, b], to: y}
 """
 
 GRAPHS = {
-    "dag": DAG.replace("TARGET", "{type: gaussian, variance: 0.4}"),
-    "m3": M3,
-    "vae": VAE,
-    "transformer": TRANSFORMER,
-    "mixed": MIXED,
-    "extra": EXTRA,
+    "dag": DAG.replace("TARGET", "{type: gaussian, variance: 0.4}"), "m3": M3, "vae": VAE, "transformer": TRANSFORMER,
+    "mixed": MIXED, "extra": EXTRA
 }
 
 
@@ -67,8 +64,9 @@ def test_the_graphs_use_every_registered_family_and_transform():
 
 def _energy_f(text):
     """The graph under standard PC (F): meanvar nodes become Gaussians."""
-    return text.replace("gaussian_meanvar, prior: {type: gaussian, mean: 0.5, variance: 2.0}", "gaussian, prior: standard_normal").replace(
-        "family: gaussian_meanvar, prior: standard_normal", "family: gaussian, prior: standard_normal")
+    return text.replace(
+        "gaussian_meanvar, prior: {type: gaussian, mean: 0.5, variance: 2.0}", "gaussian, prior: standard_normal"
+    ).replace("family: gaussian_meanvar, prior: standard_normal", "family: gaussian, prior: standard_normal")
 
 
 def _case(name, energy):

@@ -85,7 +85,9 @@ def test_guard_choice_keeps_the_first_step_that_does_not_raise_the_energy():
 def test_the_default_is_a_guarded_preconditioned_sweep_and_a_named_optimizer_is_kept():
     cfg = InferenceSpec()
     assert cfg.schedule == "sweep"
-    assert (cfg.optimizer.type, cfg.optimizer.lr, cfg.optimizer.precondition, cfg.optimizer.guard) == ("sgd", 1.0, True, True)
+    assert (cfg.optimizer.type, cfg.optimizer.lr, cfg.optimizer.precondition, cfg.optimizer.guard) == (
+        "sgd", 1.0, True, True
+    )
     named = InferenceSpec.model_validate({"optimizer": {"type": "sgd", "lr": 0.1}, "schedule": "sync"})
     assert (named.optimizer.precondition, named.optimizer.guard, named.schedule) == (False, False, "sync")
 
@@ -112,18 +114,26 @@ def test_default_inference_never_raises_any_samples_energy(text, schedule):
 def test_the_guard_shortens_steps_that_would_raise_the_energy():
     """A decoder with a sharp output (variance 0.05): a full preconditioned step of the
     hidden node overshoots, so without the guard the energy rises."""
-    prog = program(VAE.replace("recon: {shape: [12], family: gaussian,", "recon: {shape: [12], family: {type: gaussian, variance: 0.002},"))
+    prog = program(
+        VAE.replace(
+            "recon: {shape: [12], family: gaussian,", "recon: {shape: [12], family: {type: gaussian, variance: 0.002},"
+        )
+    )
     batch = batch_for(prog, B=6)
     free = prog.init_state(batch)
     e0 = prog.energy(free).item()
     prog.infer(free, steps=1, optimizer={"type": "sgd", "lr": 1.0, "precondition": True}, schedule="sweep")
     assert prog.energy(free).item() > e0  # the unguarded step overshoots
     guarded = prog.init_state(batch, noise=free.noise)
-    prog.infer(guarded, steps=1, optimizer={"type": "sgd", "lr": 1.0, "precondition": True, "guard": True}, schedule="sweep")
+    prog.infer(
+        guarded, steps=1, optimizer={"type": "sgd", "lr": 1.0, "precondition": True, "guard": True}, schedule="sweep"
+    )
     assert prog.energy(guarded).item() < e0
 
 
-DEFAULT_OPTS = [None, {"type": "sgd", "lr": 0.01, "precondition": True}, {"type": "sgd", "lr": 0.3, "guard": True, "momentum": 0.5}]
+DEFAULT_OPTS = [
+    None, {"type": "sgd", "lr": 0.01, "precondition": True}, {"type": "sgd", "lr": 0.3, "guard": True, "momentum": 0.5}
+]
 
 
 @pytest.mark.parametrize("text", GRAPHS, ids=IDS)

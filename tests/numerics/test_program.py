@@ -53,7 +53,9 @@ def test_loss_bp_is_the_negative_elbo_for_the_vae():
     torch.testing.assert_close(prog.energy(state), expected)
 
 
-@pytest.mark.parametrize("text", [gaussian_dag(), M3, VAE, TRANSFORMER, MIXED], ids=["dag", "m3", "vae", "transformer", "mixed"])
+@pytest.mark.parametrize(
+    "text", [gaussian_dag(), M3, VAE, TRANSFORMER, MIXED], ids=["dag", "m3", "vae", "transformer", "mixed"]
+)
 def test_forward_init_zero_latent_energy_and_energy_equals_bp_loss(text):
     prog = program(text)
     batch = batch_for(prog)
@@ -112,7 +114,9 @@ def test_categorical_energy_is_eq_10():
 
 # ------------------------------------------------------------ inference
 @pytest.mark.parametrize("schedule", ["sync", "sweep"])
-@pytest.mark.parametrize("text", [gaussian_dag(), M3, VAE, MIXED, TRANSFORMER], ids=["dag", "m3", "vae", "mixed", "transformer"])
+@pytest.mark.parametrize(
+    "text", [gaussian_dag(), M3, VAE, MIXED, TRANSFORMER], ids=["dag", "m3", "vae", "mixed", "transformer"]
+)
 def test_inference_lowers_the_energy_monotonically_and_keeps_clamps(text, schedule):
     prog = program(text)
     batch = batch_for(prog)
@@ -175,11 +179,15 @@ def test_transformer_stays_finite_and_causal():
 # ------------------------------------------------------------ fast path == plain path
 # Adam divides by sqrt(v) + eps: where the plain path sees round-off (1e-17) instead of
 # the exact zero the fast path knows structurally, a tiny eps would blow it up to lr.
-OPTS = [{"type": "sgd", "lr": 0.05}, {"type": "sgd", "lr": 0.05, "momentum": 0.5}, {"type": "adam", "lr": 0.01, "eps": 1e-3}]
+OPTS = [
+    {"type": "sgd", "lr": 0.05}, {"type": "sgd", "lr": 0.05, "momentum": 0.5}, {"type": "adam", "lr": 0.01, "eps": 1e-3}
+]
 
 
 @pytest.mark.parametrize(
-    "text", [gaussian_dag(), M3, VAE, MIXED, TRANSFORMER, GATED, ATTEND], ids=["dag", "m3", "vae", "mixed", "transformer", "gated", "attend"]
+    "text",
+    [gaussian_dag(), M3, VAE, MIXED, TRANSFORMER, GATED, ATTEND],
+    ids=["dag", "m3", "vae", "mixed", "transformer", "gated", "attend"],
 )
 @pytest.mark.parametrize("schedule", ["sync", "sweep"])
 @pytest.mark.parametrize("opt", OPTS, ids=["sgd", "momentum", "adam"])
@@ -207,7 +215,9 @@ def test_fast_inference_equals_plain_autograd(text, schedule, opt, init):
 @pytest.mark.parametrize("text", [gaussian_dag(), M3, MIXED], ids=["dag", "m3", "mixed"])
 def test_fast_path_under_energy_f_equals_plain(text):
     if "gaussian_meanvar" in text:
-        text = text.replace("gaussian_meanvar, prior: {type: gaussian, mean: 0.5, variance: 2.0}", "gaussian, prior: standard_normal")
+        text = text.replace(
+            "gaussian_meanvar, prior: {type: gaussian, mean: 0.5, variance: 2.0}", "gaussian, prior: standard_normal"
+        )
     prog = program(text, energy="gaussian")
     batch = batch_for(prog)
     a = prog.init_state(batch)

@@ -92,9 +92,21 @@ EXAMPLES = {
         ({}, [(4,), (2,)], (3,), "float", ref_linear),  # multi-input: concatenated
     ],
     "mlp": [({"hidden": [6, 5]}, [(4,)], (3,), "float", ref_mlp)],
-    "conv2d": [({"kernel": 3, "padding": 1, "stride": 2}, [(2, 5, 5)], (3, 3, 3), "float", lambda m, x: F.conv2d(x, m.weight, m.bias, stride=2, padding=1))],
-    "avgpool2d": [({"kernel": 2}, [(2, 4, 4)], (2, 2, 2), "float", lambda m, x: x.reshape(B, 2, 2, 2, 2, 2).mean((3, 5)))],
-    "maxpool2d": [({"kernel": 2}, [(2, 4, 4)], (2, 2, 2), "float", lambda m, x: x.reshape(B, 2, 2, 2, 2, 2).amax((3, 5)))],
+    "conv2d": [
+        (
+            {"kernel": 3, "padding": 1, "stride": 2},
+            [(2, 5, 5)],
+            (3, 3, 3),
+            "float",
+            lambda m, x: F.conv2d(x, m.weight, m.bias, stride=2, padding=1),
+        )
+    ],
+    "avgpool2d": [
+        ({"kernel": 2}, [(2, 4, 4)], (2, 2, 2), "float", lambda m, x: x.reshape(B, 2, 2, 2, 2, 2).mean((3, 5)))
+    ],
+    "maxpool2d": [
+        ({"kernel": 2}, [(2, 4, 4)], (2, 2, 2), "float", lambda m, x: x.reshape(B, 2, 2, 2, 2, 2).amax((3, 5)))
+    ],
     "flatten": [({}, [(2, 3, 2)], (12,), "float", lambda m, x: x.reshape(B, -1))],
     "embedding": [
         ({"vocab": 7, "positional": "learned"}, [(5,)], (5, 4), "long", ref_embedding),
@@ -109,9 +121,20 @@ EXAMPLES = {
     "attention_apply": [({}, [(4, 5), (5, 3)], (4, 3), "float", lambda m, p, v: torch.einsum("bij,bjd->bid", p, v))],
     "elementwise_mul": [({}, [(4,), (4,)], (4,), "float", lambda m, a, b: a * b)],
     "block": [
-        ({"residual": True, "steps": ["layernorm", {"type": "mlp", "hidden": [5]}]}, [(2, 4)], (2, 4), "float", ref_block_ln_mlp),
         (
-            {"steps": [{"type": "linear", "width": 6, "then": "tanh"}, {"type": "linear", "residual": True, "then": "relu"}, {"type": "linear", "bias": False}]},
+            {"residual": True, "steps": ["layernorm", {"type": "mlp", "hidden": [5]}]},
+            [(2, 4)],
+            (2, 4),
+            "float",
+            ref_block_ln_mlp,
+        ),
+        (
+            {
+                "steps": [
+                    {"type": "linear", "width": 6, "then": "tanh"},
+                    {"type": "linear", "residual": True, "then": "relu"}, {"type": "linear", "bias": False}
+                ]
+            },
             [(4,)],
             (3,),
             "float",

@@ -56,7 +56,9 @@ def test_energy_after_inference_is_the_minimum_over_q_and_lower():
     enc = prog.edge_modules["e0"]
     start = (x @ enc.weight.T + enc.bias).detach()
     q = start.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([q], max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [q], max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16, line_search_fn="strong_wolfe"
+    )
 
     def closure():
         opt.zero_grad()

@@ -63,14 +63,28 @@ VARIANTS = {
     ],
     "attention_apply": [({}, [(4, 5), (5, 3)], (4, 3))],
     "block": [
-        ({"residual": True, "steps": ["layernorm", {"type": "mlp", "hidden": [5], "activation": "gelu"}]}, [(2, 4)], (2, 4)),
         (
-            {"steps": [{"type": "linear", "width": 6, "then": "tanh"}, {"type": "linear", "residual": True, "then": "gelu"}, {"type": "linear", "bias": False}]},
+            {"residual": True, "steps": ["layernorm", {"type": "mlp", "hidden": [5], "activation": "gelu"}]},
+            [(2, 4)],
+            (2, 4),
+        ),
+        (
+            {
+                "steps": [
+                    {"type": "linear", "width": 6, "then": "tanh"},
+                    {"type": "linear", "residual": True, "then": "gelu"}, {"type": "linear", "bias": False}
+                ]
+            },
             [(4,)],
             (3,),
         ),
         (
-            {"steps": [{"type": "conv2d", "kernel": 3, "padding": 1, "then": "relu"}, {"type": "maxpool2d", "kernel": 2, "shape": [2, 2, 2]}, "flatten"]},
+            {
+                "steps": [
+                    {"type": "conv2d", "kernel": 3, "padding": 1, "then": "relu"},
+                    {"type": "maxpool2d", "kernel": 2, "shape": [2, 2, 2]}, "flatten"
+                ]
+            },
             [(2, 4, 4)],
             (8,),
         ),
@@ -126,7 +140,9 @@ def test_every_registered_transform_has_variants():
 @pytest.mark.parametrize("name", sorted(transforms.names()))
 def test_every_registered_transform_writes_its_vjp(name):
     cls = transforms.get(name)
-    assert cls.vjp is not Transform.vjp, f"transform '{name}' differentiates its forward with autograd: write its vjp in closed form"
+    assert cls.vjp is not Transform.vjp, (
+        f"transform '{name}' differentiates its forward with autograd: write its vjp in closed form"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
@@ -143,7 +159,9 @@ def test_variants_take_every_value_of_every_switch(name):
         else:
             continue
         seen = {getattr(cls.Options(type=name, **o), field) for o, _, _ in VARIANTS[name]}
-        assert seen == values, f"{name}.{field}: variants take {sorted(map(str, seen))}, not all of {sorted(map(str, values))}"
+        assert seen == values, (
+            f"{name}.{field}: variants take {sorted(map(str, seen))}, not all of {sorted(map(str, values))}"
+        )
 
 
 @pytest.mark.parametrize("name,o,ins,out", CASES, ids=IDS)

@@ -96,14 +96,32 @@ def test_nesting_is_bounded_at_the_opening_that_goes_too_deep(kind):
     # one more level, or 5000, is refused at the first opening past the bound
     for depth in (MAX_DEPTH, 5000):
         line = one_issue(nested(depth, kind), "d.yaml")
-        assert line == f"d.yaml:3:{len('extra: ') + (MAX_DEPTH - 1) * opener + 1}: extra: the YAML nests mappings and sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)"
+        assert (
+            line
+            ==
+                f"d.yaml:3:{len('extra: ') + (MAX_DEPTH - 1) * opener + 1}: extra: the YAML nests mappings and "
+                f"sequences more than {MAX_DEPTH} levels deep (a spec needs fewer than 10)"
+        )
 
 
 def test_an_alias_cannot_carry_nesting_past_the_bound():
     half = MAX_DEPTH // 2 + 1
-    text = "name: deep\n" + SPEC_TAIL + "a: &d " + "[" * half + "]" * half + "\nb: " + "[" * half + "*d" + "]" * half + "\n"
+    text = (
+        "name: deep\n"
+        + SPEC_TAIL
+        + "a: &d "
+        + "[" * half
+        + "]" * half
+        + "\nb: "
+        + "[" * half
+        + "*d"
+        + "]" * half
+        + "\n"
+    )
     line = one_issue(text)
-    assert line.startswith(f"h.yaml:4:{len('b: ') + half + 1}: b: alias *d nests mappings and sequences more than {MAX_DEPTH} levels")
+    assert line.startswith(
+        f"h.yaml:4:{len('b: ') + half + 1}: b: alias *d nests mappings and sequences more than {MAX_DEPTH} levels"
+    )
 
 
 def test_an_alias_inside_what_it_names_is_refused():
@@ -123,11 +141,19 @@ def test_set_values_and_paths_have_the_same_bounds():
     base = "name: t\n" + SPEC_TAIL
     deep = "[" * 5000 + "]" * 5000
     line = one_issue(base, overrides=[f"description={deep}"])
-    assert line.startswith(f"--set description={deep}: description: the YAML nests") and line.endswith(f"(at column {MAX_DEPTH + 1} of the value)")
-    bomb = "[&a [x, x, x, x, x, x, x, x, x, x], " + ", ".join(f"&a{i} [" + ", ".join([f"*a{i - 1}" if i > 1 else "*a"] * 10) + "]" for i in range(1, 7)) + "]"
+    assert line.startswith(f"--set description={deep}: description: the YAML nests") and line.endswith(
+        f"(at column {MAX_DEPTH + 1} of the value)"
+    )
+    bomb = (
+        "[&a [x, x, x, x, x, x, x, x, x, x], "
+        + ", ".join(f"&a{i} [" + ", ".join([f"*a{i - 1}" if i > 1 else "*a"] * 10) + "]" for i in range(1, 7))
+        + "]"
+    )
     assert "past 100,000 values" in one_issue(base, overrides=[f"description={bomb}"])
     long_path = "data.options" + ".k" * 5000
-    assert one_issue(base, overrides=[f"{long_path}=1"]).endswith(f"the dotted path has 5002 keys, more than the {MAX_DEPTH} a spec can nest")
+    assert one_issue(base, overrides=[f"{long_path}=1"]).endswith(
+        f"the dotted path has 5002 keys, more than the {MAX_DEPTH} a spec can nest"
+    )
 
 
 # --------------------------------------------------------------------- memory
@@ -170,7 +196,9 @@ def test_huge_batch_of_node_values_is_refused():
         compile_graph(graph, device="cpu")
     (line,) = info.value.lines
     tib = 100_000 * 10**8 * 4 / 2**40
-    assert line.startswith("s.yaml:5:3: nodes.h: node 'h' of shape [100000000] needs 100000 x 100000000 values (data.batch_size 100000): ")
+    assert line.startswith(
+        "s.yaml:5:3: nodes.h: node 'h' of shape [100000000] needs 100000 x 100000000 values (data.batch_size 100000): "
+    )
     assert f"{tib:.1f} TiB, more than this machine's memory" in line
 
 
@@ -191,7 +219,9 @@ def test_memory_cap_counts_parameters_and_one_batch(monkeypatch):
     monkeypatch.setenv("PCGRAPH_MAX_MEMORY", "lots")
     with pytest.raises(CompileError) as info:
         compile_graph(graph, device="cpu")
-    assert info.value.lines == ["$PCGRAPH_MAX_MEMORY: must be a number of bytes, optionally with K, M, G or T (e.g. 8G), got 'lots'"]
+    assert info.value.lines == [
+        "$PCGRAPH_MAX_MEMORY: must be a number of bytes, optionally with K, M, G or T (e.g. 8G), got 'lots'"
+    ]
 
 
 # --------------------------------------------------------------------- device
@@ -201,7 +231,9 @@ def test_cuda_on_a_cpu_only_build_is_one_sentence():
         resolve_device("cuda")
     assert info.value.lines == ["device 'cuda': this torch build has no CUDA support; use --device cpu"]
     out = CliRunner().invoke(main, ["compile", str(SPECS / "digits-gen.yaml"), "--device", "cuda"])
-    assert out.exit_code == 2 and out.output.strip().splitlines() == ["device 'cuda': this torch build has no CUDA support; use --device cpu"]
+    assert out.exit_code == 2 and out.output.strip().splitlines() == [
+        "device 'cuda': this torch build has no CUDA support; use --device cpu"
+    ]
 
 
 def test_unknown_or_absent_devices_are_compile_errors():
@@ -241,7 +273,11 @@ def test_a_fault_reaches_the_command_line_as_itself(monkeypatch):
         raise ZeroDivisionError("planted fault")
 
     monkeypatch.setattr(Linear, "forward", forward)  # runs only once a batch goes through
-    out = CliRunner().invoke(main, ["bench", str(SPECS / "digits-gen.yaml"), "--steps", "1", "--warmup", "0", "--rounds", "1", "--no-memory"], catch_exceptions=True)
+    out = CliRunner().invoke(
+        main,
+        ["bench", str(SPECS / "digits-gen.yaml"), "--steps", "1", "--warmup", "0", "--rounds", "1", "--no-memory"],
+        catch_exceptions=True,
+    )
     assert isinstance(out.exception, ZeroDivisionError) and out.exit_code == 1
     monkeypatch.setattr(Linear, "reset_parameters", reset)
     out = CliRunner().invoke(main, ["compile", str(SPECS / "digits-gen.yaml")], catch_exceptions=True)
@@ -256,7 +292,10 @@ def _limit_memory():  # a regression must fail the test, not swap the machine
 def _cli(*args) -> tuple[subprocess.CompletedProcess, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "pcgraph", *args], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, preexec_fn=_limit_memory)
+    r = subprocess.run(
+        [sys.executable, "-m", "pcgraph", *args], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
+        preexec_fn=_limit_memory
+    )
     return r, time.perf_counter() - t0
 
 
@@ -304,7 +343,10 @@ def test_cli_validate_refuses_hostile_yaml_quickly(tmp_path, baseline):
 @pytest.mark.skipif(sys.platform != "linux", reason="the memory cap of the child uses RLIMIT_AS")
 @pytest.mark.parametrize(
     "text, expected",
-    [(BIG_WEIGHT, "8:5: edges.1: edge e1 (h1 -> h2, linear) needs a 1000000 x 1000000 weight: 3.6 TiB"), (BIG_STATE, "5:3: nodes.h: node 'h' of shape [100000000] needs 100000 x 100000000 values")],
+    [
+        (BIG_WEIGHT, "8:5: edges.1: edge e1 (h1 -> h2, linear) needs a 1000000 x 1000000 weight: 3.6 TiB"),
+        (BIG_STATE, "5:3: nodes.h: node 'h' of shape [100000000] needs 100000 x 100000000 values"),
+    ],
     ids=["weight", "state"],
 )
 def test_cli_compile_refuses_what_cannot_fit_quickly(tmp_path, baseline, text, expected):
@@ -318,10 +360,20 @@ def test_cli_compile_refuses_what_cannot_fit_quickly(tmp_path, baseline, text, e
 FUZZ_BASES = [yaml.safe_load(p.read_text()) for p in sorted(SPECS.glob("*.yaml"))]
 NUMBER = st.sampled_from([1, 2, 3, 5, 7, 16, 10**6, 10**12, 0, -1, 0.5, 1e-12, 1e308])
 WORD = st.sampled_from(
-    sorted(transforms.names()) + sorted(families.names()) + list(ACTIVATION_NAMES)
-    + ["latent", "input", "target", "long", "float", "kl", "gaussian", "bp", "pc", "cyclic", "dag", "sweep", "sync", "incremental", "zeros", "normal", "arrival", "equilibrium", "sgd", "adam", "learned", "sinusoidal"]
+    sorted(transforms.names())
+    + sorted(families.names())
+    + list(ACTIVATION_NAMES)
+    + [
+        "latent", "input", "target", "long", "float", "kl", "gaussian", "bp", "pc", "cyclic", "dag", "sweep", "sync",
+        "incremental", "zeros", "normal", "arrival", "equilibrium", "sgd", "adam", "learned", "sinusoidal"
+    ]
 )
-ODD = st.sampled_from([0, -1, -3, 1, 2, 10**6, 10**12, 10**30, 0.5, 1e308, float("nan"), float("inf"), "12", "many", "", True, None, [], {}, [0], [3, -1]])
+ODD = st.sampled_from(
+    [
+        0, -1, -3, 1, 2, 10**6, 10**12, 10**30, 0.5, 1e308, float("nan"), float("inf"), "12", "many", "", True, None,
+        [], {}, [0], [3, -1]
+    ]
+)
 
 
 def _paths(obj, prefix=()):
@@ -359,8 +411,13 @@ def _mutate(draw, spec) -> None:
     paths = [p for p in _paths(spec) if p]
     if not paths:
         return
-    op = draw(st.sampled_from(["number", "number", "word", "word", "delete", "odd", "swap", "alias", "rename", "rewire"]))
-    kinds = {"number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "word": lambda v: isinstance(v, str)}
+    op = draw(
+        st.sampled_from(["number", "number", "word", "word", "delete", "odd", "swap", "alias", "rename", "rewire"])
+    )
+    kinds = {
+        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "word": lambda v: isinstance(v, str),
+    }
     fitting = [p for p in paths if op in kinds and kinds[op](_at(spec, p))]
     path = draw(st.sampled_from(fitting or paths))
     parent, key = _at(spec, path[:-1]), path[-1]
@@ -384,7 +441,9 @@ def _mutate(draw, spec) -> None:
     elif op == "rename" and isinstance(spec.get("nodes"), dict) and spec["nodes"]:
         old = draw(st.sampled_from(sorted(spec["nodes"], key=str)))
         spec["nodes"][draw(st.sampled_from(["h9", f"{old}_", "x", "image", "1bad", ""]))] = spec["nodes"].pop(old)
-    elif op == "rewire" and isinstance(spec.get("edges"), list) and spec["edges"] and isinstance(spec.get("nodes"), dict):
+    elif (
+        op == "rewire" and isinstance(spec.get("edges"), list) and spec["edges"] and isinstance(spec.get("nodes"), dict)
+    ):
         edge = draw(st.sampled_from(spec["edges"]))
         if isinstance(edge, dict):
             names = sorted(map(str, spec["nodes"])) + ["ghost"]
@@ -429,14 +488,18 @@ def small_memory(monkeypatch):
     monkeypatch.setenv("PCGRAPH_MAX_MEMORY", "256M")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(text=mutated_spec_text())
 def test_mutated_specs_validate_and_compile_or_fail_cleanly(text, tmp_path, small_memory):
     validate_then_compile(text, tmp_path / "fuzz.yaml")
 
 
 @pytest.mark.slow
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(text=mutated_spec_text())
 def test_mutated_specs_many(text, tmp_path, small_memory):
     validate_then_compile(text, tmp_path / "fuzz.yaml")
@@ -444,19 +507,36 @@ def test_mutated_specs_many(text, tmp_path, small_memory):
 
 # ------------------------------------------------- what the fuzz has found
 def test_validate_reports_an_edge_that_is_not_a_mapping(write):
-    p = write("name: t\nnodes:\n  x: {shape: [4], role: input, bind: image}\n  h: {shape: [3], family: gaussian}\nedges:\n  - {from: x, to: h}\n  - 12\n")
+    p = write(
+        "name: t\nnodes:\n  x: {shape: [4], role: input, bind: image}\n  h: {shape: [3], family: gaussian}\nedges:\n  "
+        "- {from: x, to: h}\n  - 12\n"
+    )
     out = CliRunner().invoke(main, ["validate", str(p)])
-    assert out.exit_code == 2 and out.output.strip().splitlines() == [f"{p}:7:5: edges.1: input should be a valid dictionary or instance of EdgeSpec, got 12"]
+    assert out.exit_code == 2 and out.output.strip().splitlines() == [
+        f"{p}:7:5: edges.1: input should be a valid dictionary or instance of EdgeSpec, got 12"
+    ]
 
 
 def test_integers_past_64_bits_and_impossible_dates_are_located_lines():
     base = "name: t\n" + SPEC_TAIL
     line = one_issue(base + "description: x\ntrain: {seed: " + "9" * 5000 + "}\n")
-    assert line == "h.yaml:4:15: train.seed: the integer '99999999999999999999... (5000 characters)' does not fit in 64 bits (no spec value needs more)"
-    assert one_issue(base + f"train: {{seed: {2**64}}}\n").startswith(f"h.yaml:3:15: train.seed: the integer '{2**64}' does not fit in 64 bits")
+    assert (
+        line
+        ==
+            "h.yaml:4:15: train.seed: the integer '99999999999999999999... (5000 characters)' does not fit in 64 bits "
+            "(no spec value needs more)"
+    )
+    assert one_issue(base + f"train: {{seed: {2**64}}}\n").startswith(
+        f"h.yaml:3:15: train.seed: the integer '{2**64}' does not fit in 64 bits"
+    )
     assert pcgraph.loads_spec(base + f"train: {{seed: {2**64 - 1}}}\n").train.seed == 2**64 - 1
-    assert one_issue(base + "description: 2024-13-45\n") == "h.yaml:3:14: description: cannot read the value '2024-13-45': month must be in 1..12"
-    assert one_issue(base, overrides=[f"train.seed={'9' * 5000}"]).startswith(f"--set train.seed={'9' * 5000}: train.seed: the integer")
+    assert (
+        one_issue(base + "description: 2024-13-45\n")
+        == "h.yaml:3:14: description: cannot read the value '2024-13-45': month must be in 1..12"
+    )
+    assert one_issue(base, overrides=[f"train.seed={'9' * 5000}"]).startswith(
+        f"--set train.seed={'9' * 5000}: train.seed: the integer"
+    )
 
 
 def test_astronomical_sizes_are_written_as_powers_of_ten():
@@ -467,12 +547,18 @@ def test_astronomical_sizes_are_written_as_powers_of_ten():
         compile_graph(graph, device="cpu")
     (line,) = info.value.lines
     digits = int(62000 * 0.30103)  # log10(2^62000), the state's entries
-    assert line.startswith(f"a.yaml:3:3: nodes.x: node 'x' of shape [about 10^18, about 10^18, about 10^18, ... (1000 axes)] needs 1 x about 10^{digits} values")
+    assert line.startswith(
+        f"a.yaml:3:3: nodes.x: node 'x' of shape [about 10^18, about 10^18, about 10^18, ... (1000 axes)] needs 1 x "
+        f"about 10^{digits} values"
+    )
 
 
 @pytest.mark.parametrize(
     "nbytes, text",
-    [(1023, "1023 B"), (1536, "1.5 KiB"), (3 * 2**30, "3.0 GiB"), (4 * 10**12, "3.6 TiB"), (2**60, "about 10^18 bytes"), (10**400, "about 10^400 bytes")],
+    [
+        (1023, "1023 B"), (1536, "1.5 KiB"), (3 * 2**30, "3.0 GiB"), (4 * 10**12, "3.6 TiB"),
+        (2**60, "about 10^18 bytes"), (10**400, "about 10^400 bytes")
+    ],
 )
 def test_sizes_in_human_units(nbytes, text):
     assert human(nbytes) == text

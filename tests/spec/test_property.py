@@ -24,7 +24,9 @@ GARBAGE = st.one_of(
     st.text(max_size=12),
     st.lists(st.integers(-3, 40), max_size=4),
     st.dictionaries(st.text(max_size=6), st.integers(), max_size=3),
-    st.sampled_from(["linear", "gaussian", "categorical", "conv2d", "identity", "latent", "input", "target", "long", "kl"]),
+    st.sampled_from(
+        ["linear", "gaussian", "categorical", "conv2d", "identity", "latent", "input", "target", "long", "kl"]
+    ),
 )
 
 
@@ -94,7 +96,14 @@ def test_mutated_specs_fail_cleanly(spec, tmp_path):
 def test_text_level_garbage_fails_cleanly(base, data, tmp_path):
     text = base.read_text()
     pos = data.draw(st.integers(0, len(text)))
-    junk = data.draw(st.sampled_from(["{", "}", "[", "]", ":", "- ", "\t", "'", '"', "!!python/name:os.system ", "&a ", "*a ", "\n  - ", "%", "@"]))
+    junk = data.draw(
+        st.sampled_from(
+            [
+                "{", "}", "[", "]", ":", "- ", "\t", "'", '"', "!!python/name:os.system ", "&a ", "*a ", "\n  - ", "%",
+                "@"
+            ]
+        )
+    )
     p = tmp_path / "g.yaml"
     p.write_text(text[:pos] + junk + text[pos:])
     check(p)

@@ -39,7 +39,9 @@ def test_vae_shapes_and_count():
     g = pcgraph.build_graph(pcgraph.load_spec(SPECS / "mnist-vae.yaml"))
     assert g.nodes["z"].shape == (16,)
     assert g.nodes["z"].param_shape == (32,)  # mean and log-variance
-    expected = linear(784, 512) + linear(512, 256) + linear(256, 32) + linear(16, 256) + linear(256, 512) + linear(512, 784)
+    expected = (
+        linear(784, 512) + linear(512, 256) + linear(256, 32) + linear(16, 256) + linear(256, 512) + linear(512, 784)
+    )
     assert g.params_total == expected
 
 
@@ -66,7 +68,10 @@ def test_transformer_block_count():
 
 def test_cnn_count():
     g = pcgraph.build_graph(pcgraph.load_spec(SPECS / "fashion-cnn.yaml"))
-    conv = lambda cin, cout, k: cin * cout * k * k + cout
+
+    def conv(cin, cout, k):
+        return cin * cout * k * k + cout
+
     assert g.params_total == conv(1, 16, 5) + conv(16, 32, 5) + linear(32 * 7 * 7, 128) + linear(128, 10)
 
 

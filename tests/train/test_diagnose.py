@@ -15,14 +15,17 @@ from pcgraph.train.diagnose import diagnose, inference_trace
 from tests.conftest import SPECS
 
 
-def chain_spec(depth=3, *, out_variance=1.0, out="gaussian", activation="tanh", steps=16, lr=0.1, momentum=0.0, dtype="float64"):
+def chain_spec(
+    depth=3, *, out_variance=1.0, out="gaussian", activation="tanh", steps=16, lr=0.1, momentum=0.0, dtype="float64"
+):
     """x -> h1 -> ... -> h{depth} -> y, synchronous inference."""
     hidden = [f"h{k}" for k in range(1, depth + 1)]
     fam = f"{{type: gaussian, variance: {out_variance}}}" if out == "gaussian" else "categorical"
     nodes = "\n".join(f"  {h}: {{shape: [5], family: gaussian}}" for h in hidden)
     chain = ["x", *hidden, "y"]
     edges = "\n".join(
-        f"  - {{from: {a}, to: {b}, activation: {activation if b != 'y' else 'identity'}}}" for a, b in zip(chain, chain[1:])
+        f"  - {{from: {a}, to: {b}, activation: {activation if b != 'y' else 'identity'}}}"
+        for a, b in zip(chain, chain[1:])
     )
     text = f"""name: chain
 nodes:
@@ -48,7 +51,11 @@ def program(spec, seed=0):
 def batch(n=16, out="gaussian", seed=1):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 4, generator=g, dtype=torch.float64)
-    y = torch.randn(n, 3, generator=g, dtype=torch.float64) if out == "gaussian" else torch.randint(0, 3, (n,), generator=g)
+    y = (
+        torch.randn(n, 3, generator=g, dtype=torch.float64)
+        if out == "gaussian"
+        else torch.randint(0, 3, (n,), generator=g)
+    )
     return {"x": x, "y": y}
 
 
@@ -182,7 +189,10 @@ def run(*args):
 
 def test_cli_on_digits_writes_report_and_plot(tmp_path):
     out = tmp_path / "d"
-    r = run("diagnose", SPECS / "digits-m2.yaml", "--steps", "4", "--batch-size", "16", "--set", "train.device=cpu", "--out", out)
+    r = run(
+        "diagnose", SPECS / "digits-m2.yaml", "--steps", "4", "--batch-size", "16", "--set", "train.device=cpu",
+        "--out", out
+    )
     assert r.exit_code == 0, r.output
     assert "cos(PC, BP)" in r.output and "| h1 | 3 |" in r.output
     data = json.loads((out / "diagnose.json").read_text())
@@ -190,7 +200,9 @@ def test_cli_on_digits_writes_report_and_plot(tmp_path):
     assert [n["node"] for n in data["nodes"]] == ["h1", "h2", "h3", "label"]
     assert all(len(v) == 5 for v in data["energies"].values())
     assert (out / "diagnose.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    j = run("diagnose", SPECS / "digits-m2.yaml", "--steps", "0", "--batch-size", "8", "--json", "--set", "train.device=cpu")
+    j = run(
+        "diagnose", SPECS / "digits-m2.yaml", "--steps", "0", "--batch-size", "8", "--json", "--set", "train.device=cpu"
+    )
     assert j.exit_code == 0, j.output
     assert json.loads(j.output)["total_before"] == json.loads(j.output)["total_after"]
 

@@ -72,7 +72,9 @@ def free_port() -> int:
 
 
 def join_group(rank, world, port):
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
 
@@ -131,7 +133,10 @@ def assert_same_run(one, two):
 
 def test_two_processes_equal_one(write, tmp_path):
     jobs = {name: (write(text, f"{name}.yaml"), overrides) for name, (text, overrides) in JOBS.items()}
-    spawned = [(spec, o, tmp_path / "run-2" if name == "pc-kl" else None, tmp_path / f"{name}.pt") for name, (spec, o) in jobs.items()]
+    spawned = [
+        (spec, o, tmp_path / "run-2" if name == "pc-kl" else None, tmp_path / f"{name}.pt")
+        for name, (spec, o) in jobs.items()
+    ]
     # and a run of one epoch by one process, continued for a second by two
     train_run(jobs["pc-kl"][0], ["train.epochs=1"], out=tmp_path / "resumed", progress=False)
     spawned.append((None, ["train.epochs=2"], str(tmp_path / "resumed"), None))
@@ -199,7 +204,9 @@ def test_a_dead_peer_stops_the_others_with_a_message_and_keeps_the_checkpoint(wr
     ctx = mp.get_context("spawn")
     errors = ctx.Queue()
     port = free_port()
-    procs = [ctx.Process(target=train_until_a_peer_dies, args=(r, 2, port, spec, tmp_path / "run", errors)) for r in range(2)]
+    procs = [
+        ctx.Process(target=train_until_a_peer_dies, args=(r, 2, port, spec, tmp_path / "run", errors)) for r in range(2)
+    ]
     for p in procs:
         p.start()
     for p in procs:

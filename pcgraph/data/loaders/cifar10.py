@@ -64,7 +64,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return RestrictedUnpickler._allowed[(module, name)]
         except KeyError:
-            raise UnsafePickle(f"refusing to load global '{module}.{name}' (only plain data and numpy arrays are allowed)") from None
+            raise UnsafePickle(
+                f"refusing to load global '{module}.{name}' (only plain data and numpy arrays are allowed)"
+            ) from None
 
 
 def restricted_load(data: bytes):
@@ -119,7 +121,8 @@ class CIFAR10(Dataset):
             root = data_dir / "cifar10"
             names = ", ".join(TRAIN_BATCHES + TEST_BATCHES)
             raise data_error(
-                f"cifar10: no batch files in {root / SUBDIR} or {root} (looked for {names}); fetch them with: {fetch_command(self.name, data_dir)}"
+                f"cifar10: no batch files in {root / SUBDIR} or {root} (looked for {names}); fetch them with: "
+                f"{fetch_command(self.name, data_dir)}"
             )
         out = {}
         for split, names in (("train", TRAIN_BATCHES), ("test", TEST_BATCHES)):

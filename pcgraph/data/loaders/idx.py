@@ -47,7 +47,9 @@ def parse_idx(data: bytes) -> np.ndarray:
     count = int(np.prod(dims, dtype=np.int64)) if ndim else 1
     want = head + count * dtype.itemsize
     if len(data) != want:
-        raise IDXError(f"size mismatch: dimensions {list(dims)} of {dtype.name} need {want} bytes, the file has {len(data)}")
+        raise IDXError(
+            f"size mismatch: dimensions {list(dims)} of {dtype.name} need {want} bytes, the file has {len(data)}"
+        )
     arr = np.frombuffer(data, dtype=dtype, count=count, offset=head).reshape(dims)
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
@@ -75,7 +77,11 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
             break
     else:
         raise IDXError(f"IDX cannot hold dtype {arr.dtype}")
-    body = struct.pack(">HBB", 0, code, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.astype(dt, copy=False).tobytes()
+    body = (
+        struct.pack(">HBB", 0, code, arr.ndim)
+        + struct.pack(f">{arr.ndim}I", *arr.shape)
+        + arr.astype(dt, copy=False).tobytes()
+    )
     if compress or (compress is None and path.suffix == ".gz"):
         body = gzip.compress(body, mtime=0)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,9 +119,14 @@ def load_idx_folder(dataset: str, folder: pathlib.Path, data_dir: pathlib.Path) 
         except (IDXError, OSError, EOFError, gzip.BadGzipFile) as e:
             raise data_error(f"{dataset}: {found[lbl_name]}: not a readable IDX file: {e}") from None
         if images.ndim != 3:
-            raise data_error(f"{dataset}: {found[img_name]}: expected images [N, rows, cols], got dimensions {list(images.shape)}")
+            raise data_error(
+                f"{dataset}: {found[img_name]}: expected images [N, rows, cols], got dimensions {list(images.shape)}"
+            )
         if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-            raise data_error(f"{dataset}: {found[lbl_name]}: expected {images.shape[0]} labels (one per image), got dimensions {list(labels.shape)}")
+            raise data_error(
+                f"{dataset}: {found[lbl_name]}: expected {images.shape[0]} labels (one per image), got dimensions "
+                f"{list(labels.shape)}"
+            )
         if images.dtype == np.uint8:
             x = images.astype(np.float32) / 255.0
         else:

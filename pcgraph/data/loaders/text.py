@@ -35,7 +35,8 @@ from typing import List, Literal, Optional
 from pydantic import Field, PositiveInt
 
 from ...core.lazy import np
-from ..registry import TEXT_FIELDS, Dataset, DatasetOptions, data_error, fetch_command, register, resolve_data_dir, validate_options
+from ..registry import TEXT_FIELDS, Dataset, DatasetOptions, data_error, fetch_command, register
+from ..registry import resolve_data_dir, validate_options
 from .windows import sample_windows, windows
 
 #: bump when the cached format or the tokenization recipe changes
@@ -48,20 +49,32 @@ MAX_SENTENCE_BYTES = 16384
 
 class TextOptions(DatasetOptions):
     files: Optional[List[str]] = Field(
-        None, description="text files, folders or glob patterns (default: the data directory's text/ folder); relative paths start at the data directory"
+        None,
+        description="text files, folders or glob patterns (default: the data directory's text/ folder); relative paths "
+        "start at the data directory",
     )
-    test_files: Optional[List[str]] = Field(None, description="files holding the test text (default: the last test_fraction of each training file)")
+    test_files: Optional[List[str]] = Field(
+        None, description="files holding the test text (default: the last test_fraction of each training file)"
+    )
     pattern: str = Field("*.txt", description="which files of a folder to read (recursively)")
     vocab_size: PositiveInt = 8001
     seq_len: PositiveInt = 32
     test_fraction: float = Field(0.05, gt=0, lt=1)
-    subset: Optional[PositiveInt] = Field(None, description="use N training windows drawn at random from the whole corpus (seeded by subset_seed)")
-    test_subset: Optional[PositiveInt] = Field(None, description="use N test windows drawn at random from the whole test text (seeded by subset_seed)")
-    subset_seed: int = Field(0, description="seed of the subset and test_subset draws (fixed, so every run and method sees the same windows)")
+    subset: Optional[PositiveInt] = Field(
+        None, description="use N training windows drawn at random from the whole corpus (seeded by subset_seed)"
+    )
+    test_subset: Optional[PositiveInt] = Field(
+        None, description="use N test windows drawn at random from the whole test text (seeded by subset_seed)"
+    )
+    subset_seed: int = Field(
+        0, description="seed of the subset and test_subset draws (fixed, so every run and method sees the same windows)"
+    )
     model_type: Literal["bpe", "unigram"] = "bpe"
     max_chars: Optional[PositiveInt] = Field(None, description="read at most this many characters (quick runs)")
     unit: Literal["paragraph", "line"] = Field(
-        "paragraph", description="paragraph: blank-line separated blocks, line breaks inside are spaces (books); line: one sentence per line (One Billion Word)"
+        "paragraph",
+        description="paragraph: blank-line separated blocks, line breaks inside are spaces (books); line: one sentence "
+        "per line (One Billion Word)",
     )
 
 
@@ -87,7 +100,9 @@ def _resolve(entry: str, data_dir: pathlib.Path) -> pathlib.Path:
     return p if p.is_absolute() else data_dir / p
 
 
-def list_files(entries: list[str] | None, pattern: str, data_dir: pathlib.Path, what: str = "files") -> list[pathlib.Path]:
+def list_files(
+    entries: list[str] | None, pattern: str, data_dir: pathlib.Path, what: str = "files"
+) -> list[pathlib.Path]:
     """The files ``entries`` name, in a fixed order: folders (recursively, files
     matching ``pattern``) and glob patterns are expanded and sorted; the cache
     folder is skipped."""
@@ -106,7 +121,10 @@ def list_files(entries: list[str] | None, pattern: str, data_dir: pathlib.Path, 
             matches = sorted(pathlib.Path(m) for m in glob.glob(str(p), recursive=True))
             out.extend(m for m in matches if m.is_file())
         elif not default:
-            raise data_error(f"text: {what}: no such file or folder: {p}", ("data", "options", "test_files" if what == "test_files" else "files"))
+            raise data_error(
+                f"text: {what}: no such file or folder: {p}",
+                ("data", "options", "test_files" if what == "test_files" else "files"),
+            )
     seen: set = set()
     unique = []
     for f in out:
@@ -181,14 +199,10 @@ def _fingerprint(paths: list[pathlib.Path]) -> list:
 
 def cache_key(options: TextOptions, train_paths, test_paths) -> str:
     desc = {
-        "version": CACHE_VERSION,
-        "files": _fingerprint(train_paths),
+        "version": CACHE_VERSION, "files": _fingerprint(train_paths),
         "test_files": _fingerprint(test_paths) if test_paths is not None else None,
-        "test_fraction": None if test_paths is not None else options.test_fraction,
-        "vocab_size": options.vocab_size,
-        "model_type": options.model_type,
-        "max_chars": options.max_chars,
-        "unit": options.unit,
+        "test_fraction": None if test_paths is not None else options.test_fraction, "vocab_size": options.vocab_size,
+        "model_type": options.model_type, "max_chars": options.max_chars, "unit": options.unit
     }
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -197,10 +211,14 @@ def _no_text(data_dir: pathlib.Path, options: TextOptions) -> Exception:
     if options.files is None:
         folder = data_dir / "text"
         return data_error(
-            f"text: no text files in {folder} (looked for {options.pattern} recursively); fetch English books with: {fetch_command('text', data_dir)}"
+            f"text: no text files in {folder} (looked for {options.pattern} recursively); fetch English books with: "
+            f"{fetch_command('text', data_dir)}"
             f" (or add .txt files there, or set data.options.files)"
         )
-    return data_error(f"text: data.options.files names no readable file (pattern {options.pattern!r} in folders)", ("data", "options", "files"))
+    return data_error(
+        f"text: data.options.files names no readable file (pattern {options.pattern!r} in folders)",
+        ("data", "options", "files"),
+    )
 
 
 def _train_tokenizer(lines, options: TextOptions) -> bytes:
@@ -209,31 +227,29 @@ def _train_tokenizer(lines, options: TextOptions) -> bytes:
     model = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=lines,
-            model_writer=model,
-            vocab_size=options.vocab_size,
-            model_type=options.model_type,
-            bos_id=-1,
-            eos_id=2,
-            unk_id=0,
-            input_sentence_size=TRAIN_SENTENCES,
-            shuffle_input_sentence=True,
-            max_sentence_length=MAX_SENTENCE_BYTES,
-            num_threads=max(1, os.cpu_count() or 1),
-            minloglevel=2,
+            sentence_iterator=lines, model_writer=model, vocab_size=options.vocab_size, model_type=options.model_type,
+            bos_id=-1, eos_id=2, unk_id=0, input_sentence_size=TRAIN_SENTENCES, shuffle_input_sentence=True,
+            max_sentence_length=MAX_SENTENCE_BYTES, num_threads=max(1, os.cpu_count() or 1), minloglevel=2
         )
     except RuntimeError as e:
         msg = str(e)
         m = re.search(r"Vocabulary size (?:is )?too (?:high|large).*?<= ?(\d+)", msg)
         if m:
             raise data_error(
-                f"text: vocab_size {options.vocab_size} is too large for this corpus: sentencepiece can make at most {m.group(1)} pieces from it;"
+                f"text: vocab_size {options.vocab_size} is too large for this corpus: sentencepiece can make at most "
+                f"{m.group(1)} pieces from it;"
                 f" lower data.options.vocab_size (and the embedding's vocab) or use more text",
                 ("data", "options", "vocab_size"),
             ) from None
         if "smaller than required_chars" in msg or "too small" in msg.lower():
-            raise data_error(f"text: vocab_size {options.vocab_size} is too small for this corpus's characters: {msg.splitlines()[-1]}", ("data", "options", "vocab_size")) from None
-        raise data_error(f"text: sentencepiece could not train a tokenizer: {msg.splitlines()[-1] if msg else e!r}") from None
+            raise data_error(
+                f"text: vocab_size {options.vocab_size} is too small for this corpus's characters: "
+                f"{msg.splitlines()[-1]}",
+                ("data", "options", "vocab_size"),
+            ) from None
+        raise data_error(
+            f"text: sentencepiece could not train a tokenizer: {msg.splitlines()[-1] if msg else e!r}"
+        ) from None
     return model.getvalue()
 
 
@@ -274,7 +290,9 @@ def _cached(cache: pathlib.Path) -> TextCorpus | None:
         return None
     try:
         meta = json.loads(meta_path.read_text())
-        return TextCorpus(cache, cache / "tokenizer.model", np.load(cache / "train.npy"), np.load(cache / "test.npy"), meta)
+        return TextCorpus(
+            cache, cache / "tokenizer.model", np.load(cache / "train.npy"), np.load(cache / "test.npy"), meta
+        )
     except (OSError, ValueError):
         return None  # a damaged cache is rebuilt
 
@@ -288,13 +306,17 @@ def _split_texts(options: TextOptions, train_paths, test_paths) -> tuple[list[st
     return [h[0] for h in halves], [h[1] for h in halves]
 
 
-def _write_cache(cache: pathlib.Path, model: bytes, sp, train_ids: np.ndarray, test_ids: np.ndarray, meta: dict) -> None:
+def _write_cache(
+    cache: pathlib.Path, model: bytes, sp, train_ids: np.ndarray, test_ids: np.ndarray, meta: dict
+) -> None:
     """Write the corpus into ``cache`` at once (a folder renamed into place)."""
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
     try:
         (tmp / "tokenizer.model").write_bytes(model)
-        (tmp / "tokenizer.vocab").write_text("".join(f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n" for i in range(sp.get_piece_size())), encoding="utf-8")
+        (tmp / "tokenizer.vocab").write_text(
+            "".join(f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n" for i in range(sp.get_piece_size())), encoding="utf-8"
+        )
         np.save(tmp / "train.npy", train_ids)
         np.save(tmp / "test.npy", test_ids)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
@@ -321,22 +343,21 @@ def prepare_text(options=None, data_dir=None) -> TextCorpus:
     train_texts, test_texts = _split_texts(options, train_paths, test_paths)
     n_train_chars = sum(len(t) for t in train_texts)
     if not any(t.strip() for t in train_texts):
-        raise _no_text(data_dir, options) if n_train_chars == 0 else data_error("text: the training text is empty (only whitespace)")
+        raise (
+            _no_text(data_dir, options)
+            if n_train_chars == 0
+            else data_error("text: the training text is empty (only whitespace)")
+        )
     model = _train_tokenizer(_training_lines(train_texts), options)
     sp = spm.SentencePieceProcessor(model_proto=model)
     train_ids = _encode(sp, train_texts, options.unit)
     test_ids = _encode(sp, test_texts, options.unit)
     meta = {
-        "version": CACHE_VERSION,
-        "files": [str(p) for p in train_paths],
-        "test_files": [str(p) for p in test_paths] if test_paths is not None else None,
-        "train_chars": n_train_chars,
-        "test_chars": sum(len(t) for t in test_texts),
-        "train_tokens": int(train_ids.size),
-        "test_tokens": int(test_ids.size),
-        "vocab_size": sp.get_piece_size(),
-        "eos_id": sp.eos_id(),
-        "options": options.model_dump(exclude={"seq_len", "subset", "test_subset", "subset_seed"}),
+        "version": CACHE_VERSION, "files": [str(p) for p in train_paths],
+        "test_files": [str(p) for p in test_paths] if test_paths is not None else None, "train_chars": n_train_chars,
+        "test_chars": sum(len(t) for t in test_texts), "train_tokens": int(train_ids.size),
+        "test_tokens": int(test_ids.size), "vocab_size": sp.get_piece_size(), "eos_id": sp.eos_id(),
+        "options": options.model_dump(exclude={"seq_len", "subset", "test_subset", "subset_seed"})
     }
     _write_cache(cache, model, sp, train_ids, test_ids, meta)
     return TextCorpus(cache, cache / "tokenizer.model", train_ids, test_ids, meta)
@@ -359,14 +380,17 @@ class Text(Dataset):
     def load(self, options, data_dir, graph):
         corpus = prepare_text(options, data_dir)
         out = {}
-        for stream, (split, ids, limit) in enumerate((("train", corpus.train_ids, options.subset), ("test", corpus.test_ids, options.test_subset))):
+        for stream, (split, ids, limit) in enumerate(
+            (("train", corpus.train_ids, options.subset), ("test", corpus.test_ids, options.test_subset))
+        ):
             if limit is None:
                 tokens, nxt = windows(ids, options.seq_len)
             else:  # the draw happens here, so the registry's first-N cut keeps all of it
                 tokens, nxt = sample_windows(ids, options.seq_len, limit, options.subset_seed, stream)
             if tokens.shape[0] == 0:
                 raise data_error(
-                    f"text: the {split} split holds {ids.size} tokens, fewer than seq_len + 1 = {options.seq_len + 1}; use more text"
+                    f"text: the {split} split holds {ids.size} tokens, fewer than seq_len + 1 = "
+                    f"{options.seq_len + 1}; use more text"
                     + (" or a larger test_fraction" if split == "test" and options.test_files is None else "")
                 )
             out[split] = {"tokens": tokens, "next_tokens": nxt}

@@ -17,7 +17,9 @@ def windows(ids: np.ndarray, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     return a[: n * seq_len].reshape(n, seq_len), a[1 : n * seq_len + 1].reshape(n, seq_len)
 
 
-def sample_windows(ids: np.ndarray, seq_len: int, count: int, seed: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_windows(
+    ids: np.ndarray, seq_len: int, count: int, seed: int, stream: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` of the windows of ``windows(ids, seq_len)``, distinct and drawn
     uniformly at random from all of them (in the drawn order) with the generator
     seeded by (``seed``, ``stream``); all of them, in order, when there are no more
