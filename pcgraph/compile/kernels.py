@@ -11,9 +11,12 @@ three:
   change after every batch, so the reorder is paid per update, not per call).
 
 ``train.kernels`` fixes one backend for every linear edge, or (``auto``) times each
-backend on the edge's shapes and keeps the fastest per product (the fastest of a few
-calls, cached per process, so every program a process builds from one spec runs the
-same kernels). The BP step runs them through ``LinearGemm``, an autograd Function
+backend on the edge's shapes and keeps the fastest per product (cached per process,
+so every program a process builds from one spec runs the same kernels). The timing is
+repeated: ``ROUNDS`` rounds of ``CALLS`` interleaved calls, a round's figure the
+fastest of its calls; a backend replaces ``default`` only when its median beats
+default's by ``MARGIN`` and its slowest round is faster than default's fastest, so
+a choice never rests on a difference the machine's noise could make. The BP step runs them through ``LinearGemm``, an autograd Function
 whose backward calls the chosen gradient kernels, the PC step through the edge's
 closed-form VJPs, so the PC/BP ratio compares the methods, not two kernel libraries.
 A backend this build, dtype or device cannot run, or one whose result disagrees with
@@ -24,6 +27,7 @@ offered, its rounding is coarser than float32's).
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -39,8 +43,9 @@ BACKENDS = ("default", "onednn", "onednn-packed")
 #: auto keeps ``default`` unless another backend costs less than this fraction of it
 #: (the timings are noisy, and staying with plain torch keeps runs reproducible)
 MARGIN = 0.9
-#: timed calls per candidate (after one warm-up call)
-REPS = 9
+#: timing rounds per candidate (after one warm-up call), and calls per round
+ROUNDS = 5
+CALLS = 3
 
 
 def onednn_available(dtype: torch.dtype, device: torch.device) -> bool:
@@ -144,16 +149,23 @@ KERNELS: dict[str, dict[str, Kernel]] = {
 # ----------------------------------------------------------------------- timing
 @dataclass(frozen=True)
 class Timing:
-    """One candidate on one shape: seconds per call (fastest of a few), the reorder's seconds per
-    weight version (packed kernels), or why it was left out."""
+    """One candidate on one shape: seconds per call and the reorder's seconds per weight
+    version (packed kernels), the medians of ``rounds`` (per round: seconds per call,
+    reorder seconds), or why it was left out."""
 
     seconds: float | None = None
     pack: float = 0.0
     error: str | None = None
+    rounds: tuple = ()
 
     def cost(self, uses: float) -> float:
         """Seconds per call with the reorder shared by ``uses`` calls per weight version."""
         return self.seconds + self.pack / max(uses, 1.0)
+
+    def span(self, uses: float) -> tuple[float, float]:
+        """(fastest, slowest) round's cost per call; the cost itself when not timed in rounds."""
+        costs = [s + p / max(uses, 1.0) for s, p in self.rounds] or [self.cost(uses)]
+        return min(costs), max(costs)
 
 
 _TIMES: dict[tuple, dict[str, Timing]] = {}
@@ -182,23 +194,28 @@ def _agrees(product: str, y: torch.Tensor, ops) -> bool:
     return y.shape == ref.shape and bool((y - ref).abs().max() <= tol)
 
 
-def _fastest(fns: dict[str, Callable], reps: int, device: torch.device) -> dict[str, float]:
-    """The fastest of ``reps`` calls of each function, the calls interleaved. Other work
-    on the machine only ever adds time (on a shared machine a call may wait many times
-    its own length for a core), so the minimum, not the median, estimates a kernel's cost."""
-    times: dict[str, float] = {k: math.inf for k in fns}
+def _rounds(fns: dict[str, Callable], device: torch.device, rounds: int = ROUNDS, calls: int = CALLS) -> dict[str, list[float]]:
+    """Per function, per round the fastest of ``calls`` calls, the calls of all functions
+    interleaved. Other work on the machine only ever adds time (on a shared machine a
+    call may wait many times its own length for a core), so a round keeps its fastest
+    call; the rounds' spread shows how much the machine still moved the figures."""
+    out: dict[str, list[float]] = {k: [] for k in fns}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(reps):
-        for k, fn in fns.items():
-            sync()
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            times[k] = min(times[k], time.perf_counter() - t0)
-    return times
+    for _ in range(rounds):
+        best = {k: math.inf for k in fns}
+        for _ in range(calls):
+            for k, fn in fns.items():
+                sync()
+                t0 = time.perf_counter()
+                fn()
+                sync()
+                best[k] = min(best[k], time.perf_counter() - t0)
+        for k in fns:
+            out[k].append(best[k])
+    return out
 
 
-def time_product(product: str, rows: int, n_in: int, n_out: int, dtype: torch.dtype, device, reps: int = REPS) -> dict[str, Timing]:
+def time_product(product: str, rows: int, n_in: int, n_out: int, dtype: torch.dtype, device, rounds: int = ROUNDS) -> dict[str, Timing]:
     """Every backend's ``Timing`` for one product on one shape (cached per process)."""
     device = torch.device(device)
     key = (product, rows, n_in, n_out, dtype, str(device))
@@ -224,21 +241,25 @@ def time_product(product: str, rows: int, n_in: int, n_out: int, dtype: torch.dt
         fns[name] = fn
         if pack is not None:
             fns[name + "+pack"] = lambda pack=pack, w=ops[1]: pack.get(w, again=True)
-    med = _fastest(fns, reps, device)
+    per = _rounds(fns, device, rounds)
     for name in fns:
         if not name.endswith("+pack"):
-            out[name] = Timing(med[name], med.get(name + "+pack", 0.0))
+            packs = per.get(name + "+pack", [0.0] * len(per[name]))
+            out[name] = Timing(statistics.median(per[name]), statistics.median(packs), rounds=tuple(zip(per[name], packs)))
     _TIMES[key] = {n: out[n] for n in KERNELS[product]}
     return _TIMES[key]
 
 
 def pick(timings: dict[str, Timing], uses: float) -> str:
-    """The fastest backend, ``default`` unless another one beats it by the margin."""
+    """The fastest backend; ``default`` unless another one beats it by the margin, and
+    by more than the spread of the rounds: its slowest round faster than default's fastest."""
     cost = {n: t.cost(uses) for n, t in timings.items() if t.seconds is not None}
     if not cost:
         return "default"
     best = min(cost, key=cost.get)
-    if "default" in cost and cost[best] > MARGIN * cost["default"]:
+    if best == "default" or "default" not in cost:
+        return best
+    if cost[best] > MARGIN * cost["default"] or timings[best].span(uses)[1] >= timings["default"].span(uses)[0]:
         return "default"
     return best
 
@@ -370,8 +391,9 @@ def running(mod: Linear) -> dict[str, list[str]]:
 def _cell(name: str, t: Timing, uses: float, runs: bool) -> str:
     if t.seconds is None:
         return f"{name} ({t.error})"
+    lo, hi = t.span(uses)
     reorder = f" (reorder {t.pack * 1e3:.2f}/{uses})" if t.pack else ""
-    return f"{name} {t.cost(uses) * 1e3:.3f}{reorder}" + ("*" if runs else "")
+    return f"{name} {t.cost(uses) * 1e3:.3f} [{lo * 1e3:.3f}..{hi * 1e3:.3f}]{reorder}" + ("*" if runs else "")
 
 
 def explain(prog) -> str:
@@ -380,7 +402,7 @@ def explain(prog) -> str:
     cfg = prog.train_cfg
     uses = uses_per_version(cfg)
     dtype = str(prog.dtype).replace("torch.", "")
-    lines = [f"GEMM kernels (train.kernels: {cfg.kernels}; {dtype} on {prog.device}; fastest ms per call, a reorder shared by {uses} calls; * runs)"]
+    lines = [f"GEMM kernels (train.kernels: {cfg.kernels}; {dtype} on {prog.device}; ms per call: median [fastest..slowest] of {ROUNDS} rounds, a reorder shared by {uses} calls; * runs)"]
     for e, mod in linear_edges(prog):
         rows, n_out, runs = edge_rows(prog, mod), mod.out_shape[-1], running(mod)
         parts = []
