@@ -91,6 +91,11 @@ def fetch_command(name: str, data_dir: pathlib.Path | None = None) -> str:
     return cmd
 
 
+def fetch_hint(name: str, data_dir: pathlib.Path | None = None, what: str = "them") -> str:
+    """How to get missing files: the fetch command, or the folder that holds them."""
+    return f"fetch {what} with: {fetch_command(name, data_dir)} (or, if they are in another folder, give it with --data-dir)"
+
+
 def data_error(message: str, path: tuple = ("data", "dataset")) -> DataError:
     return DataError(Issue(path, message))
 

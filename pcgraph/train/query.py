@@ -32,7 +32,7 @@ from ..data import load_dataset, text_tokenizer
 from . import checkpoint as ckpt
 from .generate import generated_lines, generate_run
 from .query_files import image_geometry, write_files
-from .run import load_run
+from .run import load_run, run_data_dir
 
 SPLIT = re.compile(r"^(?P<split>[A-Za-z_]\w*)(?:\[(?P<a>\d*)(?P<colon>:)?(?P<b>\d*)\])?$")
 FILE_TYPES = (".npy", ".pt", ".png", ".txt")
@@ -174,6 +174,7 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
     with images, token lists and tables, to ``out`` when given). ``generate``: that
     many tokens continue the clamped token input (greedy, or sampled at ``temperature``)."""
     spec, program = load_run(run_dir, device)
+    data_dir = run_data_dir(Path(run_dir), data_dir)
     pairs = [parse_assignment(c, "--clamp") for c in clamps]
     if not pairs:
         raise _fail("--clamp", "give at least one --clamp NODE=SOURCE (e.g. --clamp image=test[0:16], --clamp z=prior)")
