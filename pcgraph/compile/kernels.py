@@ -12,11 +12,11 @@ three:
 
 ``train.kernels`` fixes one backend for every linear edge, or (``auto``) times each
 backend on the edge's shapes and keeps the fastest per product (cached per process,
-so every program a process builds from one spec runs the same kernels). The timing is
-repeated: ``ROUNDS`` rounds of ``CALLS`` interleaved calls, a round's figure the
-fastest of its calls; a backend replaces ``default`` only when its median beats
-default's by ``MARGIN`` and its slowest round is faster than default's fastest, so
-a choice never rests on a difference the machine's noise could make. The BP step runs them through ``LinearGemm``, an autograd Function
+so every program a process builds from one spec runs the same kernels). Each is timed
+in ``ROUNDS`` rounds (a round: the fastest of ``CALLS`` interleaved calls); another
+backend replaces ``default`` only when its median beats default's by ``MARGIN`` and its
+slowest round beats default's fastest, never on a difference the machine's noise made.
+The BP step runs them through ``LinearGemm`` (``gemm.py``), an autograd Function
 whose backward calls the chosen gradient kernels, the PC step through the edge's
 closed-form VJPs, so the PC/BP ratio compares the methods, not two kernel libraries.
 A backend this build, dtype or device cannot run, or one whose result disagrees with
@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..transforms.linear import Linear, TorchGemm
+from .gemm import ChosenGemm, Packed
 
 PRODUCTS = ("forward", "input", "weight")
 #: the backends ``train.kernels`` names besides ``auto`` (spec/models.py lists the same)
@@ -43,9 +44,8 @@ BACKENDS = ("default", "onednn", "onednn-packed")
 #: auto keeps ``default`` unless another backend costs less than this fraction of it
 #: (the timings are noisy, and staying with plain torch keeps runs reproducible)
 MARGIN = 0.9
-#: timing rounds per candidate (after one warm-up call), and calls per round
-ROUNDS = 5
-CALLS = 3
+#: timing rounds per candidate (after one warm-up call), of so many calls each
+ROUNDS, CALLS = 5, 3
 
 
 def onednn_available(dtype: torch.dtype, device: torch.device) -> bool:
@@ -64,31 +64,6 @@ def _always(dtype, device) -> bool:
 
 def _dnn(x, w, b):
     return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
-
-
-class Packed:
-    """A weight (or its transpose) reordered into oneDNN's blocked layout, reordered
-    again when the weight changes: its version counter moves with every in-place update
-    (an optimiser step, a loaded checkpoint), its address when it is replaced."""
-
-    __slots__ = ("rows", "transpose", "key", "value", "count")
-
-    def __init__(self, rows: int, transpose: bool):
-        self.rows, self.transpose = rows, transpose
-        self.key = None
-        self.value = None
-        self.count = 0  # reorders done (tests and --explain read it)
-
-    def get(self, w: torch.Tensor, again: bool = False) -> torch.Tensor:
-        """The reordered weight; ``again``: reorder even if the weight did not change."""
-        key = (w._version, w.data_ptr(), tuple(w.shape))
-        if again or key != self.key:
-            with torch.no_grad():
-                src = w.detach().t() if self.transpose else w.detach()
-                self.value = torch.ops.mkldnn._reorder_linear_weight(src.contiguous(), self.rows)
-            self.key = key
-            self.count += 1
-        return self.value
 
 
 # the products' signatures: forward (x, w, b, pack), input (g, w, pack), weight (g2, x2)
@@ -149,9 +124,8 @@ KERNELS: dict[str, dict[str, Kernel]] = {
 # ----------------------------------------------------------------------- timing
 @dataclass(frozen=True)
 class Timing:
-    """One candidate on one shape: seconds per call and the reorder's seconds per weight
-    version (packed kernels), the medians of ``rounds`` (per round: seconds per call,
-    reorder seconds), or why it was left out."""
+    """One candidate on one shape: seconds per call and the reorder's per weight version
+    (packed kernels), medians of ``rounds`` ((call, reorder) each), or why it was left out."""
 
     seconds: float | None = None
     pack: float = 0.0
@@ -194,25 +168,20 @@ def _agrees(product: str, y: torch.Tensor, ops) -> bool:
     return y.shape == ref.shape and bool((y - ref).abs().max() <= tol)
 
 
-def _rounds(fns: dict[str, Callable], device: torch.device, rounds: int = ROUNDS, calls: int = CALLS) -> dict[str, list[float]]:
-    """Per function, per round the fastest of ``calls`` calls, the calls of all functions
-    interleaved. Other work on the machine only ever adds time (on a shared machine a
-    call may wait many times its own length for a core), so a round keeps its fastest
-    call; the rounds' spread shows how much the machine still moved the figures."""
-    out: dict[str, list[float]] = {k: [] for k in fns}
+def _fastest(fns: dict[str, Callable], reps: int, device: torch.device) -> dict[str, float]:
+    """The fastest of ``reps`` calls of each function, the calls interleaved. Other work
+    on the machine only ever adds time (on a shared machine a call may wait many times
+    its own length for a core), so the minimum, not the median, estimates a kernel's cost."""
+    times: dict[str, float] = {k: math.inf for k in fns}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(rounds):
-        best = {k: math.inf for k in fns}
-        for _ in range(calls):
-            for k, fn in fns.items():
-                sync()
-                t0 = time.perf_counter()
-                fn()
-                sync()
-                best[k] = min(best[k], time.perf_counter() - t0)
-        for k in fns:
-            out[k].append(best[k])
-    return out
+    for _ in range(reps):
+        for k, fn in fns.items():
+            sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times[k] = min(times[k], time.perf_counter() - t0)
+    return times
 
 
 def time_product(product: str, rows: int, n_in: int, n_out: int, dtype: torch.dtype, device, rounds: int = ROUNDS) -> dict[str, Timing]:
@@ -241,11 +210,11 @@ def time_product(product: str, rows: int, n_in: int, n_out: int, dtype: torch.dt
         fns[name] = fn
         if pack is not None:
             fns[name + "+pack"] = lambda pack=pack, w=ops[1]: pack.get(w, again=True)
-    per = _rounds(fns, device, rounds)
+    per = [_fastest(fns, CALLS, device) for _ in range(rounds)]  # their spread: the machine's noise
     for name in fns:
         if not name.endswith("+pack"):
-            packs = per.get(name + "+pack", [0.0] * len(per[name]))
-            out[name] = Timing(statistics.median(per[name]), statistics.median(packs), rounds=tuple(zip(per[name], packs)))
+            r = tuple((p[name], p.get(name + "+pack", 0.0)) for p in per)
+            out[name] = Timing(statistics.median(t for t, _ in r), statistics.median(q for _, q in r), rounds=r)
     _TIMES[key] = {n: out[n] for n in KERNELS[product]}
     return _TIMES[key]
 
@@ -257,80 +226,9 @@ def pick(timings: dict[str, Timing], uses: float) -> str:
     if not cost:
         return "default"
     best = min(cost, key=cost.get)
-    if best == "default" or "default" not in cost:
-        return best
-    if cost[best] > MARGIN * cost["default"] or timings[best].span(uses)[1] >= timings["default"].span(uses)[0]:
+    if "default" in cost and (cost[best] > MARGIN * cost["default"] or timings[best].span(uses)[1] >= timings["default"].span(uses)[0]):
         return "default"
     return best
-
-
-# ----------------------------------------------------------------------- running
-class LinearGemm(torch.autograd.Function):
-    """``x W^T + b`` with an edge's chosen kernels, and a backward that runs its chosen
-    input- and weight-gradient kernels (what the BP step differentiates)."""
-
-    @staticmethod
-    def forward(ctx, x, w, b, gemm, k):
-        ctx.save_for_backward(x, w)
-        ctx.gemm, ctx.k = gemm, k
-        return gemm.forward_raw(x, w, b, k)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, gy):
-        x, w = ctx.saved_tensors
-        gemm, k = ctx.gemm, ctx.k
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gx = gemm.inp[k].run(gy, w, gemm.inp_packs[k]) if need_x else None
-        g2 = gy.reshape(-1, gy.shape[-1])
-        gw = gemm.wgt.run(g2, x.reshape(-1, x.shape[-1])) if need_w else None
-        gb = g2.sum(0) if need_b else None
-        return gx, gw, gb, None, None
-
-
-class ChosenGemm:
-    """The kernels one linear edge runs: per source ``k`` a forward and an input-gradient
-    kernel (each with its own reordered weight where it packs), one weight-gradient
-    kernel. Tensors of another dtype or device than the ones chosen for, and code being
-    traced by ``torch.compile`` (which picks its own kernels), get plain torch."""
-
-    def __init__(self, kernels: dict[str, list[Kernel]], rows: int, dtype: torch.dtype, device: torch.device):
-        self.fwd, self.inp, (self.wgt,) = kernels["forward"], kernels["input"], kernels["weight"]
-        self.fwd_packs = [Packed(rows, False) if kern.packs else None for kern in self.fwd]
-        self.inp_packs = [Packed(rows, True) if kern.packs else None for kern in self.inp]
-        self.dtype, self.device = dtype, torch.device(device)
-
-    def names(self) -> dict[str, list[str]]:
-        return {"forward": [k.backend for k in self.fwd], "input": [k.backend for k in self.inp], "weight": [self.wgt.backend]}
-
-    def _plain(self, t: torch.Tensor) -> bool:
-        return t.dtype != self.dtype or t.device != self.device or torch.compiler.is_compiling()
-
-    def linear(self, x, w, b, k):
-        if self._plain(w):
-            return F.linear(x, w, b)
-        if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or (b is not None and b.requires_grad)):
-            return LinearGemm.apply(x, w, b, self, k)
-        return self.forward_raw(x, w, b, k)
-
-    def forward_raw(self, x, w, b, k):
-        return self.fwd[k].run(x, w, b, self.fwd_packs[k])
-
-    def input(self, g, w, k):
-        if self._plain(w):
-            return g @ w
-        return self.inp[k].run(g, w, self.inp_packs[k])
-
-    def input_add(self, a2, g2, w, k, alpha, inplace):
-        if self.inp[k].backend == "default" or self._plain(w):
-            return TorchGemm.input_add(a2, g2, w, k, alpha, inplace)
-        g = self.inp[k].run(g2, w, self.inp_packs[k])
-        return a2.add_(g, alpha=alpha) if inplace else torch.add(a2, g, alpha=alpha)
-
-    def weight(self, g2, x2):
-        if self._plain(x2):
-            return g2.t() @ x2
-        return self.wgt.run(g2, x2)
 
 
 # ---------------------------------------------------------------------- choosing
