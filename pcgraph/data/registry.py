@@ -44,6 +44,9 @@ class Dataset:
     Options: ClassVar[type[DatasetOptions]] = DatasetOptions
     #: the fields the dataset gives; None when they follow the spec (synthetic)
     fields: ClassVar[tuple[str, ...] | None] = None
+    #: the fields holding class indices (a float vector node bound to one takes them as
+    #: one-hot rows, and so does a query's integer value for it)
+    index_fields: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     #: the sub-directory of the data directory holding the files; None: nothing to fetch
     folder: ClassVar[str | None] = None

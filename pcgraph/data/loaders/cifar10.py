@@ -109,6 +109,7 @@ class CIFAR10(Dataset):
     name = "cifar10"
     Options = ImageOptions
     fields = IMAGE_FIELDS
+    index_fields = ("label",)
     folder = "cifar10"
     description = "CIFAR-10 32x32x3 (the python batch files)"
 

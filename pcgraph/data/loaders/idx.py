@@ -132,6 +132,7 @@ def load_idx_folder(dataset: str, folder: pathlib.Path, data_dir: pathlib.Path) 
 class _IDXDataset(Dataset):
     Options = ImageOptions
     fields = IMAGE_FIELDS
+    index_fields = ("label",)
 
     def load(self, options, data_dir, graph):
         return load_idx_folder(self.name, pathlib.Path(data_dir) / self.folder, pathlib.Path(data_dir))
