@@ -24,8 +24,8 @@ import torch
 import yaml
 
 from ..compile import compile_graph as compile_program, resolve_device
-from ..graph import build_graph
 from ..core.errors import Issue, Location, TrainError
+from ..graph import build_graph
 from ..spec import load_spec, loads_spec
 
 #: round medians further apart than this fraction of the median: the runs disagree
