@@ -85,7 +85,7 @@ def schema():
 def compile_cmd(spec, energy, show, device, overrides, explain):
     """Compile SPEC to a program and (with --print) show it."""
     from ..compile import compile_graph
-    from ..compile.printer import explain_kernels
+    from ..compile.kernels import explain as explain_kernels
 
     graph = _load(spec, overrides)
     needs_kl = [n for n in graph.nodes.values() if n.family_cls is not None and n.family_cls.needs_kl]
@@ -293,13 +293,22 @@ def query(
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--steps", default=30, show_default=True, help="timed steps per method and round")
-@click.option("--warmup", default=5, show_default=True)
-@click.option("--rounds", default=2, show_default=True, help="alternating BP/PC timing blocks")
+@click.option("--steps", type=click.IntRange(1), default=20, show_default=True, help="timed steps per method and round")
+@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True)
+@click.option(
+    "--rounds",
+    type=click.IntRange(1),
+    default=3,
+    show_default=True,
+    help="alternating BP/PC timing blocks (their spread is reported)",
+)
 @device_option()
 @click.option(
-    "--compile", "compile_mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]), default=None,
-    help="run both steps under torch.compile (reduce-overhead: CUDA graphs)"
+    "--compile",
+    "compile_mode",
+    type=click.Choice(["default", "reduce-overhead", "max-autotune"]),
+    default=None,
+    help="run both steps under torch.compile (reduce-overhead: CUDA graphs)",
 )
 @click.option("--no-memory", is_flag=True, help="skip the peak-memory measurement")
 @set_option
@@ -354,13 +363,22 @@ def diagnose(source, split, batch_size, steps, fresh, overrides, out, device, da
             click.echo(f"wrote {', '.join(str(f) for f in files)}")
 
 
-def _attach_data_commands() -> None:
-    from .data import data
+def _attach_commands() -> None:
+    """Every other module of this package that defines ``command`` (a click command or
+    group) adds it: a new command is one file beside this one."""
+    import importlib
+    import pkgutil
 
-    main.add_command(data)
+    from . import __path__ as here
+
+    for m in pkgutil.iter_modules(here):
+        if m.name not in ("app", "tools"):
+            cmd = getattr(importlib.import_module(f"{__package__}.{m.name}"), "command", None)
+            if cmd is not None:
+                main.add_command(cmd)
 
 
-_attach_data_commands()
+_attach_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

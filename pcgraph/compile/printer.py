@@ -1,9 +1,7 @@
-"""Readable listings of a Program: per node its prediction and its energy term
-(``pcgraph compile --print``), and per linear edge its GEMM kernels (``--explain``)."""
+"""A readable listing of a Program: per node its prediction and its energy term."""
 
 from __future__ import annotations
 
-from .kernels import PRODUCTS, Timing, edge_rows, linear_edges, running, time_product, uses_per_version, widths
 
 
 def _edge_expr(prog, e) -> str:
@@ -48,40 +46,4 @@ def listing(prog) -> str:
             lines.append(f"    children see v_{n} = {fam.describe_visible('x_' + n)}")
         lines.append("")
     lines.append("F = Σ_nodes E (per sample); energy() = batch mean of F")
-    return "\n".join(lines)
-
-
-def _cell(name: str, t: Timing, uses: float, runs: bool) -> str:
-    if t.seconds is None:
-        return f"{name} ({t.error})"
-    reorder = f" (reorder {t.pack * 1e3:.2f}/{uses})" if t.pack else ""
-    return f"{name} {t.cost(uses) * 1e3:.3f}{reorder}" + ("*" if runs else "")
-
-
-def explain_kernels(prog) -> str:
-    """One line per linear edge: its shape, every candidate's time per product, and
-    (starred) the one it runs. Times what was not timed yet."""
-    cfg = prog.train_cfg
-    uses = uses_per_version(cfg)
-    dtype = str(prog.dtype).replace("torch.", "")
-    lines = [
-        f"GEMM kernels (train.kernels: {cfg.kernels}; {dtype} on {prog.device}; fastest ms per call, a reorder shared "
-        f"by {uses} calls; * runs)"
-    ]
-    for e, mod in linear_edges(prog):
-        rows, n_out, runs = edge_rows(prog, mod), mod.out_shape[-1], running(mod)
-        parts = []
-        for p in PRODUCTS:
-            sizes = widths(mod, p)
-            for k, n in enumerate(sizes):
-                times = time_product(p, rows, n, n_out, prog.dtype, prog.device)
-                label = p if len(sizes) == 1 else f"{p}[{k}]"
-                parts.append(
-                    f"{label}: " + ", ".join(_cell(name, t, uses, name == runs[p][k]) for name, t in times.items())
-                )
-        lines.append(
-            f"  {' + '.join(e.sources)} -> {e.target} [{rows} x {sum(mod.splits)}] -> {n_out}: " + "; ".join(parts)
-        )
-    if len(lines) == 1:
-        lines.append("  (no linear edges)")
     return "\n".join(lines)

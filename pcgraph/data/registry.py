@@ -44,6 +44,9 @@ class Dataset:
     Options: ClassVar[type[DatasetOptions]] = DatasetOptions
     #: the fields the dataset gives; None when they follow the spec (synthetic)
     fields: ClassVar[tuple[str, ...] | None] = None
+    #: the fields holding class indices (a float vector node bound to one takes them as
+    #: one-hot rows, and so does a query's integer value for it)
+    index_fields: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     #: the sub-directory of the data directory holding the files; None: nothing to fetch
     folder: ClassVar[str | None] = None
@@ -89,6 +92,14 @@ def fetch_command(name: str, data_dir: pathlib.Path | None = None) -> str:
     if data_dir is not None and pathlib.Path(data_dir).expanduser().absolute() != default_data_dir().absolute():
         cmd += f" --data-dir {data_dir}"
     return cmd
+
+
+def fetch_hint(name: str, data_dir: pathlib.Path | None = None, what: str = "them") -> str:
+    """How to get missing files: the fetch command, or the folder that holds them."""
+    return (
+        f"fetch {what} with: {fetch_command(name, data_dir)} (or, if they are in another folder, give it with "
+        f"--data-dir)"
+    )
 
 
 def data_error(message: str, path: tuple = ("data", "dataset")) -> DataError:

@@ -18,7 +18,7 @@ from ..core.errors import Issue, Location, TrainError
 from ..spec import load_spec
 from . import checkpoint as ckpt
 from .plots import plot_curves
-from .run import device_override, holds_run, open_run
+from .run import device_override, holds_run, open_run, run_data_dir, run_info
 
 #: method name -> spec overrides
 METHODS = {
@@ -86,11 +86,15 @@ def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir,
     if holds_run(run_dir) and not resume:
         msg = f"{run_dir} holds an unfinished run without a checkpoint; move it away to start over"
         raise TrainError(Issue(("--out",), msg))
+    if resume:
+        data_dir = run_data_dir(run_dir, data_dir)
     key = (json.dumps(spec.data.model_dump(mode="json")) if spec.data else None, str(data_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = open_run(
         spec, run_dir, resume=resume, data_dir=data_dir, progress=progress, data=data_cache.get(key), log=log
     )
+    if not resume:  # eval, query and a rerun of compare find the data folder again
+        ckpt.atomic_write_text(run_dir / "run.json", json.dumps(run_info(trainer, data_dir), indent=2))
     data_cache[key] = trainer.data
     if trainer.epoch < spec.train.epochs:
         if progress:

@@ -31,7 +31,8 @@ from . import checkpoint as ckpt
 from .generate import generated_lines, generate_run
 from .query_files import write_files
 from .query_sources import SPLIT, fail, make_mask, parse_assignment, parse_source
-from .run import load_run
+from .query_values import checked_value, takes_indices
+from .run import load_run, run_data_dir
 
 #: at most about this many numbers per node in query.json
 VALUE_NUMBERS = 20000
@@ -79,6 +80,7 @@ def query_run(
     with images, token lists and tables, to ``out`` when given). ``generate``: that
     many tokens continue the clamped token input (greedy, or sampled at ``temperature``)."""
     spec, program = load_run(run_dir, device)
+    data_dir = run_data_dir(Path(run_dir), data_dir)
     pairs = [parse_assignment(c, "--clamp") for c in clamps]
     if not pairs:
         raise fail("--clamp", "give at least one --clamp NODE=SOURCE (e.g. --clamp image=test[0:16], --clamp z=prior)")
@@ -87,14 +89,12 @@ def query_run(
         data = load_dataset(spec.data, program.graph, data_dir)
     sources = {node: parse_source(node, s, list(data) if data else []) for node, s in pairs}
     check_nodes(program, list(sources) + list(infer))
+    for node, s in sources.items():
+        if s.kind == "value":
+            s.value = checked_value(program, node, s.text, s.value, takes_indices(spec, program, node))
     split, idx, n, bs = _examples(spec, program, sources, data, samples, batch_size)
-    field_shape = {}
-    if data is not None and split is not None:
-        field_shape = {
-            node: tuple(data[split][b].shape[1:])
-            for node, b in ((m, program.nodes[m].bind) for m in program.nodes)
-            if b is not None and b in data[split]
-        }
+    binds = {m: program.nodes[m].bind for m in program.nodes} if data is not None and split is not None else {}
+    field_shape = {node: tuple(data[split][b].shape[1:]) for node, b in binds.items() if b in data[split]}
     if decode is None:
         decode = _text_decoder(spec, data_dir)
     if generate:

@@ -12,6 +12,10 @@ from .base import ShapeError, Transform, fmt
 class Flatten(Transform):
 
     @classmethod
+    def output_shape(cls, options, in_shapes):
+        return (math.prod(in_shapes[0]),)
+
+    @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):
         n = math.prod(in_shapes[0])
         if tuple(out_shape) != (n,):
