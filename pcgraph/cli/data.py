@@ -84,4 +84,7 @@ def list_cmd(data_dir, show_sources):
         )
 
 
-__all__ = ["data"]
+#: what ``pcgraph data`` is (the command line adds every module's ``command``)
+command = data
+
+__all__ = ["data", "command"]
