@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DIRS = ["pcgraph/families", "pcgraph/transforms", "pcgraph/compile"]
 WORDS = ["energ", "error", "grad", "vjp", "kl", "natural", "project", "step", "update", "direction",
-         "infer", "forward", "sweep", "prior", "moment", "scale"]
+         "infer", "forward", "sweep", "prior", "moment", "scale", "guard", "score", "synthetic"]
 SKIP_WORDS = ["cuda", "gpu"]
 #: the fast selection, quickest checks first (with -x the first failure ends a run)
 FAST_TESTS = ["tests/numerics/test_family_contracts.py", "tests/numerics/test_state_optim.py", "tests/numerics/test_families.py",

@@ -144,7 +144,7 @@ class Engine:
             if e.target in errors
         }
 
-    def _seen_as_state(self, n, fam, own: bool, prior, feeding, ga) -> torch.Tensor:
+    def _direction_seen_as_state(self, n, fam, own: bool, prior, feeding, ga) -> torch.Tensor:
         """The direction of a node whose children see its state: its own gradient, with
         its children's messages added into it inside their transforms' products."""
         st = self.state
@@ -187,7 +187,7 @@ class Engine:
             if not active and prior is None and not feeding:
                 continue
             if fam.vis_is_state:
-                dirs[n] = self._seen_as_state(n, fam, active, prior, feeding, ga)
+                dirs[n] = self._direction_seen_as_state(n, fam, active, prior, feeding, ga)
                 continue
             g_vis = self._gradient_seen(n, feeding, ga, in_group, gin_cache)
             mu = self.mu[n] if active else None

@@ -54,7 +54,7 @@ def infer(prog, state: State, steps=None, optimizer=None, schedule=None, *, fast
         weight_step = prog.weight_step
     with torch.no_grad():
         if prog.fast if fast is None else fast:
-            run_fast(engine_for(prog, state), T, opt, schedule, weight_step)
+            infer_fast(engine_for(prog, state), T, opt, schedule, weight_step)
         else:
             infer_reference(
                 prog, state, T, opt, free_groups(prog, state, schedule), schedule.steps_weights, weight_step
@@ -89,7 +89,7 @@ def plans(prog, state: State, schedule: Schedule) -> list[Plan]:
     return out
 
 
-def run_fast(eng: Engine, T: int, opt: StateOptimizer, schedule: Schedule, weight_step: Callable | None) -> None:
+def infer_fast(eng: Engine, T: int, opt: StateOptimizer, schedule: Schedule, weight_step: Callable | None) -> None:
     """T inference steps on the engine's state (the fast path)."""
     st = eng.state
     eng.check_outside_edits()
