@@ -96,3 +96,14 @@ def test_a_masked_categorical_direction_stays_on_its_support(kl, natural):
         torch.testing.assert_close(got.sum(-1), torch.zeros(B, dtype=D))
     torch.testing.assert_close(got, expected)
     assert torch.all(got[~support] == 0)
+
+
+def test_a_clamped_categorical_target_of_any_weights_has_the_autograd_error():
+    """-sum p log softmax(mu) for non-negative weights p that need not sum to one (soft
+    counts): dE/dmu = softmax(mu) sum(p) - p, as autograd of the energy says."""
+    fam = make("categorical", {}, True)
+    gen = torch.Generator().manual_seed(21)
+    p = torch.rand((B,) + fam.shape, generator=gen, dtype=D) * 3.0
+    mu = torch.randn((B,) + fam.param_shape, generator=gen, dtype=D)
+    got = fam.grad_mu(p, fam.mean(p, True), mu, {}, True)
+    torch.testing.assert_close(got, Family.grad_mu(fam, p, fam.mean(p, True), mu, {}, True))

@@ -82,6 +82,37 @@ def test_guard_choice_keeps_the_first_step_that_does_not_raise_the_energy():
     assert nxt.tolist() == [1.0, 0.25, 0.0625, 1.0]
 
 
+CHAIN = """
+name: chain
+nodes:
+  x: {shape: [1], role: input, bind: x}
+  h: {shape: [1], family: gaussian}
+  y: {shape: [1], family: gaussian, role: target, bind: y}
+edges:
+  - {from: x, to: h, transform: {type: linear, bias: false}}
+  - {from: h, to: y, transform: {type: linear, bias: false}}
+"""
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_the_guard_takes_the_short_step_when_the_long_one_overshoots(fast):
+    """E(h) = 1/2 (h - a x)^2 + 1/2 (y - b h)^2 has curvature c = 1 + b^2: a plain step
+    of lr = 4/c overshoots (the energy's h-part grows ninefold), a quarter of it lands
+    on the minimum, which the guard keeps."""
+    prog = program(CHAIN)
+    a, b = 0.7, 1.5
+    with torch.no_grad():
+        prog.edge_modules["e0"].weight.fill_(a)
+        prog.edge_modules["e1"].weight.fill_(b)
+    x, y = torch.tensor([[1.0], [-2.0]], dtype=D), torch.tensor([[3.0], [0.5]], dtype=D)
+    state = prog.init_state({"x": x, "y": y})
+    h0 = state["h"].clone()
+    c = 1 + b * b
+    prog.infer(state, steps=1, optimizer={"type": "sgd", "lr": 4 / c, "guard": True}, schedule="sync", fast=fast)
+    g = (h0 - a * x) - b * (y - b * h0)
+    torch.testing.assert_close(state["h"], h0 - g / c)
+
+
 def test_the_default_is_a_guarded_preconditioned_sweep_and_a_named_optimizer_is_kept():
     cfg = InferenceSpec()
     assert cfg.schedule == "sweep"
