@@ -139,8 +139,11 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
     final = summary.get("final", {})
     split = "test" if "test" in final else "train"
     shown = ", ".join(f"{k} {v:.4g}" for k, v in final.get(split, {}).items() if k not in ("epoch", "seconds", "warmup_seconds") and isinstance(v, float))
-    epochs = f"{summary['epochs']} epoch{'' if summary['epochs'] == 1 else 's'}"
-    click.echo(f"{summary['name']} ({summary['method']}{'' if summary['method'] == 'bp' else ', energy ' + summary['energy']}): {epochs}" + (f"; {split} {shown}" if shown else ""))
+    unit = "iteration" if "iterations" in summary else "epoch"
+    n = summary[unit + "s"]
+    length = f"{n} {unit}{'' if n == 1 else 's'}"
+    errors = ", ".join(f"{k} {summary[k]:.4g}" for k in ("mean_error", "final_error") if k in summary and "iterations" in summary)
+    click.echo(f"{summary['name']} ({summary['method']}{'' if summary['method'] == 'bp' else ', energy ' + summary['energy']}): {length}" + (f"; {split} {shown}" if shown else "") + (f"; {errors}" if errors else ""))
     click.echo(f"run directory: {out_dir}")
 
 
@@ -149,20 +152,25 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
 @click.option("--methods", default=None, help="comma-separated: bp, pc-kl, pc-f, bp-f [default: bp,pc-f,pc-kl, leaving out any the spec cannot train]")
 @click.option("--seeds", default=1, show_default=True, type=click.IntRange(1), help="runs per method (seeds train.seed, +1, ...)")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE")
+@click.option("--grid", "grid", multiple=True, metavar="PATH=V1,V2,...", help="run every method at each of these values (repeatable: every combination), e.g. train.weights.optimizer.lr=0.1,0.01")
+@click.option("--select", default=None, metavar="METRIC", help="the metric whose mean over seeds picks each method's best grid point [default: mean_error for a stream, else loss]")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="output folder (default runs/compare-<name>); rerun to resume")
 @click.option("--device", default=None)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--quiet", is_flag=True)
 @click.option("--log", type=click.Choice(["tensorboard"]), default=None, help="also write TensorBoard scalars to each run's tensorboard/ folder")
 @reports_errors
-def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet, log):
+def compare(spec, methods, seeds, overrides, grid, select, out, device, data_dir, quiet, log):
     """Train SPEC with several methods and seeds (same data order and initial
-    weights per seed); write compare.json, compare.md and compare.png."""
+    weights per seed), at every point of a --grid; write compare.json (with each
+    method's best point), compare.md and compare.png."""
     from ..train.compare import compare as run_compare
-    from ..train.compare import parse_methods, table
+    from ..train.compare import parse_methods
 
-    result = run_compare(spec, None if methods is None else parse_methods(methods), seeds, overrides, out=out, device=device, data_dir=data_dir, progress=not quiet, log=log)
-    click.echo(table(result["rows"], result["methods"], title=f"{result['spec']} (test split)"))
+    result = run_compare(
+        spec, None if methods is None else parse_methods(methods), seeds, overrides, grid=grid, select=select, out=out, device=device, data_dir=data_dir, progress=not quiet, log=log
+    )
+    click.echo(result["table"])
     for f in result.get("failures", []):
         click.echo(f"failed: {f['method']} seed {f['seed']}: {f['error']}")
     click.echo(f"results in {result['out']}: compare.json, compare.md, compare.png")

@@ -77,3 +77,22 @@ class Metrics:
         if self.has_vae:
             out["neg_elbo"] = out["loss"]
         return out
+
+
+def error_of(row: dict) -> float | None:
+    """The test error of a metrics row: its ``error`` (a stream's), else 1 - its
+    ``accuracy``; None for a row without either (no classification target)."""
+    if "error" in row:
+        return row["error"]
+    if "accuracy" in row:
+        return 1.0 - row["accuracy"]
+    return None
+
+
+def error_summary(test_rows: list[dict]) -> dict[str, float]:
+    """``mean_error`` (the test error averaged over a run's evaluations) and
+    ``final_error`` (the last one's), where the rows have an error."""
+    errors = [e for e in map(error_of, test_rows) if e is not None]
+    if not errors:
+        return {}
+    return {"mean_error": math.fsum(errors) / len(errors), "final_error": errors[-1]}

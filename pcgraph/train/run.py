@@ -76,7 +76,7 @@ class RunFiles(Callback):
         checkpoint = epoch % trainer.train.checkpoint_every == 0
         affordable = time.perf_counter() - self._last_plot >= self._plot_cost / self.PLOT_SHARE
         first = not (self.out / "curves.png").exists()  # a stopped run has its curves too
-        if checkpoint and (affordable or first) and epoch < trainer.train.epochs:
+        if checkpoint and (affordable or first) and not trainer.finished:
             self._plot(trainer)
 
     def on_fit_end(self, trainer, summary):
@@ -106,6 +106,8 @@ def setup(spec, *, data_dir=None, progress=True, out: Path | None = None, resume
     graph = build_graph(spec)
     if spec.data is None and data is None:
         raise TrainError(Issue(("data",), "the spec has no data section: add data: {dataset: ..., batch_size: ...}", spec.source.locate(()) if spec.source else None))
+    if spec.train.init_from and not resume:  # before the data are loaded: a missing run is said at once
+        ckpt.check_init_from(spec.train.init_from, spec.source.locate(("train", "init_from")) if spec.source else None)
     program = compile(graph, energy=spec.train.energy, device=distributed.local_device(spec.train.device))
     if data is None:
         from ..data import load_dataset
@@ -197,8 +199,18 @@ def _train(spec, out, data_dir, resume, progress, log=None) -> tuple[Trainer, di
 
 
 def _check_extension(spec, out: Path) -> None:
-    """Refuse (before anything is written) to resume with fewer epochs than were trained."""
-    done = int(ckpt.load(out / ckpt.NAME)["epoch"])
+    """Refuse (before anything is written) to resume with fewer epochs (a stream: fewer
+    iterations) than were trained."""
+    state = ckpt.load(out / ckpt.NAME)
+    stream = spec.data.stream if spec.data is not None else None
+    if stream is not None:
+        done = int(state["step"])
+        if stream.iterations is not None and stream.iterations < done:
+            path = ("data", "stream", "iterations")
+            where = spec.source.locate(path) if spec.source else None
+            raise TrainError(Issue(path, f"the run in {out} has already trained {_count(done, 'iteration')}, more than {stream.iterations}; to extend it give more, e.g. --set data.stream.iterations={2 * done}", where))
+        return
+    done = int(state["epoch"])
     if spec.train.epochs < done:
         where = spec.source.locate(("train", "epochs")) if spec.source else None
         raise TrainError(Issue(("train", "epochs"), f"the run in {out} has already trained {_count(done, 'epoch')}, more than {spec.train.epochs}; to extend it give more, e.g. --set train.epochs={done + 1}", where))
@@ -210,6 +222,11 @@ def _count(n: int, word: str, plural: str | None = None) -> str:
 
 def resume_note(trainer: Trainer, out: Path) -> str:
     """One line: where a resumed run continues (or that it has nothing left to do)."""
+    if trainer.plan is not None:
+        total = trainer.plan.iterations
+        if trainer.finished:
+            return f"{out} has already trained its {_count(total, 'iteration')}; to train further extend it: pcgraph train --resume {out} --set data.stream.iterations={2 * total}"
+        return f"resuming {out} at iteration {trainer.step + 1}/{total}"
     epochs = trainer.train.epochs
     if trainer.epoch >= epochs:
         return f"{out} has already trained its {_count(epochs, 'epoch')}; to train further extend it: pcgraph train --resume {out} --set train.epochs={2 * epochs}"
@@ -243,8 +260,13 @@ def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dic
     trainer = setup(spec, data_dir=data_dir, progress=False, out=out, resume=True)
     if split not in trainer.data:
         raise TrainError(Issue(None, f"the data has no split '{split}' (it has: {', '.join(trainer.data)})", Location(f"--split {split}")))
-    metrics = trainer.evaluate(split, seed=trainer.epoch)
-    result = {"run": str(out), "split": split, "epoch": trainer.epoch, **metrics}
+    if trainer.plan is not None and split == "test":  # the stream's classes, with its current labels
+        from .streaming import evaluate
+
+        result = {"run": str(out), "split": split, "iteration": trainer.step, **evaluate(trainer, trainer.step)}
+    else:
+        metrics = trainer.evaluate(split, seed=trainer.epoch)
+        result = {"run": str(out), "split": split, "epoch": trainer.epoch, **metrics}
     ckpt.atomic_write_text(out / f"eval-{split}.json", json.dumps(result, indent=2))
     return result
 

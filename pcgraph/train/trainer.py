@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -15,7 +13,8 @@ import torch
 
 from ..core.errors import Issue, Location, TrainError
 from . import checkpoint as ckpt
-from .metrics import Metrics
+from . import signals, streaming
+from .metrics import Metrics, error_summary
 from .progress import Progress
 
 
@@ -104,8 +103,13 @@ class Trainer:
         self._stop = None
         self.step_fn = program.step_fn(self.method)
         self.optimizer = program.weight_optimizer
+        #: the stream's schedule (``data.stream``), or None for epochs
+        self.plan = streaming.plan_for(self, spec_data)
         if resume:
             self._load()
+        elif self.train.init_from:  # the weights of another run; states and optimiser stay fresh
+            source = program.graph.spec.source
+            ckpt.init_weights(program, self.train.init_from, source.locate(("train", "init_from")) if source is not None else None)
 
     # ------------------------------------------------------------ data
     @property
@@ -190,53 +194,40 @@ class Trainer:
         raise TrainError(Issue(None, f"the run in {self.out_dir} was trained with {was}, which a resumed run keeps; {fix}", Location(where)))
 
     # ------------------------------------------------------------ signals
-    def _install_signals(self):
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        old = {}
-
-        def handler(signum, frame):
-            self._stop = signal.Signals(signum).name
-            # a second signal stops at once (the last checkpoint stays intact)
-            signal.signal(signum, old.get(signum, signal.SIG_DFL))
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old[sig] = signal.signal(sig, handler)
-            except (ValueError, OSError):
-                pass
-        return old
-
-    @staticmethod
-    def _restore_signals(old):
-        for sig, h in old.items():
-            try:
-                signal.signal(sig, h)
-            except (ValueError, OSError):
-                pass
+    def _on_signal(self, name: str) -> None:
+        self._stop = name
 
     # ------------------------------------------------------------ loop
+    @property
+    def finished(self) -> bool:
+        """Whether the run has trained all it is to train (its epochs or its stream's iterations)."""
+        return self.step >= self.plan.iterations if self.plan is not None else self.epoch >= self.train.epochs
+
     def fit(self) -> dict:
-        """Train for ``train.epochs`` epochs (continuing a resumed run); evaluate on the
-        train and test splits after every epoch. Returns the summary."""
+        """Train for ``train.epochs`` epochs, evaluating the train and test splits after
+        each, or (with ``data.stream``) for the stream's iterations, evaluating the test
+        split every ``eval_every`` of them; a resumed run continues. Returns the summary."""
         for cb in self.callbacks:
             cb.on_fit_start(self)
         if self.step == 0 and self.batch == 0:
             # a fresh run draws its random numbers (sampling nodes, random state
             # initialisation) from train.seed, as the CLI and the Python API alike
             torch.manual_seed(int(self.train.seed))
-        old = self._install_signals()
+        old = signals.install(self._on_signal)
         t_fit = time.perf_counter()
         try:
-            while self.epoch < self.train.epochs:
-                self._train_epoch()
-                rows = self._end_epoch()
+            while not self.finished:
+                if self.plan is not None:
+                    rows = streaming.train_stretch(self)
+                else:
+                    self._train_epoch()
+                    rows = self._end_epoch()
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, self.epoch, rows)
-                if self.out_dir is not None and (self.epoch % self.train.checkpoint_every == 0 or self.epoch == self.train.epochs):
+                if self.out_dir is not None and (self.epoch % self.train.checkpoint_every == 0 or self.finished):
                     self.save()
         finally:
-            self._restore_signals(old)
+            signals.restore(old)
             self.progress.end_epoch()
         summary = self.summary(time.perf_counter() - t_fit)
         for cb in self.callbacks:
@@ -248,19 +239,26 @@ class Trainer:
         epoch = self.epoch + 1
         n = self.n_batches()
         order = self._order(self.epoch)
-        label = "energy" if self.method == "pc" else "loss"
         self.progress.start_epoch(epoch, self.train.epochs, n, first=self.batch)
+        self.run_batches(n, lambda b: (train, order[b * self.batch_size : (b + 1) * self.batch_size]), lambda b: f"epoch {epoch}, batch {b + 1}")
+
+    def run_batches(self, n: int, take, where) -> None:
+        """Train batches ``self.batch`` .. n-1 of a block (an epoch, or a stream's
+        stretch between two evaluations): ``take(b)`` gives batch b's (split, indices),
+        ``where(b)`` names it for messages."""
+        label = "energy" if self.method == "pc" else "loss"
+        epoch = self.epoch + 1
         t0 = time.perf_counter()
         while self.batch < n:
             b = self.batch
             t_step = time.perf_counter()
-            terms, value = self._train_step(train, order[b * self.batch_size : (b + 1) * self.batch_size])
+            terms, value = self._train_step(*take(b))
             self.last_terms = terms  # per-node energies (BP: loss terms) of the last batch, for callbacks
             if self.warmup_seconds is None:  # the one-time warm-up is reported apart
                 self.warmup_seconds = time.perf_counter() - t_step
                 t0 += self.warmup_seconds
             if not math.isfinite(value):
-                self._diverged(terms, epoch, b + 1)
+                self._diverged(terms, where(b))
             self.acc["value"] += value
             self.acc["count"] += 1
             self.batch += 1
@@ -273,8 +271,9 @@ class Trainer:
                 self.acc["seconds"] += time.perf_counter() - t0
                 self.progress.end_epoch()
                 self.save()
-                where = f" in {self.out_dir}" if self.out_dir is not None else ""
-                raise Interrupted(f"stopped by {self._stop} at epoch {epoch}, batch {self.batch}/{n}; state saved{where}", self.out_dir)
+                at = f"iteration {self.step}/{self.plan.iterations}" if self.plan is not None else f"epoch {epoch}, batch {self.batch}/{n}"
+                saved = f" in {self.out_dir}" if self.out_dir is not None else ""
+                raise Interrupted(f"stopped by {self._stop} at {at}; state saved{saved}", self.out_dir)
         self.acc["seconds"] += time.perf_counter() - t0
         self.progress.end_epoch()
 
@@ -285,7 +284,7 @@ class Trainer:
         total = torch.stack([t.mean() for t in terms.values()]).sum()
         return terms, total.item()  # one host sync per batch: progress and divergence check
 
-    def _diverged(self, terms, epoch, batch) -> None:
+    def _diverged(self, terms, where: str) -> None:
         bad = [n for n in self.program.order if n in terms and not torch.isfinite(terms[n]).all().item()]
         first = bad[0] if bad else "?"
         info = self.program.nodes.get(first)
@@ -297,7 +296,7 @@ class Trainer:
         raise TrainError(
             Issue(
                 ("nodes", first),
-                f"the {what} of node '{first}' diverged (non-finite) at epoch {epoch}, batch {batch}{others}: lower the learning rates{kept}",
+                f"the {what} of node '{first}' diverged (non-finite) at {where}{others}: lower the learning rates{kept}",
                 info.location if info is not None else None,
             )
         )
@@ -328,14 +327,15 @@ class Trainer:
         return rows
 
     # ------------------------------------------------------------ evaluation
-    def evaluate(self, split: str = "test", max_examples: int | None = None, seed: int | None = None) -> dict[str, float]:
-        """Metrics of the current weights on a split (forward pass; BP loss terms).
-        Sampling nodes use noise from a generator seeded by ``seed`` (default: the
-        completed epochs, as the epoch's own evaluation and ``pcgraph eval`` use), so
-        evaluation is repeatable and leaves the training random stream untouched."""
+    def evaluate(self, split: str = "test", max_examples: int | None = None, seed: int | None = None, data=None) -> dict[str, float]:
+        """Metrics of the current weights on a split (forward pass; BP loss terms), or on
+        ``data`` (fields of its examples) when given. Sampling nodes use noise from a
+        generator seeded by ``seed`` (default: the completed epochs, as the epoch's own
+        evaluation and ``pcgraph eval`` use), so evaluation is repeatable and leaves the
+        training random stream untouched."""
         if seed is None:
             seed = self.epoch
-        data = self.data[split]
+        data = self.data[split] if data is None else data
         n = next(iter(data.values())).shape[0]
         if max_examples is not None:
             n = min(n, max_examples)
@@ -370,12 +370,12 @@ class Trainer:
         last = {}
         for r in self.history:
             last[r["split"]] = {k: v for k, v in r.items() if k not in ("split",)}
+        length = {"iterations": self.step, "evaluations": self.epoch} if self.plan is not None else {"epochs": self.epoch, "steps": self.step}
         out = {
             "name": self.program.graph.name,
             "method": self.method,
             "energy": self.program.energy_kind,
-            "epochs": self.epoch,
-            "steps": self.step,
+            **length,
             "parameters": sum(p.numel() for p in self.program.parameters()),
             "final": last,
             "train_seconds": round(sum(r.get("seconds", 0.0) for r in self.history if r["split"] == "train"), 3),
@@ -386,7 +386,9 @@ class Trainer:
         if self.warmup_seconds is not None:
             out["warmup_seconds"] = round(self.warmup_seconds, 3)
         tests = [r for r in self.history if r["split"] == "test"]
+        out.update(error_summary(tests))
         if tests and "accuracy" in tests[0]:
+            x = "iteration" if self.plan is not None else "epoch"
             best = max(tests, key=lambda r: r["accuracy"])
-            out["best_test"] = {"epoch": best["epoch"], "accuracy": best["accuracy"]}
+            out["best_test"] = {x: best[x], "accuracy": best["accuracy"]}
         return out

@@ -13,7 +13,7 @@ import struct
 
 
 from ...core.lazy import np, torch
-from ..registry import IMAGE_FIELDS, Dataset, ImageOptions, data_error, fetch_command, register
+from ..registry import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, data_error, fetch_command, register
 
 #: type code -> numpy dtype name (big-endian)
 IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -132,6 +132,8 @@ def load_idx_folder(dataset: str, folder: pathlib.Path, data_dir: pathlib.Path) 
 class _IDXDataset(Dataset):
     Options = ImageOptions
     fields = IMAGE_FIELDS
+    classes = TEN_CLASSES
+    label = "label"
 
     def load(self, options, data_dir, graph):
         return load_idx_folder(self.name, pathlib.Path(data_dir) / self.folder, pathlib.Path(data_dir))
