@@ -20,7 +20,7 @@ from typing import Iterable
 from ..core.errors import GraphError, Issue, Location, SpecError, TrainError
 from ..spec import load_spec
 from . import checkpoint as ckpt
-from .compare_report import at_best, grid_table, mean_std, plot_grid, plot_methods, table
+from .compare_report import at_best, edge_notes, grid_table, mean_std, plot_grid, plot_methods, table
 from .grid import Grid, best_points, check_select, default_select, parse_grid, point_overrides, point_tags, regrid
 from .metrics import error_summary
 from .run import device_override, holds_run, open_run
@@ -186,7 +186,8 @@ def _write_report(out: Path, name: str, result: dict, grid: Grid, points: list[d
     else:
         how = "highest" if select.startswith("accuracy") else "lowest"
         shown = table(at_best(rows, best), methods, title=f"{name}: each method at its best grid point (the {how} mean of {select} over {seeds} seed(s))")
-        lines = [f"{m}: {', '.join(f'{k}={json.dumps(v)}' for k, v in b['grid'].items())}" for m, b in best.items()]
+        edges = edge_notes(grid, best)
+        lines = [f"{m}: {', '.join(f'{k}={json.dumps(v)}' for k, v in b['grid'].items())}" + (f" ({'; '.join(edges[m])}: the best may lie beyond it)" if m in edges else "") for m, b in best.items()]
         missing = [m for m in methods if m not in best]
         md = shown + "\nBest points: " + "; ".join(lines) + ("; none for " + ", ".join(missing) + " (no point where every seed finished)" if missing else "") + "\n"
         md += f"\n### {select} at every grid point (mean ± std over seeds; best in bold)\n\n" + grid_table(rows, methods, points, select, best)

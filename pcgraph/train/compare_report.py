@@ -82,6 +82,20 @@ def _show(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def edge_notes(grid, best: dict) -> dict[str, list[str]]:
+    """Per method, the numeric grid keys whose best value is the grid's smallest or
+    largest: the best may lie beyond the grid."""
+    notes: dict[str, list[str]] = {}
+    for m, choice in best.items():
+        for key, values in zip(grid.keys, grid.values):
+            if len(values) < 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                continue
+            v = choice["grid"][key]
+            if v in (min(values), max(values)):
+                notes.setdefault(m, []).append(f"{key} at the grid's {'smallest' if v == min(values) else 'largest'} value")
+    return notes
+
+
 def at_best(rows: list[dict], best: dict) -> list[dict]:
     """The rows of each method's best grid point."""
     return [r for r in rows if r["method"] in best and r.get("grid", {}) == best[r["method"]]["grid"]]
@@ -159,7 +173,10 @@ def _draw_metric_by_value(ax, rows, methods, key, values, best, metric, colors) 
         ax.errorbar(xs, means, yerr=stds, color=colors[i % len(colors)], marker="o", capsize=3, label=m)
     if numeric and min(values) > 0 and max(values) >= 10 * min(values):
         ax.set_xscale("log")
-    if not numeric:
+    if numeric:  # the grid's own values, not a scale's
+        ax.set_xticks(values, [_show(v) for v in values])
+        ax.minorticks_off()
+    else:
         ax.set_xticks(range(len(values)), [_show(v) for v in values])
     ax.set_xlabel(key)
     ax.set_title(f"{metric} (mean ± std over seeds)")
