@@ -2,7 +2,7 @@
 
     DIR/spec.resolved.yaml   the spec after --set overrides (the run's definition)
     DIR/run.json             command line, versions, device, data directory
-    DIR/metrics.jsonl        one JSON object per (epoch, split)
+    DIR/metrics.jsonl        one JSON object per (epoch, split), a stream's per (iteration, split)
     DIR/summary.json         final metrics and totals
     DIR/curves.png           learning curves
     DIR/checkpoint.pt        model, optimiser, position and RNG state (weights_only)
