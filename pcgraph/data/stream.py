@@ -117,7 +117,7 @@ def seeded_subset(n_train: int, labels, n: int, seed: int) -> "torch.Tensor":
 class StreamPlan:
     """Which examples, labels and tasks each iteration of a stream uses (see the module doc)."""
 
-    def __init__(self, stream, n_train: int, labels_train, labels_test, *, seed: int, batch_size: int, epochs: int, label_keys=(), n_test: int | None = None):
+    def __init__(self, stream, n_train: int, labels_train, labels_test, *, seed: int, batch_size: int, epochs: int, label_keys=()):
         self.spec = stream
         self.seed = int(seed)
         self.batch_size = int(batch_size)
@@ -145,7 +145,8 @@ class StreamPlan:
             raise DataError(Issue(STREAM + ("iterations",), f"{self.iterations} iterations cannot be shared by {n} tasks: give at least one per task"))
         self.bounds = [self.iterations * k // n for k in range(n + 1)]
         self.labels_test = labels_test
-        self.n_test = n_test if n_test is not None else (labels_test.shape[0] if labels_test is not None else 0)
+        #: the size of a label map: every label of either split, and every drift class
+        self.n_labels = 1 + max([int(y.max()) for y in (labels_train, labels_test) if y is not None and y.numel()] + list(stream.drift.classes if stream.drift else [0]))
         self._orders: dict = {}
         self._tables: dict = {}
         self._views: dict = {}
@@ -190,10 +191,7 @@ class StreamPlan:
             return None
         q = self.period(i)
         if q not in self._tables:
-            size = max(drift.classes) + 1
-            if self.labels_test is not None and self.labels_test.numel():
-                size = max(size, int(self.labels_test.max()) + 1)
-            table = torch.arange(size)
+            table = torch.arange(self.n_labels)
             if q > 0:
                 cls = torch.tensor(drift.classes)
                 table[cls] = cls[torch.randperm(len(cls), generator=generator("drift", self.seed, q))]
