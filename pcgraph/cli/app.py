@@ -216,9 +216,9 @@ def query(run_dir, clamps, infer, masks, steps, lr, samples, out, batch_size, ge
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--steps", default=30, show_default=True, help="timed steps per method and round")
-@click.option("--warmup", default=5, show_default=True)
-@click.option("--rounds", default=2, show_default=True, help="alternating BP/PC timing blocks")
+@click.option("--steps", type=click.IntRange(1), default=20, show_default=True, help="timed steps per method and round")
+@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True)
+@click.option("--rounds", type=click.IntRange(1), default=3, show_default=True, help="alternating BP/PC timing blocks (their spread is reported)")
 @click.option("--device", default=None)
 @click.option("--compile", "compile_mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]), default=None, help="run both steps under torch.compile (reduce-overhead: CUDA graphs)")
 @click.option("--no-memory", is_flag=True, help="skip the peak-memory measurement")

@@ -11,9 +11,12 @@ three:
   change after every batch, so the reorder is paid per update, not per call).
 
 ``train.kernels`` fixes one backend for every linear edge, or (``auto``) times each
-backend on the edge's shapes and keeps the fastest per product (the fastest of a few
-calls, cached per process, so every program a process builds from one spec runs the
-same kernels). The BP step runs them through ``LinearGemm``, an autograd Function
+backend on the edge's shapes and keeps the fastest per product (cached per process,
+so every program a process builds from one spec runs the same kernels). Each is timed
+in ``ROUNDS`` rounds (a round: the fastest of ``CALLS`` interleaved calls); another
+backend replaces ``default`` only when its median beats default's by ``MARGIN`` and its
+slowest round beats default's fastest, never on a difference the machine's noise made.
+The BP step runs them through ``LinearGemm`` (``gemm.py``), an autograd Function
 whose backward calls the chosen gradient kernels, the PC step through the edge's
 closed-form VJPs, so the PC/BP ratio compares the methods, not two kernel libraries.
 A backend this build, dtype or device cannot run, or one whose result disagrees with
@@ -24,6 +27,7 @@ offered, its rounding is coarser than float32's).
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -32,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..transforms.linear import Linear, TorchGemm
+from .gemm import ChosenGemm, Packed
 
 PRODUCTS = ("forward", "input", "weight")
 #: the backends ``train.kernels`` names besides ``auto`` (spec/models.py lists the same)
@@ -39,8 +44,8 @@ BACKENDS = ("default", "onednn", "onednn-packed")
 #: auto keeps ``default`` unless another backend costs less than this fraction of it
 #: (the timings are noisy, and staying with plain torch keeps runs reproducible)
 MARGIN = 0.9
-#: timed calls per candidate (after one warm-up call)
-REPS = 9
+#: timing rounds per candidate (after one warm-up call), of so many calls each
+ROUNDS, CALLS = 5, 3
 
 
 def onednn_available(dtype: torch.dtype, device: torch.device) -> bool:
@@ -59,31 +64,6 @@ def _always(dtype, device) -> bool:
 
 def _dnn(x, w, b):
     return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
-
-
-class Packed:
-    """A weight (or its transpose) reordered into oneDNN's blocked layout, reordered
-    again when the weight changes: its version counter moves with every in-place update
-    (an optimiser step, a loaded checkpoint), its address when it is replaced."""
-
-    __slots__ = ("rows", "transpose", "key", "value", "count")
-
-    def __init__(self, rows: int, transpose: bool):
-        self.rows, self.transpose = rows, transpose
-        self.key = None
-        self.value = None
-        self.count = 0  # reorders done (tests and --explain read it)
-
-    def get(self, w: torch.Tensor, again: bool = False) -> torch.Tensor:
-        """The reordered weight; ``again``: reorder even if the weight did not change."""
-        key = (w._version, w.data_ptr(), tuple(w.shape))
-        if again or key != self.key:
-            with torch.no_grad():
-                src = w.detach().t() if self.transpose else w.detach()
-                self.value = torch.ops.mkldnn._reorder_linear_weight(src.contiguous(), self.rows)
-            self.key = key
-            self.count += 1
-        return self.value
 
 
 # the products' signatures: forward (x, w, b, pack), input (g, w, pack), weight (g2, x2)
@@ -144,16 +124,22 @@ KERNELS: dict[str, dict[str, Kernel]] = {
 # ----------------------------------------------------------------------- timing
 @dataclass(frozen=True)
 class Timing:
-    """One candidate on one shape: seconds per call (fastest of a few), the reorder's seconds per
-    weight version (packed kernels), or why it was left out."""
+    """One candidate on one shape: seconds per call and the reorder's per weight version
+    (packed kernels), medians of ``rounds`` ((call, reorder) each), or why it was left out."""
 
     seconds: float | None = None
     pack: float = 0.0
     error: str | None = None
+    rounds: tuple = ()
 
     def cost(self, uses: float) -> float:
         """Seconds per call with the reorder shared by ``uses`` calls per weight version."""
         return self.seconds + self.pack / max(uses, 1.0)
+
+    def span(self, uses: float) -> tuple[float, float]:
+        """(fastest, slowest) round's cost per call; the cost itself when not timed in rounds."""
+        costs = [s + p / max(uses, 1.0) for s, p in self.rounds] or [self.cost(uses)]
+        return min(costs), max(costs)
 
 
 _TIMES: dict[tuple, dict[str, Timing]] = {}
@@ -198,7 +184,7 @@ def _fastest(fns: dict[str, Callable], reps: int, device: torch.device) -> dict[
     return times
 
 
-def time_product(product: str, rows: int, n_in: int, n_out: int, dtype: torch.dtype, device, reps: int = REPS) -> dict[str, Timing]:
+def time_product(product: str, rows: int, n_in: int, n_out: int, dtype: torch.dtype, device, rounds: int = ROUNDS) -> dict[str, Timing]:
     """Every backend's ``Timing`` for one product on one shape (cached per process)."""
     device = torch.device(device)
     key = (product, rows, n_in, n_out, dtype, str(device))
@@ -224,92 +210,25 @@ def time_product(product: str, rows: int, n_in: int, n_out: int, dtype: torch.dt
         fns[name] = fn
         if pack is not None:
             fns[name + "+pack"] = lambda pack=pack, w=ops[1]: pack.get(w, again=True)
-    med = _fastest(fns, reps, device)
+    per = [_fastest(fns, CALLS, device) for _ in range(rounds)]  # their spread: the machine's noise
     for name in fns:
         if not name.endswith("+pack"):
-            out[name] = Timing(med[name], med.get(name + "+pack", 0.0))
+            r = tuple((p[name], p.get(name + "+pack", 0.0)) for p in per)
+            out[name] = Timing(statistics.median(t for t, _ in r), statistics.median(q for _, q in r), rounds=r)
     _TIMES[key] = {n: out[n] for n in KERNELS[product]}
     return _TIMES[key]
 
 
 def pick(timings: dict[str, Timing], uses: float) -> str:
-    """The fastest backend, ``default`` unless another one beats it by the margin."""
+    """The fastest backend; ``default`` unless another one beats it by the margin, and
+    by more than the spread of the rounds: its slowest round faster than default's fastest."""
     cost = {n: t.cost(uses) for n, t in timings.items() if t.seconds is not None}
     if not cost:
         return "default"
     best = min(cost, key=cost.get)
-    if "default" in cost and cost[best] > MARGIN * cost["default"]:
+    if "default" in cost and (cost[best] > MARGIN * cost["default"] or timings[best].span(uses)[1] >= timings["default"].span(uses)[0]):
         return "default"
     return best
-
-
-# ----------------------------------------------------------------------- running
-class LinearGemm(torch.autograd.Function):
-    """``x W^T + b`` with an edge's chosen kernels, and a backward that runs its chosen
-    input- and weight-gradient kernels (what the BP step differentiates)."""
-
-    @staticmethod
-    def forward(ctx, x, w, b, gemm, k):
-        ctx.save_for_backward(x, w)
-        ctx.gemm, ctx.k = gemm, k
-        return gemm.forward_raw(x, w, b, k)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, gy):
-        x, w = ctx.saved_tensors
-        gemm, k = ctx.gemm, ctx.k
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gx = gemm.inp[k].run(gy, w, gemm.inp_packs[k]) if need_x else None
-        g2 = gy.reshape(-1, gy.shape[-1])
-        gw = gemm.wgt.run(g2, x.reshape(-1, x.shape[-1])) if need_w else None
-        gb = g2.sum(0) if need_b else None
-        return gx, gw, gb, None, None
-
-
-class ChosenGemm:
-    """The kernels one linear edge runs: per source ``k`` a forward and an input-gradient
-    kernel (each with its own reordered weight where it packs), one weight-gradient
-    kernel. Tensors of another dtype or device than the ones chosen for, and code being
-    traced by ``torch.compile`` (which picks its own kernels), get plain torch."""
-
-    def __init__(self, kernels: dict[str, list[Kernel]], rows: int, dtype: torch.dtype, device: torch.device):
-        self.fwd, self.inp, (self.wgt,) = kernels["forward"], kernels["input"], kernels["weight"]
-        self.fwd_packs = [Packed(rows, False) if kern.packs else None for kern in self.fwd]
-        self.inp_packs = [Packed(rows, True) if kern.packs else None for kern in self.inp]
-        self.dtype, self.device = dtype, torch.device(device)
-
-    def names(self) -> dict[str, list[str]]:
-        return {"forward": [k.backend for k in self.fwd], "input": [k.backend for k in self.inp], "weight": [self.wgt.backend]}
-
-    def _plain(self, t: torch.Tensor) -> bool:
-        return t.dtype != self.dtype or t.device != self.device or torch.compiler.is_compiling()
-
-    def linear(self, x, w, b, k):
-        if self._plain(w):
-            return F.linear(x, w, b)
-        if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or (b is not None and b.requires_grad)):
-            return LinearGemm.apply(x, w, b, self, k)
-        return self.forward_raw(x, w, b, k)
-
-    def forward_raw(self, x, w, b, k):
-        return self.fwd[k].run(x, w, b, self.fwd_packs[k])
-
-    def input(self, g, w, k):
-        if self._plain(w):
-            return g @ w
-        return self.inp[k].run(g, w, self.inp_packs[k])
-
-    def input_add(self, a2, g2, w, k, alpha, inplace):
-        if self.inp[k].backend == "default" or self._plain(w):
-            return TorchGemm.input_add(a2, g2, w, k, alpha, inplace)
-        g = self.inp[k].run(g2, w, self.inp_packs[k])
-        return a2.add_(g, alpha=alpha) if inplace else torch.add(a2, g, alpha=alpha)
-
-    def weight(self, g2, x2):
-        if self._plain(x2):
-            return g2.t() @ x2
-        return self.wgt.run(g2, x2)
 
 
 # ---------------------------------------------------------------------- choosing
@@ -370,8 +289,9 @@ def running(mod: Linear) -> dict[str, list[str]]:
 def _cell(name: str, t: Timing, uses: float, runs: bool) -> str:
     if t.seconds is None:
         return f"{name} ({t.error})"
+    lo, hi = t.span(uses)
     reorder = f" (reorder {t.pack * 1e3:.2f}/{uses})" if t.pack else ""
-    return f"{name} {t.cost(uses) * 1e3:.3f}{reorder}" + ("*" if runs else "")
+    return f"{name} {t.cost(uses) * 1e3:.3f} [{lo * 1e3:.3f}..{hi * 1e3:.3f}]{reorder}" + ("*" if runs else "")
 
 
 def explain(prog) -> str:
@@ -380,7 +300,7 @@ def explain(prog) -> str:
     cfg = prog.train_cfg
     uses = uses_per_version(cfg)
     dtype = str(prog.dtype).replace("torch.", "")
-    lines = [f"GEMM kernels (train.kernels: {cfg.kernels}; {dtype} on {prog.device}; fastest ms per call, a reorder shared by {uses} calls; * runs)"]
+    lines = [f"GEMM kernels (train.kernels: {cfg.kernels}; {dtype} on {prog.device}; ms per call: median [fastest..slowest] of {ROUNDS} rounds, a reorder shared by {uses} calls; * runs)"]
     for e, mod in linear_edges(prog):
         rows, n_out, runs = edge_rows(prog, mod), mod.out_shape[-1], running(mod)
         parts = []

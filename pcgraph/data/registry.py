@@ -46,14 +46,20 @@ class Dataset:
     Options: ClassVar[type[DatasetOptions]] = DatasetOptions
     #: the fields the dataset gives; None when they follow the spec (synthetic)
     fields: ClassVar[tuple[str, ...] | None] = None
+    #: the fields holding class indices (a float vector node bound to one takes them as
+    #: one-hot rows, and so does a query's integer value for it)
+    index_fields: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     #: the sub-directory of the data directory holding the files; None: nothing to fetch
     folder: ClassVar[str | None] = None
-    #: the class indices of a labelled dataset (what a stream's drift and tasks name);
-    #: None for a dataset without labels
+    #: the class indices of a labelled dataset, held by its first index field (what a
+    #: stream's drift and tasks name); None for a dataset without labels
     classes: ClassVar[tuple[int, ...] | None] = None
-    #: the field holding the class index of each example (with ``classes``)
-    label: ClassVar[str | None] = None
+
+    @classmethod
+    def label_field(cls) -> str | None:
+        """The field holding each example's class (one of ``classes``), if it has one."""
+        return cls.index_fields[0] if cls.classes is not None and cls.index_fields else None
 
     def load(self, options: DatasetOptions, data_dir: pathlib.Path, graph: GraphFacts | None) -> Splits:
         """{"train": {field: tensor[N, ...]}, "test": {field: tensor[M, ...]}} on the CPU;
@@ -96,6 +102,11 @@ def fetch_command(name: str, data_dir: pathlib.Path | None = None) -> str:
     if data_dir is not None and pathlib.Path(data_dir).expanduser().absolute() != default_data_dir().absolute():
         cmd += f" --data-dir {data_dir}"
     return cmd
+
+
+def fetch_hint(name: str, data_dir: pathlib.Path | None = None, what: str = "them") -> str:
+    """How to get missing files: the fetch command, or the folder that holds them."""
+    return f"fetch {what} with: {fetch_command(name, data_dir)} (or, if they are in another folder, give it with --data-dir)"
 
 
 def data_error(message: str, path: tuple = ("data", "dataset")) -> DataError:

@@ -234,7 +234,7 @@ class StreamPlan:
 def label_keys(data_spec, dataset_cls) -> tuple[str, ...]:
     """The loaded fields that hold the dataset's class labels: its label field and
     every spec field renamed to it."""
-    label = getattr(dataset_cls, "label", None)
+    label = dataset_cls.label_field()
     if label is None:
         return ()
     return (label,) + tuple(f for f, src in data_spec.fields.items() if src == label and f != label)

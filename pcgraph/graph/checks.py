@@ -230,7 +230,8 @@ def check_data(spec: Spec, nodes: dict[str, NodeInfo], err) -> None:
         err(path, msg, key)
     renames = d.fields
     if d.stream is not None:
-        label = [n.bind for n in nodes.values() if ds.label is not None and n.bind is not None and renames.get(n.bind, n.bind) == ds.label]
+        field = ds.label_field()
+        label = [n.bind for n in nodes.values() if field is not None and n.bind is not None and renames.get(n.bind, n.bind) == field]
         for path, msg, key in stream_problems(d.stream, ds.name, ds.classes, label[0] if label else None):
             err(path, msg, key)
     if ds.fields is None:

@@ -24,6 +24,7 @@ from ..spec.limits import read_bounded
 from ..spec.overrides import apply_overrides
 from ..spec.source import SourceMap, load_yaml
 from ..spec.validate import clean_path, translate
+from .budget import memory_issue
 from .build import build_graph
 
 _ROUNDS = 8  # each repair round removes at least one problem; specs need one or two
@@ -33,9 +34,12 @@ _PLACEHOLDER = {"shape": [1], "family": "gaussian", "prior": "standard_normal"}
 
 def check_spec(path: str | os.PathLike, overrides: Iterable[str] = ()):
     """(graph or None, issues) for a spec file: every schema problem and every graph
-    problem among the parts that validated, sorted by position."""
+    problem among the parts that validated, sorted by position; a graph that builds is
+    checked against this machine's memory."""
     try:
-        return build_graph(load_spec(path, overrides)), []
+        graph = build_graph(load_spec(path, overrides))
+        too_big = memory_issue(graph)
+        return graph, [] if too_big is None else [too_big]
     except GraphError as e:
         return None, list(e.issues)
     except SpecError as e:

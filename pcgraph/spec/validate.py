@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import typing
 from typing import Any
 
@@ -145,10 +146,13 @@ def _message(err: dict, path: tuple, root: type[BaseModel]) -> tuple[tuple, str,
 
 
 def translate(exc: ValidationError, data: Any, smap: SourceMap, root: type[BaseModel]) -> list[Issue]:
-    grouped: dict[tuple, list[tuple[str, bool]]] = {}
+    found = []
     for err in exc.errors():
         path = clean_path(tuple(err["loc"]), data)
-        path, msg, at_key = _message(err, path, root)
+        found.append((err, *_message(err, path, root)))
+    found = _misspelt_required(found)
+    grouped: dict[tuple, list[tuple[str, bool]]] = {}
+    for _, path, msg, at_key in found:
         grouped.setdefault(path, [])
         if msg not in [m for m, _ in grouped[path]]:
             grouped[path].append((msg, at_key))
@@ -158,3 +162,21 @@ def translate(exc: ValidationError, data: Any, smap: SourceMap, root: type[BaseM
         issues.append(smap.issue(path, text, key=msgs[0][1]))
     issues.sort(key=lambda i: (i.location.line or 0, i.location.col or 0) if i.location else (0, 0))
     return issues
+
+
+def _misspelt_required(found: list) -> list:
+    """An unknown key close to a required key missing beside it (``form:`` for
+    ``from:``) is one problem, said once: the unknown key, suggesting the missing one."""
+    missing = {}  # parent path -> the required keys missing there
+    for err, path, _, _ in found:
+        if err["type"] == "missing":
+            missing.setdefault(path, []).append(str(err["loc"][-1]))
+    explained, out = set(), []
+    for err, path, msg, at_key in found:
+        if err["type"] == "extra_forbidden" and path[:-1] in missing:
+            close = difflib.get_close_matches(str(path[-1]), missing[path[:-1]], n=1, cutoff=0.5)
+            if close:
+                explained.add((path[:-1], close[0]))
+                msg = f"unknown key '{path[-1]}' (did you mean '{close[0]}'?)"
+        out.append((err, path, msg, at_key))
+    return [f for f in out if not (f[0]["type"] == "missing" and (f[1], str(f[0]["loc"][-1])) in explained)]

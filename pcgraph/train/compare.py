@@ -23,7 +23,7 @@ from . import checkpoint as ckpt
 from .compare_report import at_best, edge_notes, grid_table, mean_std, plot_grid, plot_methods, table
 from .grid import Grid, best_points, check_select, default_select, parse_grid, point_overrides, point_tags, regrid
 from .metrics import error_summary
-from .run import device_override, holds_run, open_run
+from .run import device_override, holds_run, open_run, run_data_dir, run_info
 
 #: method name -> spec overrides
 METHODS = {
@@ -86,9 +86,13 @@ def _run_one(spec_path, overrides, method, seed, out: Path, *, tag=None, device,
     resume = (run_dir / ckpt.NAME).exists()
     if holds_run(run_dir) and not resume:
         raise TrainError(Issue(("--out",), f"{run_dir} holds an unfinished run without a checkpoint; move it away to start over"))
+    if resume:
+        data_dir = run_data_dir(run_dir, data_dir)
     key = (json.dumps(spec.data.model_dump(mode="json")) if spec.data else None, str(data_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = open_run(spec, run_dir, resume=resume, data_dir=data_dir, progress=progress, data=data_cache.get(key), log=log)
+    if not resume:  # eval, query and a rerun of compare find the data folder again
+        ckpt.atomic_write_text(run_dir / "run.json", json.dumps(run_info(trainer, data_dir), indent=2))
     data_cache[key] = trainer.data
     if not trainer.finished:
         if progress:

@@ -356,7 +356,11 @@ def write_report(r: dict, out: Path) -> list[Path]:
 
 def run_diagnose(source, overrides=(), *, split="test", batch_size=None, steps=None, device=None, data_dir=None, fresh=False) -> dict:
     """What ``pcgraph diagnose`` does: load, take the batch, measure."""
+    from .run import run_data_dir
+
     spec, prog, weights = load_model(source, overrides, device=device, fresh=fresh)
+    if Path(source).is_dir():
+        data_dir = run_data_dir(Path(source), data_dir)
     batch = first_batch(spec, prog.graph, split, batch_size, data_dir)
     with torch.random.fork_rng(devices=[prog.device] if prog.device.type == "cuda" else []):
         torch.manual_seed(spec.train.seed)  # the sampling nodes' noise

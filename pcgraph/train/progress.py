@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+
+#: the bar's width where the terminal reports none (a pseudo-terminal without a size)
+FALLBACK_COLUMNS = 100
 
 
 def _fmt_time(seconds: float) -> str:
@@ -11,6 +15,18 @@ def _fmt_time(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _columns(stream) -> int | None:
+    """None when the terminal reports its width; else a width to draw at (``$COLUMNS``
+    or FALLBACK_COLUMNS): a terminal of width 0 would get an empty bar."""
+    try:
+        if os.get_terminal_size(stream.fileno()).columns > 0:
+            return None
+    except (AttributeError, OSError, ValueError):
+        pass
+    env = os.environ.get("COLUMNS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else FALLBACK_COLUMNS
 
 
 class Progress:
@@ -33,7 +49,10 @@ class Progress:
         if self.tty:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=n_batches, initial=first, desc=self.desc, file=self.stream, unit="batch", dynamic_ncols=True, leave=False)
+            width = _columns(self.stream)  # None: the terminal's own, followed as it changes
+            self.bar = tqdm(
+                total=n_batches, initial=first, desc=self.desc, file=self.stream, unit="batch", dynamic_ncols=width is None, ncols=width, leave=False
+            )
 
     def update(self, batch: int, label: str, value: float | None) -> None:
         if not self.enabled:

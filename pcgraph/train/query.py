@@ -32,7 +32,8 @@ from ..data import load_dataset, text_tokenizer
 from . import checkpoint as ckpt
 from .generate import generated_lines, generate_run
 from .query_files import image_geometry, write_files
-from .run import load_run
+from .query_values import checked_value, takes_indices
+from .run import load_run, run_data_dir
 
 SPLIT = re.compile(r"^(?P<split>[A-Za-z_]\w*)(?:\[(?P<a>\d*)(?P<colon>:)?(?P<b>\d*)\])?$")
 FILE_TYPES = (".npy", ".pt", ".png", ".txt")
@@ -174,6 +175,7 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
     with images, token lists and tables, to ``out`` when given). ``generate``: that
     many tokens continue the clamped token input (greedy, or sampled at ``temperature``)."""
     spec, program = load_run(run_dir, device)
+    data_dir = run_data_dir(Path(run_dir), data_dir)
     pairs = [parse_assignment(c, "--clamp") for c in clamps]
     if not pairs:
         raise _fail("--clamp", "give at least one --clamp NODE=SOURCE (e.g. --clamp image=test[0:16], --clamp z=prior)")
@@ -182,6 +184,9 @@ def query_run(run_dir, clamps=(), infer=(), masks=(), *, steps=None, lr=None, sa
         data = load_dataset(spec.data, program.graph, data_dir)
     sources = {node: parse_source(node, s, list(data) if data else []) for node, s in pairs}
     check_nodes(program, list(sources) + list(infer))
+    for node, s in sources.items():
+        if s.kind == "value":
+            s.value = checked_value(program, node, s.text, s.value, takes_indices(spec, program, node))
     split, idx, n, bs = _examples(spec, program, sources, data, samples, batch_size)
     field_shape = {}
     if data is not None and split is not None:

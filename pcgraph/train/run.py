@@ -1,7 +1,7 @@
 """Run directories: what ``pcgraph train`` writes and ``--resume`` / ``eval`` read.
 
     DIR/spec.resolved.yaml   the spec after --set overrides (the run's definition)
-    DIR/run.json             command line, versions, device, data directory
+    DIR/run.json             command line, versions, device, data directory (--data-dir)
     DIR/metrics.jsonl        one JSON object per (epoch, split), a stream's per (iteration, split)
     DIR/summary.json         final metrics and totals
     DIR/curves.png           learning curves
@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import time
@@ -90,6 +91,34 @@ def write_spec(spec, path: Path) -> None:
     ckpt.atomic_write_text(path, text)
 
 
+def run_data_dir(out: Path, data_dir=None):
+    """The data folder a command on the run ``out`` reads: ``data_dir`` when given, else
+    the ``--data-dir`` its training recorded in run.json, else None (the default folder)."""
+    if data_dir is not None:
+        return data_dir
+    try:
+        info = json.loads((Path(out) / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    recorded = info.get("data_dir") if isinstance(info, dict) else None
+    return recorded if isinstance(recorded, str) and recorded else None
+
+
+def run_info(trainer, data_dir) -> dict:
+    """What run.json records of a new run: command, versions, device, data folder."""
+    return {
+        "command": sys.argv,
+        "pcgraph": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(trainer.program.device),
+        # absolute, so that commands run from another folder find the data again
+        "data_dir": os.path.abspath(Path(data_dir).expanduser()) if data_dir else None,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "processes": distributed.world_size(),
+    }
+
+
 def load_run_spec(out: Path, overrides: Iterable[str] = ()):
     path = out / SPEC_FILE
     if not path.exists():
@@ -152,6 +181,7 @@ def train_run(
     if resume is not None:
         spec = load_run_spec(Path(resume), [*overrides, *device_override(device)])
         _check_extension(spec, Path(resume))
+        data_dir = run_data_dir(Path(resume), data_dir)
     else:
         spec = load_spec(spec_path, [*overrides, *device_override(device)])
     with distributed.session(spec.train.device):
@@ -182,18 +212,8 @@ def _train(spec, out, data_dir, resume, progress, log=None) -> tuple[Trainer, di
             if writer and not any(out.iterdir()):
                 out.rmdir()
             raise
-        info = {
-            "command": sys.argv,
-            "pcgraph": __version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "device": str(trainer.program.device),
-            "data_dir": str(data_dir) if data_dir else None,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "processes": distributed.world_size(),
-        }
         if writer:
-            ckpt.atomic_write_text(out / "run.json", json.dumps(info, indent=2))
+            ckpt.atomic_write_text(out / "run.json", json.dumps(run_info(trainer, data_dir), indent=2))
     summary = trainer.fit()
     return trainer, summary, out
 
@@ -257,7 +277,7 @@ def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dic
     """What ``pcgraph eval`` does: the checkpoint's metrics on a split."""
     out = Path(run_dir)
     spec = load_run_spec(out, device_override(device))
-    trainer = setup(spec, data_dir=data_dir, progress=False, out=out, resume=True)
+    trainer = setup(spec, data_dir=run_data_dir(out, data_dir), progress=False, out=out, resume=True)
     if split not in trainer.data:
         raise TrainError(Issue(None, f"the data has no split '{split}' (it has: {', '.join(trainer.data)})", Location(f"--split {split}")))
     if trainer.plan is not None and split == "test":  # the stream's classes, with its current labels
@@ -271,4 +291,4 @@ def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dic
     return result
 
 
-__all__ = ["train_run", "eval_run", "load_run", "setup", "open_run", "default_out", "SPEC_FILE"]
+__all__ = ["train_run", "eval_run", "load_run", "setup", "open_run", "default_out", "run_data_dir", "SPEC_FILE"]

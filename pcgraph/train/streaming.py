@@ -25,7 +25,7 @@ def plan_for(trainer, spec_data) -> StreamPlan | None:
 
     cls = datasets.get(spec_data.dataset) if spec_data.dataset in datasets else None
     keys = label_keys(spec_data, cls) if cls is not None else ()
-    label = cls.label if cls is not None and cls.classes is not None else None
+    label = cls.label_field() if cls is not None else None
     train, test = trainer.data["train"], trainer.data.get("test", {})
     labels_train = train.get(label) if label else None
     labels_test = test.get(label) if label else None

@@ -8,6 +8,8 @@ torch; an instance keeps its parameters and buffers in ``module`` (an
 attributes (``self.weight``). It declares
 
 * ``param_shapes``: the shape rule -- check the shapes, return the parameter shapes;
+* ``output_shape``: the output shape where the inputs fix it (a block step then needs
+  no ``width`` or ``shape``);
 * ``reset_parameters``: initialisation suited to the edge's activation;
 * ``forward(*inputs)``: batched inputs -> batched output;
 * the closed-form vector-Jacobian products ``vjp`` (and, where accumulating into
@@ -95,6 +97,12 @@ class Transform:
     @classmethod
     def param_shapes(cls, options, in_shapes: list[Shape], out_shape: Shape) -> dict[str, Shape]:
         raise NotImplementedError
+
+    @classmethod
+    def output_shape(cls, options, in_shapes: list[Shape]) -> Shape | None:
+        """The output shape when the inputs and options alone fix it (flatten, pooling),
+        else None: the transform maps to whatever shape its target has."""
+        return None
 
     @classmethod
     def param_count(cls, options, in_shapes, out_shape) -> int:

@@ -10,8 +10,9 @@ predicts ``h + mlp(layernorm(h))`` from its source ``h``. Each step is any regis
 transform that reads one float value, with its own options, plus keys of the block:
 
 * ``width`` (or ``shape``): the last-axis width (or the whole per-sample shape) of
-  the step's output; by default a step keeps its input's shape, and the last step
-  maps to the target's;
+  the step's output; by default a step whose input fixes its output (``flatten``,
+  pooling) gives that, any other keeps its input's shape, and the last step maps to
+  the target's;
 * ``residual``: add the step's input to its output (equal shapes);
 * ``then``: an activation applied to the step's output (after its residual).
 
@@ -112,6 +113,8 @@ def plan(options, in_shape, out_shape):
         where = ("steps", k)
         if st.width is not None and st.shape is not None:
             raise _located(f"step {k} ({st.type}) gives both width and shape; give one", where)
+        scls = transforms.get(st.type)
+        fixed = scls.output_shape(st, [shape])  # flatten, pooling: the input fixes the output
         if k == last:
             nxt = out_shape
             want = tuple(st.shape) if st.shape is not None else nxt[:-1] + (st.width,) if st.width is not None else nxt
@@ -119,13 +122,15 @@ def plan(options, in_shape, out_shape):
                 raise _located(f"step {k} ({st.type}) is the last, so its output is the target's {fmt(nxt)}, not {fmt(want)}", where)
         elif st.shape is not None:
             nxt = tuple(st.shape)
+        elif fixed is not None:
+            nxt = tuple(fixed[:-1]) + (st.width,) if st.width is not None else tuple(fixed)
         else:
             nxt = shape[:-1] + (st.width,) if st.width is not None else shape
-        scls = transforms.get(st.type)
         try:
             pshapes = scls.param_shapes(st, [shape], nxt)
         except ShapeError as ex:
-            raise _located(f"step {k}: {ex}" + ("" if k == last or st.width or st.shape else " (a step keeps its input's shape unless it gives width or shape)"), where) from None
+            said = k == last or st.width or st.shape or fixed is not None
+            raise _located(f"step {k}: {ex}" + ("" if said else " (a step keeps its input's shape unless it gives width or shape)"), where) from None
         if st.residual and nxt != shape:
             raise _located(f"step {k} ({st.type}) adds its input to its output, so it needs equal shapes, got {fmt(shape)} -> {fmt(nxt)}", where)
         out.append((scls, st, shape, nxt, pshapes))

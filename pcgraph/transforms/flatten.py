@@ -19,6 +19,10 @@ class Flatten(Transform):
     Options = FlattenOptions
 
     @classmethod
+    def output_shape(cls, options, in_shapes):
+        return (math.prod(in_shapes[0]),)
+
+    @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):
         n = math.prod(in_shapes[0])
         if tuple(out_shape) != (n,):

@@ -13,7 +13,7 @@ from typing import Literal, Optional
 from ..core.lazy import F, torch
 from . import register
 from .base import Transform, TransformOptions
-from .conv2d import IntOrPair, check_spatial, pair
+from .conv2d import IntOrPair, check_spatial, out_size, pair
 
 
 class _PoolOptions(TransformOptions):
@@ -30,6 +30,14 @@ class MaxPoolOptions(_PoolOptions):
 
 
 class _Pool(Transform):
+    @classmethod
+    def output_shape(cls, options, in_shapes):
+        shape = tuple(in_shapes[0])
+        if len(shape) != 3:
+            return None  # the shape rule says what a pooling needs
+        (kh, kw), (sh, sw) = pair(options.kernel), pair(options.stride or options.kernel)
+        return (shape[0], out_size(shape[1], kh, sh, 0), out_size(shape[2], kw, sw, 0))
+
     @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):
         stride = options.stride or options.kernel

@@ -114,6 +114,53 @@ def test_mistakes_exit_2_with_one_line(vae, args, message):
     assert len(r.output.strip().splitlines()) == 1
 
 
+@pytest.fixture(scope="module")
+def gen(tmp_path_factory):
+    """digits-gen: label (a float input bound to class indices) -> h1 -> h2 -> image [64]."""
+    out = tmp_path_factory.mktemp("runs") / "gen"
+    train_run(SPECS / "digits-gen.yaml", ["train.epochs=1", "train.max_batches=2", "train.device=cpu"], out=out, progress=False)
+    return out
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("image=[1,2,3]", "node 'image' has shape [64], so its value is one example of 64 numbers or a batch [N, 64], not shape [3]"),
+        ("image=[0.5,0.5]", "node 'image' has shape [64], so its value is one example of 64 numbers or a batch [N, 64], not shape [2]"),
+        ("h1=[1,2,3]", "node 'h1' has shape [64], so its value is one example of 64 numbers or a batch [N, 64], not shape [3]"),
+        ("label=[[1,2]]", "node 'label' has shape [10], so its value is one example of 10 numbers, a batch [N, 10], or a class index (or N of them), not shape [1, 2]"),
+    ],
+)
+def test_a_literal_that_fits_no_example_names_the_node_shape(gen, value, message):
+    r = run("query", gen, "--clamp", value)
+    assert r.exit_code == 2, r.output
+    assert r.output.strip().splitlines() == [f"--clamp: {value}: {message}"]
+
+
+def test_a_file_that_fits_no_example_names_the_node_shape(gen, tmp_path):
+    np.save(tmp_path / "v.npy", np.zeros((5, 7), dtype=np.float32))
+    r = run("query", gen, "--clamp", f"image={tmp_path / 'v.npy'}")
+    assert r.exit_code == 2, r.output
+    assert "node 'image' has shape [64]" in r.output and "not shape [5, 7]" in r.output
+
+
+def test_literals_of_one_example_or_a_batch_are_clamped_as_written(gen, tmp_path):
+    ramp = [round(i / 64, 4) for i in range(64)]
+    ones = [[1] * 64, [0] * 64]  # integers on a 64-pixel node are pixel values, not class indices
+    for value, rows in ((ramp, [ramp]), ([ramp, ramp[::-1], ramp], [ramp, ramp[::-1], ramp]), (ones, ones)):
+        r = run("query", gen, "--clamp", f"image={json.dumps(value)}", "--out", tmp_path)
+        assert r.exit_code == 0, r.output
+        report = json.loads((tmp_path / "query.json").read_text())
+        assert report["examples"] == len(rows)
+        assert np.allclose(np.array(report["nodes"]["image"]["value"]), np.array(rows, dtype=np.float32), atol=1e-6)
+    # on the label, bound to class indices, integers are classes: one-hot rows
+    for value, classes in (("3", [3]), ("[1,2,7]", [1, 2, 7])):
+        r = run("query", gen, "--clamp", f"label={value}", "--out", tmp_path)
+        assert r.exit_code == 0, r.output
+        label = np.array(json.loads((tmp_path / "query.json").read_text())["nodes"]["label"]["value"])
+        assert (label == np.eye(10)[classes]).all()
+
+
 @pytest.mark.slow
 def test_vae_reconstructions_beat_the_mean_image(tmp_path, digits):
     out = tmp_path / "vae"

@@ -2,6 +2,8 @@
 timed choice and its fallbacks, train.kernels, re-packing after a weight update, and
 BP's gradients through the kernels' autograd Function."""
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -96,6 +98,32 @@ def test_pick_weighs_the_reorder_by_the_calls_that_share_it():
     t["onednn-packed"] = Timing(error="fails: RuntimeError")
     t["onednn"] = Timing(0.5)
     assert kernels.pick(t, uses=100) == "onednn"
+
+
+def test_pick_takes_another_backend_only_beyond_the_spread_of_the_rounds():
+    """A busy machine: default's rounds run 1.0..3.0 ms, onednn's 0.4..1.2 ms. onednn's
+    median (0.5) beats default's (1.0) by far more than the margin, but its slowest round
+    is slower than default's fastest: the difference may be the machine's, so default."""
+    default = Timing(1.0, rounds=((1.0, 0.0), (1.0, 0.0), (3.0, 0.0), (1.1, 0.0), (0.99, 0.0)))
+    noisy = Timing(0.5, rounds=((0.4, 0.0), (0.5, 0.0), (0.5, 0.0), (1.2, 0.0), (0.45, 0.0)))
+    assert kernels.pick({"default": default, "onednn": noisy}, uses=1) == "default"
+    steady = Timing(0.5, rounds=((0.4, 0.0), (0.5, 0.0), (0.5, 0.0), (0.6, 0.0), (0.45, 0.0)))
+    assert kernels.pick({"default": default, "onednn": steady}, uses=1) == "onednn"
+    # the reorder counts in each round: 0.5 + 4.0 / 8 = 1.0 in a round, not faster than default's 0.99
+    packed = Timing(0.4, 0.1, rounds=((0.4, 0.1), (0.4, 0.1), (0.5, 4.0), (0.4, 0.1), (0.4, 0.1)))
+    assert kernels.pick({"default": default, "onednn-packed": packed}, uses=8) == "default"
+    assert kernels.pick({"default": default, "onednn-packed": packed}, uses=400) == "onednn-packed"
+
+
+def test_each_candidate_is_timed_in_rounds_and_reports_their_median(monkeypatch):
+    monkeypatch.setattr(kernels, "_TIMES", {})
+    times = kernels.time_product("forward", 8, 12, 9, F32, "cpu")
+    for name, t in times.items():
+        if t.seconds is None:
+            continue
+        per_call = sorted(r[0] for r in t.rounds)
+        assert len(per_call) == kernels.ROUNDS and t.seconds == per_call[kernels.ROUNDS // 2]
+        assert t.span(1)[0] <= t.cost(1) <= t.span(1)[1]
 
 
 def _raises(*args):
@@ -221,3 +249,4 @@ def test_explain_shows_each_linear_edge_its_candidates_and_the_winner(write):
     for ln in lines:
         assert ln.count("*") == 3  # one winner per product
         assert all(f"{p}: default" in ln for p in kernels.PRODUCTS)
+        assert re.search(r"default \d+\.\d{3} \[\d+\.\d{3}\.\.\d+\.\d{3}\]", ln)  # median [fastest..slowest]

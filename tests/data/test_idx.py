@@ -99,7 +99,7 @@ def test_missing_default_dir_message_names_plain_command(tmp_path, monkeypatch):
     with pytest.raises(DataError) as e:
         load_dataset({"dataset": "fashion_mnist"})
     msg = str(e.value)
-    assert msg.endswith("fetch them with: pcgraph data fetch fashion_mnist")
+    assert msg.endswith("fetch them with: pcgraph data fetch fashion_mnist (or, if they are in another folder, give it with --data-dir)")
 
 
 def test_missing_error_carries_the_spec_position(tmp_path):

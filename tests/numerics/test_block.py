@@ -276,3 +276,49 @@ def test_validate_reports_block_errors_located_with_exit_2(write):
     assert r.output.strip() == (
         f"{p}:8:{col}: edges.1.transform.residual: edge h -> y: a residual block adds its input to its output, so it needs equal shapes, got [4] -> [2]"
     )
+
+
+# ------------------------------------------- steps whose input fixes their output
+def test_a_flatten_step_needs_no_shape():
+    """[4, 4] -> flatten -> linear -> [3]: flatten's output is [16] whatever is written."""
+    for flat in ("flatten", {"type": "flatten"}, {"type": "flatten", "width": 16}, {"type": "flatten", "shape": [16]}):
+        m = block({"steps": [flat, "linear"]}, (4, 4), (3,))
+        assert dict((k, tuple(p.shape)) for k, p in m.named_parameters()) == {"s1_weight": (3, 16), "s1_bias": (3,)}
+        x = torch.randn(B, 4, 4, dtype=D)
+        expected = x.reshape(B, 16) @ m.s1_weight.T + m.s1_bias  # by hand
+        torch.testing.assert_close(m(x), expected)
+    cls = transforms.get("block")
+    with pytest.raises(ShapeError) as info:
+        cls.param_shapes(cls.Options(steps=[{"type": "flatten", "width": 17}, "linear"]), [(4, 4)], (3,))
+    assert info.value.path == ("steps", 0) and str(info.value) == "step 0: flatten maps [4, 4] to [16], not [17]"
+
+
+def test_a_pooling_step_needs_no_shape():
+    """[2, 4, 4] -> avgpool 2 -> [2, 2, 2] -> flatten -> [8] -> linear -> [3], by hand."""
+    m = block({"steps": [{"type": "avgpool2d", "kernel": 2}, "flatten", "linear"]}, (2, 4, 4), (3,))
+    x = torch.randn(B, 2, 4, 4, dtype=D)
+    pooled = x.reshape(B, 2, 2, 2, 2, 2).mean(dim=(3, 5))  # [B, C, H/2, 2, W/2, 2] -> window means
+    torch.testing.assert_close(m(x), pooled.reshape(B, 8) @ m.s2_weight.T + m.s2_bias)
+    m = block({"steps": [{"type": "maxpool2d", "kernel": 2, "stride": 1}, "flatten", "linear"]}, (1, 3, 3), (2,))
+    assert tuple(m.s2_weight.shape) == (2, 4)  # [1, 3, 3] -> [1, 2, 2] -> [4]
+
+
+FLAT = """
+name: flat
+nodes:
+  x: {shape: [4, 4], role: input, bind: x}
+  y: {shape: [3], family: categorical, role: target, bind: y}
+edges:
+  - {from: x, to: y, transform: {type: block, steps: [flatten, linear]}}
+data: {dataset: synthetic, batch_size: 8, options: {n_train: 16, n_test: 8}}
+train: {epochs: 1, inference: {steps: 2}}
+"""
+
+
+def test_a_spec_with_a_bare_flatten_step_validates_and_trains(write, tmp_path):
+    p = write(FLAT)
+    r = CliRunner().invoke(main, ["validate", str(p)])
+    assert r.exit_code == 0, r.output
+    assert "51 parameters" in r.output  # 3 x 16 weight + 3 biases
+    r = CliRunner().invoke(main, ["train", str(p), "--out", str(tmp_path / "run"), "--quiet"])
+    assert r.exit_code == 0, r.output

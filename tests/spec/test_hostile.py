@@ -174,6 +174,47 @@ def test_huge_batch_of_node_values_is_refused():
     assert f"{tib:.1f} TiB, more than this machine's memory" in line
 
 
+def _validate_without_torch(path) -> tuple[int, str]:
+    """(exit code, stderr) of ``pcgraph validate PATH`` in a fresh process, which fails
+    if torch was imported."""
+    code = (
+        "import sys\n"
+        "from pcgraph.cli import main\n"
+        "try:\n"
+        f"    main(['validate', {str(path)!r}])\n"
+        "except SystemExit as e:\n"
+        "    code = e.code\n"
+        "assert type(sys.modules.get('torch')).__name__ != 'module', 'torch was imported'\n"
+        "sys.exit(code)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PCGRAPH_MAX_MEMORY": ""})
+    assert "torch was imported" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    return r.returncode, r.stderr
+
+
+@pytest.mark.parametrize("text", [BIG_WEIGHT, BIG_STATE], ids=["weight", "state"])
+def test_validate_refuses_what_compile_refuses_in_the_same_sentence(text, tmp_path, monkeypatch):
+    monkeypatch.delenv("PCGRAPH_MAX_MEMORY", raising=False)
+    path = tmp_path / "big.yaml"
+    path.write_text(text)
+    with pytest.raises(CompileError) as info:
+        compile(pcgraph.build_graph(pcgraph.load_spec(path)), device="cpu")
+    code, err = _validate_without_torch(path)
+    assert code == 2 and err.strip().splitlines() == info.value.lines
+
+
+def test_validate_holds_a_card_spec_to_its_parameters_only(tmp_path):
+    # the batch of node values lives on the card, whose memory compile checks; the
+    # parameters are made in host memory first, so this machine must hold them
+    path = tmp_path / "s.yaml"
+    path.write_text(BIG_STATE + "train: {device: cuda}\n")
+    code, err = _validate_without_torch(path)
+    assert code == 0, err
+    path.write_text(BIG_WEIGHT + "train: {device: cuda}\n")
+    code, err = _validate_without_torch(path)
+    assert code == 2 and "needs a 1000000 x 1000000 weight: 3.6 TiB, more than this machine's memory (" in err
+
+
 def test_memory_cap_counts_parameters_and_one_batch(monkeypatch):
     # digits-gen by hand: label[10] -> h1[64] -> h2[128] -> image[64], linear edges with
     # bias; batch 32 of the four nodes' values; float32

@@ -46,11 +46,19 @@ CASES = {
         edit("h: {shape: [3], family: gaussian}", "h: {shape: [3], family: gaussian, colour: red}"),
         ["spec.yaml:4:37: nodes.h.colour: unknown key 'colour' (allowed: *)"],
     ),
-    "misspelt key": (
+    "misspelt key": (  # the missing 'shape' is the misspelt one: one line, not two
         edit("h: {shape: [3], family: gaussian}", "h: {shap: [3], family: gaussian}"),
+        ["spec.yaml:4:7: nodes.h.shap: unknown key 'shap' (did you mean 'shape'?)"],
+    ),
+    "misspelt required edge key": (
+        edit("- {from: h, to: y}", "- {form: h, to: y}"),
+        ["spec.yaml:8:6: edges.1.form: unknown key 'form' (did you mean 'from'?)"],
+    ),
+    "missing key beside an unrelated unknown key": (
+        edit("h: {shape: [3], family: gaussian}", "h: {family: gaussian, colour: red}"),
         [
             "spec.yaml:4:6: nodes.h: missing required key 'shape'",
-            "spec.yaml:4:7: nodes.h.shap: unknown key 'shap' (did you mean 'shape'?)",
+            "spec.yaml:4:25: nodes.h.colour: unknown key 'colour' (allowed: *)",
         ],
     ),
     "bad shape": (

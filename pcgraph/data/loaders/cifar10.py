@@ -16,7 +16,7 @@ import pickle
 
 
 from ...core.lazy import np, torch
-from ..registry import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, data_error, fetch_command, register
+from ..registry import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, data_error, fetch_hint, register
 
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCHES = ("test_batch",)
@@ -109,8 +109,8 @@ class CIFAR10(Dataset):
     name = "cifar10"
     Options = ImageOptions
     fields = IMAGE_FIELDS
+    index_fields = ("label",)
     classes = TEN_CLASSES
-    label = "label"
     folder = "cifar10"
     description = "CIFAR-10 32x32x3 (the python batch files)"
 
@@ -121,7 +121,7 @@ class CIFAR10(Dataset):
             root = data_dir / "cifar10"
             names = ", ".join(TRAIN_BATCHES + TEST_BATCHES)
             raise data_error(
-                f"cifar10: no batch files in {root / SUBDIR} or {root} (looked for {names}); fetch them with: {fetch_command(self.name, data_dir)}"
+                f"cifar10: no batch files in {root / SUBDIR} or {root} (looked for {names}); {fetch_hint(self.name, data_dir)}"
             )
         out = {}
         for split, names in (("train", TRAIN_BATCHES), ("test", TEST_BATCHES)):

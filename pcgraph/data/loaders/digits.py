@@ -16,8 +16,8 @@ class Digits(Dataset):
     name = "digits"
     Options = ImageOptions
     fields = IMAGE_FIELDS
+    index_fields = ("label",)
     classes = TEN_CLASSES
-    label = "label"
     description = "scikit-learn's 8x8 handwritten digits (1797 images), fixed stratified 80/20 split"
 
     def load(self, options, data_dir, graph):

@@ -13,7 +13,7 @@ import struct
 
 
 from ...core.lazy import np, torch
-from ..registry import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, data_error, fetch_command, register
+from ..registry import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, data_error, fetch_hint, register
 
 #: type code -> numpy dtype name (big-endian)
 IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -96,7 +96,7 @@ def load_idx_folder(dataset: str, folder: pathlib.Path, data_dir: pathlib.Path) 
     """{"train": {"image", "label"}, "test": {...}} from the four standard IDX files."""
     found = {n: find_idx(folder, n) for n in IDX_NAMES}
     missing = [n for n, p in found.items() if p is None]
-    fetch = f"fetch them with: {fetch_command(dataset, data_dir)}"
+    fetch = fetch_hint(dataset, data_dir)
     if len(missing) == len(IDX_NAMES):
         looked = ", ".join(f"{n}[.gz]" for n in IDX_NAMES)
         raise data_error(f"{dataset}: no IDX files in {folder} (looked for {looked}); {fetch}")
@@ -132,8 +132,8 @@ def load_idx_folder(dataset: str, folder: pathlib.Path, data_dir: pathlib.Path) 
 class _IDXDataset(Dataset):
     Options = ImageOptions
     fields = IMAGE_FIELDS
+    index_fields = ("label",)
     classes = TEN_CLASSES
-    label = "label"
 
     def load(self, options, data_dir, graph):
         return load_idx_folder(self.name, pathlib.Path(data_dir) / self.folder, pathlib.Path(data_dir))

@@ -35,7 +35,7 @@ from typing import List, Literal, Optional
 from pydantic import Field, PositiveInt
 
 from ...core.lazy import np
-from ..registry import TEXT_FIELDS, Dataset, DatasetOptions, data_error, fetch_command, register, resolve_data_dir, validate_options
+from ..registry import TEXT_FIELDS, Dataset, DatasetOptions, data_error, fetch_hint, register, resolve_data_dir, validate_options
 from .windows import sample_windows, windows
 
 #: bump when the cached format or the tokenization recipe changes
@@ -197,8 +197,8 @@ def _no_text(data_dir: pathlib.Path, options: TextOptions) -> Exception:
     if options.files is None:
         folder = data_dir / "text"
         return data_error(
-            f"text: no text files in {folder} (looked for {options.pattern} recursively); fetch English books with: {fetch_command('text', data_dir)}"
-            f" (or add .txt files there, or set data.options.files)"
+            f"text: no text files in {folder} (looked for {options.pattern} recursively); {fetch_hint('text', data_dir, 'English books')}"
+            f"; or add .txt files there, or set data.options.files"
         )
     return data_error(f"text: data.options.files names no readable file (pattern {options.pattern!r} in folders)", ("data", "options", "files"))
 
