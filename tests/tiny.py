@@ -1,5 +1,6 @@
 """The small specs several test files share: a classifier with one hidden Gaussian
-layer (input -> tanh -> hidden -> categorical target), sized and trained per test."""
+layer (input -> tanh -> hidden -> categorical target), sized and trained per test,
+and a short stream with drift on digits."""
 
 
 def classifier(name: str = "tiny", *, x: int = 8, h: int = 16, y: int = 4, data: str | None = None,
@@ -40,3 +41,27 @@ KERNELS = classifier(
     "mlp", x=12, h=9, y=4, data="{dataset: synthetic, batch_size: 8}", names=("image", "h1", "label"),
     train="train: {inference: {steps: 3}, weights: {optimizer: {type: adam, lr: 0.01}}}",
 )
+
+#: a short stream on digits with drift: a sigmoid MLP without bias and a Gaussian target, values
+#: by SGD with the sync schedule and equilibrium weight gradients (the streams' and grids' tests)
+STREAM = """\
+name: stream
+data:
+  dataset: digits
+  batch_size: 16
+  stream:
+    iterations: 23
+    eval_every: 8
+    train_examples: 200
+    drift: {every: 5, classes: [5, 6, 7, 8, 9]}
+nodes:
+  image: {shape: [64], role: input, bind: image}
+  h: {shape: [12], family: {type: gaussian, output: sigmoid}}
+  label: {shape: [10], family: gaussian, role: target, bind: label}
+edges:
+  - {from: image, to: h, transform: {type: linear, bias: false}}
+  - {from: h, to: label, transform: {type: linear, bias: false}}
+train:
+  inference: {steps: 4, optimizer: {type: sgd, lr: 0.1}, schedule: sync}
+  weights: {optimizer: {type: sgd, lr: 0.5}, gradient: equilibrium}
+"""

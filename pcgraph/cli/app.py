@@ -127,7 +127,7 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
     """Train SPEC (method bp or pc, energy kl or gaussian) and write a run directory.
     Under torchrun (or with --nproc) the processes train data-parallel."""
     from ..train import distributed
-    from ..train.run import train_run
+    from ..train.run import summary_line, train_run
     from ..train.trainer import Interrupted
 
     if spec is None and resume is None:
@@ -168,19 +168,7 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
         raise
     if not distributed.is_writer():
         return
-    final = summary.get("final", {})
-    split = "test" if "test" in final else "train"
-    shown = ", ".join(
-        f"{k} {v:.4g}"
-        for k, v in final.get(split, {}).items()
-        if k not in ("epoch", "seconds", "warmup_seconds") and isinstance(v, float)
-    )
-    epochs = f"{summary['epochs']} epoch{'' if summary['epochs'] == 1 else 's'}"
-    click.echo(
-        f"{summary['name']} "
-        f"({summary['method']}{'' if summary['method'] == 'bp' else ', energy ' + summary['energy']}): {epochs}"
-        + (f"; {split} {shown}" if shown else "")
-    )
+    click.echo(summary_line(summary))
     click.echo(f"run directory: {out_dir}")
 
 
@@ -195,6 +183,16 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
 )
 @set_option
 @click.option(
+    "--grid", "grid", multiple=True, metavar="PATH=V1,V2,...",
+    help="run every method at each of these values (repeatable: every combination), "
+    "e.g. train.weights.optimizer.lr=0.1,0.01"
+)
+@click.option(
+    "--select", default=None, metavar="METRIC",
+    help="the metric whose mean over seeds picks each method's best grid point "
+    "[default: mean_error for a stream, else loss]"
+)
+@click.option(
     "--out", type=click.Path(file_okay=False), default=None,
     help="output folder (default runs/compare-<name>); rerun to resume"
 )
@@ -206,17 +204,18 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
     help="also write TensorBoard scalars to each run's tensorboard/ folder"
 )
 @reports_errors
-def compare(spec, methods, seeds, overrides, out, device, data_dir, quiet, log):
+def compare(spec, methods, seeds, overrides, grid, select, out, device, data_dir, quiet, log):
     """Train SPEC with several methods and seeds (same data order and initial
-    weights per seed); write compare.json, compare.md and compare.png."""
+    weights per seed), at every point of a --grid; write compare.json (with each
+    method's best point), compare.md and compare.png."""
     from ..train.compare import compare as run_compare
-    from ..train.compare import parse_methods, table
+    from ..train.compare import parse_methods
 
     result = run_compare(
-        spec, None if methods is None else parse_methods(methods), seeds, overrides, out=out, device=device,
-        data_dir=data_dir, progress=not quiet, log=log
+        spec, None if methods is None else parse_methods(methods), seeds, overrides, grid=grid, select=select,
+        out=out, device=device, data_dir=data_dir, progress=not quiet, log=log
     )
-    click.echo(table(result["rows"], result["methods"], title=f"{result['spec']} (test split)"))
+    click.echo(result["table"])
     for f in result.get("failures", []):
         click.echo(f"failed: {f['method']} seed {f['seed']}: {f['error']}")
     click.echo(f"results in {result['out']}: compare.json, compare.md, compare.png")

@@ -24,6 +24,8 @@ Splits = Dict[str, Dict[str, "torch.Tensor"]]
 SPLITS = ("train", "test")
 
 IMAGE_FIELDS = ("image", "label")
+#: the ten classes of the image datasets (digits, mnist, fashion_mnist, cifar10)
+TEN_CLASSES = tuple(range(10))
 TEXT_FIELDS = ("tokens", "next_tokens")
 
 #: the environment variable naming the data directory
@@ -50,6 +52,14 @@ class Dataset:
     description: ClassVar[str] = ""
     #: the sub-directory of the data directory holding the files; None: nothing to fetch
     folder: ClassVar[str | None] = None
+    #: the class indices of a labelled dataset, held by its first index field (what a
+    #: stream's drift and tasks name); None for a dataset without labels
+    classes: ClassVar[tuple[int, ...] | None] = None
+
+    @classmethod
+    def label_field(cls) -> str | None:
+        """The field holding each example's class (one of ``classes``), if it has one."""
+        return cls.index_fields[0] if cls.classes is not None and cls.index_fields else None
 
     def load(self, options: DatasetOptions, data_dir: pathlib.Path, graph: GraphFacts | None) -> Splits:
         """{"train": {field: tensor[N, ...]}, "test": {field: tensor[M, ...]}} on the CPU;

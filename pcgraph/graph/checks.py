@@ -10,6 +10,7 @@ import networkx
 from ..core.registry import suggest
 from ..data import datasets
 from ..data.registry import option_problems
+from ..data.stream import stream_problems
 from ..families import families
 from ..spec.models import Spec
 from ..transforms import ShapeError, transforms
@@ -230,9 +231,18 @@ def check_data(spec: Spec, nodes: dict[str, NodeInfo], err) -> None:
     ds = datasets.get(d.dataset)
     for path, msg, key in option_problems(ds, d.options):
         err(path, msg, key)
+    renames = d.fields
+    if d.stream is not None:
+        field = ds.label_field()
+        label = [
+            n.bind
+            for n in nodes.values()
+            if field is not None and n.bind is not None and renames.get(n.bind, n.bind) == field
+        ]
+        for path, msg, key in stream_problems(d.stream, ds.name, ds.classes, label[0] if label else None):
+            err(path, msg, key)
     if ds.fields is None:
         return
-    renames = d.fields
     for spec_field, ds_field in renames.items():
         if ds_field not in ds.fields:
             err(

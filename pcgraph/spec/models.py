@@ -81,6 +81,11 @@ class NodeSpec(Strict):
     prior: Optional[PriorSpec] = None  # type: ignore[valid-type]
 
 
+def _as_text(value: Any) -> Any:
+    """A path written as a number (``init_from: 2024``) is still a path."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
 def _listify(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -101,12 +106,45 @@ class EdgeSpec(Strict):
 
 
 # ------------------------------------------------------------------------- data
+class DriftSpec(Strict):
+    """Concept drift: every ``every`` iterations the labels of ``classes`` are
+    permuted anew (a seeded permutation), in the training and the test data alike."""
+
+    every: PositiveInt = Field(description="iterations between two permutations of the labels")
+    classes: List[NonNegativeInt] = Field(min_length=2, description="the labels that are permuted among themselves")
+
+
+class StreamSpec(Strict):
+    """Training as a stream of weight steps (iterations) instead of epochs."""
+
+    iterations: Optional[PositiveInt] = Field(
+        None,
+        description="weight steps of the whole run (tasks share them equally); default: train.epochs passes over "
+        "the training examples",
+    )
+    eval_every: Optional[PositiveInt] = Field(
+        None, description="iterations between test evaluations; default: one pass over the training examples"
+    )
+    train_examples: Optional[PositiveInt] = Field(
+        None,
+        description="a fixed seeded subset of the training split, balanced over the dataset's classes where it has "
+        "them",
+    )
+    drift: Optional[DriftSpec] = None
+    tasks: Optional[List[Annotated[List[NonNegativeInt], Field(min_length=1)]]] = Field(
+        None, min_length=1, description="continual learning: the classes of each task, trained one task after the other"
+    )
+
+
 class DataSpec(Strict):
     dataset: str
     batch_size: PositiveInt = 64
     eval_batch_size: Optional[PositiveInt] = None
     fields: Dict[str, str] = Field(default_factory=dict, description="spec field -> dataset field")
     options: Dict[str, Any] = Field(default_factory=dict, description="dataset-specific options")
+    stream: Optional[StreamSpec] = Field(
+        None, description="train for a number of iterations, with drift or tasks (see docs/training.md)"
+    )
 
 
 # ------------------------------------------------------------------------ train
@@ -195,6 +233,11 @@ class TrainSpec(Strict):
     checkpoint_every: PositiveInt = Field(1, description="epochs between checkpoints")
     log_every: PositiveInt = Field(1, description="batches between progress updates")
     max_batches: Optional[PositiveInt] = Field(None, description="cap on training batches per epoch (quick runs)")
+    init_from: Annotated[Optional[str], BeforeValidator(_as_text)] = Field(
+        None,
+        min_length=1,
+        description="a run directory whose trained weights the run starts from (states and optimiser fresh)",
+    )
 
 
 # ------------------------------------------------------------------------- spec

@@ -65,3 +65,58 @@ def load(path: Path, map_location="cpu") -> dict:
         msg = f"the checkpoint is damaged or not pcgraph's; restore it from a copy, or {fresh}"
         raise TrainError(Issue(None, msg, where))
     return state
+
+
+def _param_name(key: str) -> str:
+    """``edge_modules.e0.weight`` -> ``edge 'e0' parameter 'weight'``."""
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] in ("edge_modules", "node_params"):
+        return f"{'edge' if parts[0] == 'edge_modules' else 'node'} '{parts[1]}' parameter '{parts[2]}'"
+    return f"parameter '{key}'"
+
+
+def _shape(t) -> str:
+    return "[" + ", ".join(str(int(d)) for d in t.shape) + "]"
+
+
+def _init_error(message: str, where: Location | None) -> TrainError:
+    return TrainError(Issue(("train", "init_from"), message, where))
+
+
+def check_init_from(run_dir: str, where: Location | None) -> Path:
+    """The run directory ``train.init_from`` names, if it holds a checkpoint."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise _init_error(f"no run directory {run_dir} to take the initial weights from", where)
+    if not (path / NAME).exists():
+        msg = f"{run_dir} holds no trained weights (no {NAME}): name a directory that pcgraph train wrote"
+        raise _init_error(msg, where)
+    return path
+
+
+def init_weights(program, run_dir: str, where: Location | None) -> None:
+    """Load the trained weights of the run in ``run_dir`` into ``program`` (only the
+    weights: its optimiser and position are not read). A missing directory or
+    checkpoint, or weights that do not fit the program's, is one TrainError."""
+    path = check_init_from(run_dir, where)
+    try:
+        state = load(path / NAME)
+    except TrainError as e:
+        raise _init_error(f"{path / NAME}: {e.issues[0].message.split(';')[0]}", where) from None
+    theirs, ours = state["model"], program.state_dict()
+    missing = [k for k in ours if k not in theirs]
+    extra = [k for k in theirs if k not in ours]
+    if missing or extra:
+        if missing:
+            what = f"this graph's {_param_name(missing[0])} is not there"
+        else:
+            what = f"its {_param_name(extra[0])} is not in this graph"
+        raise _init_error(f"the weights in {path / NAME} do not fit this graph: {what}", where)
+    for k, t in ours.items():
+        if tuple(theirs[k].shape) != tuple(t.shape):
+            msg = (
+                f"the weights in {path / NAME} do not fit this graph: {_param_name(k)} is {_shape(theirs[k])} "
+                f"there, {_shape(t)} here"
+            )
+            raise _init_error(msg, where)
+    program.load_state_dict({k: theirs[k] for k in ours})

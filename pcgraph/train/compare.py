@@ -1,23 +1,29 @@
-"""``pcgraph compare``: several methods x seeds on one spec, with the same data order
-and the same initial weights per seed, and a table and curves of the results.
+"""``pcgraph compare``: several methods x seeds (x the points of a grid) on one spec,
+with the same data order and the same initial weights per seed, a table and curves
+of the results, and each method's best grid point.
 
-    OUT/<method>-seed<k>/   one run directory per run (resumable)
-    OUT/compare.json        {"rows": [{"method", "seed", "split", <final metrics>}]}
-    OUT/compare.md          mean +- std per method
-    OUT/compare.png         learning curves overlaid (mean over seeds)
+    OUT/<method>[-<point>]-seed<k>/   one run directory per run (resumable)
+    OUT/compare.json   {"rows": [{"method", "seed", "grid", "split", <final metrics>}],
+                        "best": {method: {"grid", <metric>, <metric>_std, "seeds"}}, ...}
+    OUT/compare.md     mean +- std per method (at its best point), and per grid point
+    OUT/compare.png    learning curves (mean over seeds); with a grid, each method's
+                       curve at its best point and the metric against each grid key
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 from typing import Iterable
 
-from ..core.errors import Issue, Location, TrainError
+from ..core.errors import GraphError, Issue, Location, SpecError, TrainError
 from ..spec import load_spec
 from . import checkpoint as ckpt
-from .plots import plot_curves
+from .compare_report import at_best, edge_notes, grid_table, mean_std, plot_grid, plot_methods, table
+from .grid import (
+    Grid, best_points, check_select, default_select, higher_is_better, parse_grid, point_overrides, point_tags, regrid
+)
+from .metrics import error_summary
 from .run import device_override, holds_run, open_run, run_data_dir, run_info
 
 #: method name -> spec overrides
@@ -79,8 +85,10 @@ def _check_methods(spec_path, methods: list[str], overrides: list[str], base, *,
     return kept
 
 
-def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir, progress, data_cache: dict, log=None):
-    run_dir = out / f"{method}-seed{seed}"
+def _run_one(
+    spec_path, overrides, method, seed, out: Path, *, tag=None, device, data_dir, progress, data_cache: dict, log=None
+):
+    run_dir = out / (f"{method}-seed{seed}" if tag is None else f"{method}-{tag}-seed{seed}")
     spec = load_spec(spec_path, [*overrides, *METHODS[method], f"train.seed={seed}", *device_override(device)])
     resume = (run_dir / ckpt.NAME).exists()
     if holds_run(run_dir) and not resume:
@@ -96,11 +104,37 @@ def _run_one(spec_path, overrides, method, seed, out: Path, *, device, data_dir,
     if not resume:  # eval, query and a rerun of compare find the data folder again
         ckpt.atomic_write_text(run_dir / "run.json", json.dumps(run_info(trainer, data_dir), indent=2))
     data_cache[key] = trainer.data
-    if trainer.epoch < spec.train.epochs:
+    if not trainer.finished:
         if progress:
-            print(f"== {method} seed {seed}: {spec.name} -> {run_dir}", flush=True)
+            print(f"== {method}{'' if tag is None else ' ' + tag} seed {seed}: {spec.name} -> {run_dir}", flush=True)
         trainer.fit()
     return trainer
+
+
+def _check_points(spec_path, overrides: list[str], grid: Grid) -> None:
+    """Before any training: every grid point makes a valid spec (its problems named at
+    the --grid that set them)."""
+    from ..graph import build_graph
+
+    for point in grid.points():
+        try:
+            build_graph(load_spec(spec_path, [*overrides, *point_overrides(point)]))
+        except (SpecError, GraphError) as e:
+            raise regrid(e, grid) from None
+
+
+def _final_rows(trainer, method: str, seed: int, point: dict) -> list[dict]:
+    """The run's last train and test rows, the test row with its error summary."""
+    rows = []
+    for split in ("train", "test"):
+        history = [r for r in trainer.history if r["split"] == split]
+        if history:
+            last = {k: v for k, v in history[-1].items() if k != "split"}
+            row = {"method": method, "seed": seed, "grid": point, **last, "split": split}
+            if split == "test":
+                row.update(error_summary(history))
+            rows.append(row)
+    return rows
 
 
 def compare(
@@ -109,12 +143,17 @@ def compare(
     seeds: int = 1,
     overrides: Iterable[str] = (),
     *,
+    grid: Iterable[str] = (),
+    select: str | None = None,
     out=None,
     device=None,
     data_dir=None,
     progress=True,
     log: str | None = None,
 ) -> dict:
+    """What ``pcgraph compare`` does; ``grid``: the ``--grid KEY=V1,V2`` texts, ``select``:
+    the metric that picks each method's best point (default: ``mean_error`` for a
+    stream, else the test ``loss``)."""
     if log == "tensorboard":
         from .tensorboard import summary_writer
 
@@ -122,104 +161,75 @@ def compare(
     named = methods is not None
     methods = list(methods) if named else list(DEFAULT_METHODS)
     overrides = list(overrides)
+    grid = parse_grid(list(grid))
     base = load_spec(spec_path, overrides)
+    select = check_select(select) if select is not None else default_select(base)
     methods = _check_methods(spec_path, methods, overrides, base, named=named)
+    _check_points(spec_path, overrides, grid)
     out = Path(out) if out is not None else Path("runs") / f"compare-{base.name}"
     out.mkdir(parents=True, exist_ok=True)
+    points, tags = (grid.points(), point_tags(grid)) if grid.keys else ([{}], [None])
     rows, histories, failures = [], {}, []
     cache: dict = {}
     for seed in range(int(base.train.seed), int(base.train.seed) + seeds):
-        for method in methods:
-            try:
-                trainer = _run_one(
-                    spec_path, overrides, method, seed, out, device=device, data_dir=data_dir, progress=progress,
-                    data_cache=cache, log=log
-                )
-            except TrainError as e:  # e.g. a diverged run: record it, go on with the others
-                failures.append({"method": method, "seed": seed, "error": e.lines[0]})
-                if progress:
-                    print(f"== {method} seed {seed} failed: {e.lines[0]}", flush=True)
-                continue
-            histories.setdefault(method, []).append(trainer.history)
-            for split in ("train", "test"):
-                final = [r for r in trainer.history if r["split"] == split]
-                if final:
-                    row = {
-                        "method": method, "seed": seed, **{k: v for k, v in final[-1].items() if k != "split"},
-                        "split": split
-                    }
-                    rows.append(row)
+        for point, tag in zip(points, tags):
+            for method in methods:
+                try:
+                    trainer = _run_one(
+                        spec_path, [*overrides, *point_overrides(point)], method, seed, out, tag=tag, device=device,
+                        data_dir=data_dir, progress=progress, data_cache=cache, log=log
+                    )
+                except TrainError as e:  # e.g. a diverged run: record it, go on with the others
+                    failures.append({"method": method, "seed": seed, "grid": point, "error": e.lines[0]})
+                    if progress:
+                        at = "" if tag is None else " " + tag
+                        print(f"== {method}{at} seed {seed} failed: {e.lines[0]}", flush=True)
+                    continue
+                histories.setdefault((method, json.dumps(point, sort_keys=True)), []).append(trainer.history)
+                rows.extend(_final_rows(trainer, method, seed, point))
+    best = best_points(rows, failures, methods, points, select, seeds)
     result = {
-        "spec": base.name, "methods": methods, "seeds": seeds, "overrides": overrides, "rows": rows,
-        "failures": failures
+        "spec": base.name, "methods": methods, "seeds": seeds, "overrides": overrides,
+        "grid": dict(zip(grid.keys, grid.values)), "select": select, "best": best, "rows": rows, "failures": failures
     }
     ckpt.atomic_write_text(out / "compare.json", json.dumps(result, indent=2))
     result["out"] = str(out)
-    md = table(rows, methods, title=f"{base.name}: {', '.join(methods)}, {seeds} seed(s)")
-    if failures:
-        md += "\nFailed runs:\n\n" + "".join(f"- {f['method']} seed {f['seed']}: {f['error']}\n" for f in failures)
-    ckpt.atomic_write_text(out / "compare.md", md)
-    plot_curves({m: _mean_history(h) for m, h in histories.items()}, out / "compare.png", title=base.name)
+    result["table"] = _write_report(out, base.name, result, grid, points, histories)
     return result
 
 
-def _mean_history(histories: list[list[dict]]) -> list[dict]:
-    """Per (epoch, split): the mean of each metric over seeds."""
-    grouped: dict = {}
-    for h in histories:
-        for r in h:
-            grouped.setdefault((r["epoch"], r["split"]), []).append(r)
-    out = []
-    for (epoch, split), rs in sorted(grouped.items()):
-        keys = {k for r in rs for k, v in r.items() if isinstance(v, (int, float)) and k != "epoch"}
-        out.append({"epoch": epoch, "split": split, **{k: statistics.fmean(r[k] for r in rs if k in r) for k in keys}})
-    return out
+def _write_report(out: Path, name: str, result: dict, grid: Grid, points: list[dict], histories: dict) -> str:
+    """compare.md and compare.png; returns the table the command prints."""
+    methods, seeds, rows = result["methods"], result["seeds"], result["rows"]
+    best, select = result["best"], result["select"]
+    if not grid.keys:
+        md = table(rows, methods, title=f"{name}: {', '.join(methods)}, {seeds} seed(s)")
+        shown = md
+        plot_methods(out / "compare.png", histories, title=name)
+    else:
+        how = "highest" if higher_is_better(select) else "lowest"
+        title = f"{name}: each method at its best grid point (the {how} mean of {select} over {seeds} seed(s))"
+        shown = table(at_best(rows, best), methods, title=title)
+        edges = edge_notes(grid, best)
+        lines = [
+            f"{m}: {', '.join(f'{k}={json.dumps(v)}' for k, v in b['grid'].items())}"
+            + (f" ({'; '.join(edges[m])}: the best may lie beyond it)" if m in edges else "")
+            for m, b in best.items()
+        ]
+        missing = [m for m in methods if m not in best]
+        none = "; none for " + ", ".join(missing) + " (no point where every seed finished)" if missing else ""
+        md = shown + "\nBest points: " + "; ".join(lines) + none + "\n"
+        md += f"\n### {select} at every grid point (mean ± std over seeds; best in bold)\n\n"
+        md += grid_table(rows, methods, points, select, best)
+        plot_grid(out / "compare.png", rows, histories, methods, grid, best, select, title=name)
+    failures = result["failures"]
+    if failures:
+        md += "\nFailed runs:\n\n" + "".join(
+            f"- {f['method']}{' ' + json.dumps(f['grid']) if f.get('grid') else ''} seed {f['seed']}: {f['error']}\n"
+            for f in failures
+        )
+    ckpt.atomic_write_text(out / "compare.md", md)
+    return shown
 
 
-def mean_std(values: list[float], key: str) -> str:
-    """'mean ± std' of a metric over seeds (accuracy in %), or the value of one seed."""
-    scale = 100.0 if key == "accuracy" else 1.0
-    vs = [v * scale for v in values]
-    mean = statistics.fmean(vs)
-    digits = 2 if key == "accuracy" else 4
-    if len(vs) > 1:
-        return f"{mean:.{digits}f} ± {statistics.stdev(vs):.{digits}f}"
-    return f"{mean:.{digits}f}"
-
-
-def _seconds(x: float) -> str:
-    return f"{x:.3f}" if x < 1 else f"{x:.1f}"
-
-
-def table(
-    rows: list[dict], methods: list[str], title: str = "", split: str = "test", keys: list[str] | None = None
-) -> str:
-    """Markdown table, one line per method: seeds, epochs, each metric (all that the
-    rows hold unless ``keys`` names them), training seconds per epoch."""
-    if keys is None:
-        keys = []
-        for r in rows:
-            if r["split"] != split:
-                continue
-            for k, v in r.items():
-                if k in ("method", "seed", "split", "epoch", "seconds") or not isinstance(v, (int, float)):
-                    continue
-                if k not in keys:
-                    keys.append(k)
-    head = ["method", "seeds", "epochs"] + [f"{k} (%)" if k == "accuracy" else k for k in keys] + ["train s/epoch"]
-    lines = [f"### {title}", ""] if title else []
-    lines.append("| " + " | ".join(head) + " |")
-    lines.append("|" + "---|" * len(head))
-    for m in methods:
-        rs = [r for r in rows if r["method"] == m and r["split"] == split]
-        if not rs:
-            continue
-        train = [r for r in rows if r["method"] == m and r["split"] == "train"]
-        secs = [r["seconds"] for r in train if "seconds" in r]
-        cells = [m, str(len(rs)), str(rs[0].get("epoch", ""))]
-        for k in keys:
-            vals = [r[k] for r in rs if k in r]
-            cells.append(mean_std(vals, k) if vals else "")
-        cells.append(_seconds(statistics.fmean(secs)) if secs else "")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+__all__ = ["compare", "METHODS", "DEFAULT_METHODS", "parse_methods", "table", "mean_std"]

@@ -64,3 +64,57 @@ class Metrics:
         if self.has_vae:
             out["neg_elbo"] = out["loss"]
         return out
+
+
+def error_of(row: dict) -> float | None:
+    """The test error of a metrics row: its ``error`` (a stream's), else 1 - its
+    ``accuracy``; None for a row without either (no classification target)."""
+    if "error" in row:
+        return row["error"]
+    if "accuracy" in row:
+        return 1.0 - row["accuracy"]
+    return None
+
+
+def error_summary(test_rows: list[dict]) -> dict[str, float]:
+    """``mean_error`` (the test error averaged over a run's evaluations) and
+    ``final_error`` (the last one's), where the rows have an error."""
+    errors = [e for e in map(error_of, test_rows) if e is not None]
+    if not errors:
+        return {}
+    return {"mean_error": math.fsum(errors) / len(errors), "final_error": errors[-1]}
+
+
+def run_summary(trainer, seconds: float | None = None) -> dict:
+    """What summary.json holds: the run's length, its last row of each split, totals,
+    the error summary and the best test accuracy (``seconds``: those of fit)."""
+    history = trainer.history
+    last = {}
+    for r in history:
+        last[r["split"]] = {k: v for k, v in r.items() if k not in ("split",)}
+    if trainer.plan is not None:
+        length = {"iterations": trainer.step, "evaluations": trainer.epoch}
+    else:
+        length = {"epochs": trainer.epoch, "steps": trainer.step}
+    program = trainer.program
+    out = {
+        "name": program.graph.name,
+        "method": trainer.method,
+        "energy": program.energy_kind,
+        **length,
+        "parameters": sum(p.numel() for p in program.parameters()),
+        "final": last,
+        "train_seconds": round(sum(r.get("seconds", 0.0) for r in history if r["split"] == "train"), 3),
+        "device": str(program.device),
+    }
+    if seconds is not None:
+        out["fit_seconds"] = round(seconds, 3)
+    if trainer.warmup_seconds is not None:
+        out["warmup_seconds"] = round(trainer.warmup_seconds, 3)
+    tests = [r for r in history if r["split"] == "test"]
+    out.update(error_summary(tests))
+    if tests and "accuracy" in tests[0]:
+        x = "iteration" if trainer.plan is not None else "epoch"
+        best = max(tests, key=lambda r: r["accuracy"])
+        out["best_test"] = {x: best[x], "accuracy": best["accuracy"]}
+    return out

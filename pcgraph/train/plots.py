@@ -11,7 +11,9 @@ def _metric_keys(rows):
     keys = []
     for r in rows:
         for k, v in r.items():
-            if k in ("epoch", "split", "seconds", "method", "seed", "step") or not isinstance(v, (int, float)):
+            if k in ("epoch", "iteration", "split", "seconds", "method", "seed", "step"):
+                continue
+            if not isinstance(v, (int, float)):
                 continue
             if k not in keys:
                 keys.append(k)
@@ -27,6 +29,11 @@ STYLES = {
 }
 
 
+def x_key(rows) -> str:
+    """The x axis of metrics rows: ``iteration`` for a stream's, else ``epoch``."""
+    return "iteration" if any("iteration" in r for r in rows) else "epoch"
+
+
 def draw_curves(series: dict[str, list[dict]], title: str = ""):
     """The figure of ``plot_curves`` (None when the rows hold no metric)."""
     import matplotlib
@@ -39,7 +46,8 @@ def draw_curves(series: dict[str, list[dict]], title: str = ""):
     keys = _metric_keys(all_rows)
     if not keys:
         return None
-    epochs = sorted({r["epoch"] for r in all_rows if isinstance(r.get("epoch"), int)})
+    x = x_key(all_rows)
+    epochs = sorted({r[x] for r in all_rows if isinstance(r.get(x), int)})
     size = 6 if len(epochs) <= 5 else 3  # few points: markers big enough to see
     cols = min(3, len(keys))
     nrows = (len(keys) + cols - 1) // cols
@@ -49,7 +57,7 @@ def draw_curves(series: dict[str, list[dict]], title: str = ""):
         for i, (label, rows) in enumerate(series.items()):
             for split, style in STYLES.items():
                 pts = [
-                    (r["epoch"], r[key])
+                    (r[x], r[key])
                     for r in rows
                     if r.get("split") == split and isinstance(r.get(key), (int, float))
                 ]
@@ -60,8 +68,8 @@ def draw_curves(series: dict[str, list[dict]], title: str = ""):
                         label=f"{label} {split}" if len(series) > 1 else split, **style
                     )
         ax.set_title(key)
-        ax.set_xlabel("epoch")
-        if 0 < len(epochs) <= 10:  # whole epochs only, with room around a single one
+        ax.set_xlabel(x)
+        if 0 < len(epochs) <= 10 and x == "epoch":  # whole epochs only, with room around a single one
             ax.set_xticks(epochs)
             ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
         else:
@@ -71,7 +79,11 @@ def draw_curves(series: dict[str, list[dict]], title: str = ""):
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    seen: dict = {}  # every series and split once, whichever panel has it
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    handles, labels = list(seen.values()), list(seen)
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
     if title:

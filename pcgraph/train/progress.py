@@ -39,8 +39,10 @@ class Progress:
         self.every = every  # seconds between plain-line updates when not on a terminal
         self.bar = None
 
-    def start_epoch(self, epoch: int, epochs: int, n_batches: int, first: int = 0) -> None:
+    def start_epoch(self, epoch: int, epochs: int, n_batches: int, first: int = 0, desc: str | None = None) -> None:
+        """A block of ``n_batches`` batches: epoch ``epoch`` of ``epochs``, or what ``desc`` says."""
         self.epoch, self.epochs, self.n = epoch, epochs, n_batches
+        self.desc = desc or f"epoch {epoch}/{epochs}"
         self.t0 = time.perf_counter()
         self.first = first
         self.last_line = self.t0
@@ -51,7 +53,7 @@ class Progress:
             self.bar = tqdm(
                 total=n_batches,
                 initial=first,
-                desc=f"epoch {epoch}/{epochs}",
+                desc=self.desc,
                 file=self.stream,
                 unit="batch",
                 dynamic_ncols=width is None,
@@ -76,8 +78,7 @@ class Progress:
             eta = (self.n - done) / rate if rate > 0 else 0.0
             shown = f"{label} {value:.4g}" if value is not None else ""
             print(
-                f"epoch {self.epoch}/{self.epochs} batch {done}/{self.n} {shown} {rate:.1f} batch/s eta "
-                f"{_fmt_time(eta)}",
+                f"{self.desc} batch {done}/{self.n} {shown} {rate:.1f} batch/s eta {_fmt_time(eta)}",
                 file=self.stream,
                 flush=True,
             )

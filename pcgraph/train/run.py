@@ -2,7 +2,7 @@
 
     DIR/spec.resolved.yaml   the spec after --set overrides (the run's definition)
     DIR/run.json             command line, versions, device, data directory (--data-dir)
-    DIR/metrics.jsonl        one JSON object per (epoch, split)
+    DIR/metrics.jsonl        one JSON object per (epoch, split), a stream's per (iteration, split)
     DIR/summary.json         final metrics and totals
     DIR/curves.png           learning curves
     DIR/checkpoint.pt        model, optimiser, position and RNG state (weights_only)
@@ -77,7 +77,7 @@ class RunFiles(Callback):
         checkpoint = epoch % trainer.train.checkpoint_every == 0
         affordable = time.perf_counter() - self._last_plot >= self._plot_cost / self.PLOT_SHARE
         first = not (self.out / "curves.png").exists()  # a stopped run has its curves too
-        if checkpoint and (affordable or first) and epoch < trainer.train.epochs:
+        if checkpoint and (affordable or first) and not trainer.finished:
             self._plot(trainer)
 
     def on_fit_end(self, trainer, summary):
@@ -140,6 +140,8 @@ def setup(
     if spec.data is None and data is None:
         msg = "the spec has no data section: add data: {dataset: ..., batch_size: ...}"
         raise TrainError(Issue(("data",), msg, spec.source.locate(()) if spec.source else None))
+    if spec.train.init_from and not resume:  # before the data are loaded: a missing run is said at once
+        ckpt.check_init_from(spec.train.init_from, spec.source.locate(("train", "init_from")) if spec.source else None)
     device = resolve_device(spec.train.device) if device is None else device
     program = compile_graph(graph, energy=spec.train.energy, device=distributed.local_device(device))
     if data is None:
@@ -244,8 +246,22 @@ def _train(spec, out, data_dir, resume, progress, log=None, device=None) -> tupl
 
 
 def _check_extension(spec, out: Path) -> None:
-    """Refuse (before anything is written) to resume with fewer epochs than were trained."""
-    done = int(ckpt.load(out / ckpt.NAME)["epoch"])
+    """Refuse (before anything is written) to resume with fewer epochs (a stream: fewer
+    iterations) than were trained."""
+    state = ckpt.load(out / ckpt.NAME)
+    stream = spec.data.stream if spec.data is not None else None
+    if stream is not None:
+        done = int(state["step"])
+        if stream.iterations is not None and stream.iterations < done:
+            path = ("data", "stream", "iterations")
+            where = spec.source.locate(path) if spec.source else None
+            msg = (
+                f"the run in {out} has already trained {_count(done, 'iteration')}, more than {stream.iterations}; "
+                f"to extend it give more, e.g. --set data.stream.iterations={2 * done}"
+            )
+            raise TrainError(Issue(path, msg, where))
+        return
+    done = int(state["epoch"])
     if spec.train.epochs < done:
         where = spec.source.locate(("train", "epochs")) if spec.source else None
         msg = (
@@ -259,8 +275,37 @@ def _count(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
+def summary_line(summary: dict) -> str:
+    """One line of a finished run: its method and length, the final metrics of its last
+    split (test if it has one), and a stream's mean and final error."""
+    final = summary.get("final", {})
+    split = "test" if "test" in final else "train"
+    shown = ", ".join(
+        f"{k} {v:.4g}"
+        for k, v in final.get(split, {}).items()
+        if k not in ("epoch", "seconds", "warmup_seconds") and isinstance(v, float)
+    )
+    stream = "iterations" in summary
+    length = _count(summary["iterations"], "iteration") if stream else _count(summary["epochs"], "epoch")
+    errors = ", ".join(f"{k} {summary[k]:.4g}" for k in ("mean_error", "final_error") if k in summary and stream)
+    energy = "" if summary["method"] == "bp" else ", energy " + summary["energy"]
+    return (
+        f"{summary['name']} ({summary['method']}{energy}): {length}"
+        + (f"; {split} {shown}" if shown else "")
+        + (f"; {errors}" if errors else "")
+    )
+
+
 def resume_note(trainer: Trainer, out: Path) -> str:
     """One line: where a resumed run continues (or that it has nothing left to do)."""
+    if trainer.plan is not None:
+        total = trainer.plan.iterations
+        if trainer.finished:
+            return (
+                f"{out} has already trained its {_count(total, 'iteration')}; to train further extend it: pcgraph "
+                f"train --resume {out} --set data.stream.iterations={2 * total}"
+            )
+        return f"resuming {out} at iteration {trainer.step + 1}/{total}"
     epochs = trainer.train.epochs
     if trainer.epoch >= epochs:
         return (
@@ -304,8 +349,13 @@ def eval_run(run_dir, split: str = "test", *, device=None, data_dir=None) -> dic
     if split not in trainer.data:
         msg = f"the data has no split '{split}' (it has: {', '.join(trainer.data)})"
         raise TrainError(Issue(None, msg, Location(f"--split {split}")))
-    metrics = trainer.evaluate(split, seed=trainer.epoch)
-    result = {"run": str(out), "split": split, "epoch": trainer.epoch, **metrics}
+    if trainer.plan is not None and split == "test":  # the stream's classes, with its current labels
+        from .streaming import evaluate
+
+        result = {"run": str(out), "split": split, "iteration": trainer.step, **evaluate(trainer, trainer.step)}
+    else:
+        metrics = trainer.evaluate(split, seed=trainer.epoch)
+        result = {"run": str(out), "split": split, "epoch": trainer.epoch, **metrics}
     ckpt.atomic_write_text(out / f"eval-{split}.json", json.dumps(result, indent=2))
     return result
 

@@ -4,7 +4,8 @@ The run directory stays the source of truth (metrics.jsonl, summary.json); this 
 mirrors it where TensorBoard users look, in ``RUN_DIR/tensorboard``:
 
     batch/energy or batch/loss    per training step (the value the progress bar shows)
-    train/<metric>, test/<metric> per epoch (the rows of metrics.jsonl)
+    train/<metric>, test/<metric> per epoch (the rows of metrics.jsonl; a stream's
+                                  per evaluation, at its iteration)
     energy/<node>                 per epoch (PC): each node's batch-mean energy after
                                   inference, averaged over the epoch's training batches
                                   (they sum to the train row's energy)
@@ -54,14 +55,15 @@ class TensorBoardLogger(Callback):
             self.count += 1
 
     def on_epoch_end(self, trainer, epoch, rows):
+        x = rows[0].get("iteration", epoch) if rows else epoch  # a stream's rows are per iteration
         for r in rows:
             for k, v in r.items():
-                if k not in ("epoch", "split") and isinstance(v, (int, float)):
-                    self.writer.add_scalar(f"{r['split']}/{k}", v, epoch)
+                if k not in ("epoch", "iteration", "split") and isinstance(v, (int, float)):
+                    self.writer.add_scalar(f"{r['split']}/{k}", v, x)
         if self.count:
             for node, total in self.sums.items():
                 self.writer.add_scalar(
-                    f"{'energy' if trainer.method == 'pc' else 'loss'}/{node}", (total / self.count).item(), epoch
+                    f"{'energy' if trainer.method == 'pc' else 'loss'}/{node}", (total / self.count).item(), x
                 )
         self.sums, self.count = {}, 0
         self.writer.flush()

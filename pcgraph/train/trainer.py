@@ -14,7 +14,9 @@ import torch
 from ..core.errors import Issue, Location, TrainError
 from ..compile.energy import mean_energy
 from . import checkpoint as ckpt
-from .metrics import Metrics
+from ..data.stream import epoch_generator
+from . import streaming
+from .metrics import Metrics, run_summary
 from .progress import Progress
 from .signals import stop_on_signals
 
@@ -111,8 +113,14 @@ class Trainer:
         self._stop = None
         self.step_fn = program.step_fn(self.method)
         self.optimizer = program.weight_optimizer
+        #: the stream's schedule (``data.stream``), or None for epochs
+        self.plan = streaming.plan_for(self, spec_data)
         if resume:
             self._load()
+        elif self.train.init_from:  # the weights of another run; states and optimiser stay fresh
+            source = program.graph.spec.source
+            where = source.locate(("train", "init_from")) if source is not None else None
+            ckpt.init_weights(program, self.train.init_from, where)
 
     # ------------------------------------------------------------ data
     @property
@@ -128,8 +136,7 @@ class Trainer:
     def _order(self, epoch: int) -> torch.Tensor:
         """The data order of an epoch: a function of (seed, epoch) only, so every method
         and every resumed run sees the same batches."""
-        g = torch.Generator().manual_seed(int(self.train.seed) * 1_000_003 + epoch)
-        return torch.randperm(self.n_train, generator=g)
+        return torch.randperm(self.n_train, generator=epoch_generator(self.train.seed, epoch))
 
     def _part(self, n: int) -> slice:
         """The rows of a batch of ``n`` examples that this process works on: all of
@@ -202,9 +209,15 @@ class Trainer:
         raise TrainError(Issue(None, msg, Location(where)))
 
     # ------------------------------------------------------------ loop
+    @property
+    def finished(self) -> bool:
+        """Whether the run has trained all it is to train (its epochs or its stream's iterations)."""
+        return self.step >= self.plan.iterations if self.plan is not None else self.epoch >= self.train.epochs
+
     def fit(self) -> dict:
-        """Train for ``train.epochs`` epochs (continuing a resumed run); evaluate on the
-        train and test splits after every epoch. Returns the summary."""
+        """Train for ``train.epochs`` epochs, evaluating the train and test splits after
+        each, or (with ``data.stream``) for the stream's iterations, evaluating the test
+        split every ``eval_every`` of them; a resumed run continues. Returns the summary."""
         for cb in self.callbacks:
             cb.on_fit_start(self)
         if self.step == 0 and self.batch == 0:
@@ -214,13 +227,11 @@ class Trainer:
         t_fit = time.perf_counter()
         try:
             with stop_on_signals(lambda name: setattr(self, "_stop", name)):
-                while self.epoch < self.train.epochs:
-                    self._train_epoch()
-                    rows = self._end_epoch()
+                while not self.finished:
+                    rows = streaming.train_stretch(self) if self.plan is not None else self._train_epoch()
                     for cb in self.callbacks:
                         cb.on_epoch_end(self, self.epoch, rows)
-                    every = self.epoch % self.train.checkpoint_every == 0
-                    if self.out_dir is not None and (every or self.epoch == self.train.epochs):
+                    if self.out_dir is not None and (self.epoch % self.train.checkpoint_every == 0 or self.finished):
                         self.save()
         finally:
             self.progress.end_epoch()
@@ -229,24 +240,36 @@ class Trainer:
             cb.on_fit_end(self, summary)
         return summary
 
-    def _train_epoch(self) -> None:
+    def _train_epoch(self) -> list[dict]:
         train = self.data["train"]
         epoch = self.epoch + 1
         n = self.n_batches()
         order = self._order(self.epoch)
-        label = "energy" if self.method == "pc" else "loss"
         self.progress.start_epoch(epoch, self.train.epochs, n, first=self.batch)
+        self.run_batches(
+            n,
+            lambda b: (train, order[b * self.batch_size : (b + 1) * self.batch_size]),
+            lambda b: f"epoch {epoch}, batch {b + 1}",
+        )
+        return self._end_epoch()
+
+    def run_batches(self, n: int, take, where) -> None:
+        """Train batches ``self.batch`` .. n-1 of a block (an epoch, or a stream's
+        stretch between two evaluations): ``take(b)`` gives batch b's (split, indices),
+        ``where(b)`` names it for messages."""
+        label = "energy" if self.method == "pc" else "loss"
+        epoch = self.epoch + 1
         t0 = time.perf_counter()
         while self.batch < n:
             b = self.batch
             t_step = time.perf_counter()
-            terms, value = self._train_step(train, order[b * self.batch_size : (b + 1) * self.batch_size])
+            terms, value = self._train_step(*take(b))
             self.last_terms = terms  # per-node energies (BP: loss terms) of the last batch, for callbacks
             if self.warmup_seconds is None:  # the one-time warm-up is reported apart
                 self.warmup_seconds = time.perf_counter() - t_step
                 t0 += self.warmup_seconds
             if not math.isfinite(value):
-                self._diverged(terms, epoch, b + 1)
+                self._diverged(terms, where(b))
             self.acc["value"] += value
             self.acc["count"] += 1
             self.batch += 1
@@ -259,11 +282,12 @@ class Trainer:
                 self.acc["seconds"] += time.perf_counter() - t0
                 self.progress.end_epoch()
                 self.save()
-                where = f" in {self.out_dir}" if self.out_dir is not None else ""
-                raise Interrupted(
-                    f"stopped by {self._stop} at epoch {epoch}, batch {self.batch}/{n}; state saved{where}",
-                    self.out_dir,
-                )
+                if self.plan is not None:
+                    at = f"iteration {self.step}/{self.plan.iterations}"
+                else:
+                    at = f"epoch {epoch}, batch {self.batch}/{n}"
+                saved = f" in {self.out_dir}" if self.out_dir is not None else ""
+                raise Interrupted(f"stopped by {self._stop} at {at}; state saved{saved}", self.out_dir)
         self.acc["seconds"] += time.perf_counter() - t0
         self.progress.end_epoch()
 
@@ -273,7 +297,7 @@ class Trainer:
         terms = self.step_fn(self._batch(train, idx))
         return terms, mean_energy(terms).item()  # one host sync per batch: progress and divergence check
 
-    def _diverged(self, terms, epoch, batch) -> None:
+    def _diverged(self, terms, where: str) -> None:
         bad = [n for n in self.program.order if n in terms and not torch.isfinite(terms[n]).all().item()]
         first = bad[0] if bad else "?"
         info = self.program.nodes.get(first)
@@ -283,32 +307,33 @@ class Trainer:
         what = "energy" if self.method == "pc" else "loss term"
         others = f" (also: {', '.join(bad[1:])})" if len(bad) > 1 else ""
         msg = (
-            f"the {what} of node '{first}' diverged (non-finite) at epoch {epoch}, batch {batch}{others}: lower "
-            f"the learning rates{kept}"
+            f"the {what} of node '{first}' diverged (non-finite) at {where}{others}: lower the learning rates{kept}"
         )
         raise TrainError(Issue(("nodes", first), msg, info.location if info is not None else None))
 
+    def train_totals(self) -> dict:
+        """What a train row says of the batches since the last evaluation: their seconds
+        and their mean energy (BP: loss)."""
+        value = self.acc["value"] / max(1, self.acc["count"])
+        return {"seconds": round(self.acc["seconds"], 3), "energy" if self.method == "pc" else "train_loss": value}
+
+    def end_block(self, rows: list[dict]) -> None:
+        """Log an evaluation's ``rows`` and start the next block (epoch or stretch)."""
+        self.history.extend(rows)
+        self.epoch += 1
+        self.batch = 0
+        self.acc = {"value": 0.0, "count": 0, "seconds": 0.0}
+
     def _end_epoch(self) -> list[dict]:
         epoch = self.epoch + 1
-        seconds = self.acc["seconds"]
-        train_value = self.acc["value"] / max(1, self.acc["count"])
         rows = []
         for split in ("train", "test"):
             if split not in self.data:
                 continue
             metrics = self.evaluate(split, max_examples=self.eval_train_max if split == "train" else None, seed=epoch)
-            row = {"epoch": epoch, "split": split, **metrics}
-            if split == "train":
-                row["seconds"] = round(seconds, 3)
-                if self.method == "pc":
-                    row["energy"] = train_value
-                else:
-                    row["train_loss"] = train_value
-            rows.append(row)
-        self.history.extend(rows)
-        self.epoch = epoch
-        self.batch = 0
-        self.acc = {"value": 0.0, "count": 0, "seconds": 0.0}
+            totals = self.train_totals() if split == "train" else {}
+            rows.append({"epoch": epoch, "split": split, **metrics, **totals})
+        self.end_block(rows)
         msg = "  ".join(
             f"{r['split']}: "
             + ", ".join(f"{k} {v:.4g}" for k, v in r.items() if k not in ("epoch", "split") and isinstance(v, float))
@@ -319,15 +344,16 @@ class Trainer:
 
     # ------------------------------------------------------------ evaluation
     def evaluate(
-        self, split: str = "test", max_examples: int | None = None, seed: int | None = None
+        self, split: str = "test", max_examples: int | None = None, seed: int | None = None, data=None
     ) -> dict[str, float]:
-        """Metrics of the current weights on a split (forward pass; BP loss terms).
-        Sampling nodes use noise from a generator seeded by ``seed`` (default: the
-        completed epochs, as the epoch's own evaluation and ``pcgraph eval`` use), so
-        evaluation is repeatable and leaves the training random stream untouched."""
+        """Metrics of the current weights on a split (forward pass; BP loss terms), or on
+        ``data`` (fields of its examples) when given. Sampling nodes use noise from a
+        generator seeded by ``seed`` (default: the completed epochs, as the epoch's own
+        evaluation and ``pcgraph eval`` use), so evaluation is repeatable and leaves the
+        training random stream untouched."""
         if seed is None:
             seed = self.epoch
-        data = self.data[split]
+        data = self.data[split] if data is None else data
         n = next(iter(data.values())).shape[0]
         if max_examples is not None:
             n = min(n, max_examples)
@@ -359,26 +385,5 @@ class Trainer:
         return metrics
 
     def summary(self, seconds: float | None = None) -> dict:
-        last = {}
-        for r in self.history:
-            last[r["split"]] = {k: v for k, v in r.items() if k not in ("split",)}
-        out = {
-            "name": self.program.graph.name,
-            "method": self.method,
-            "energy": self.program.energy_kind,
-            "epochs": self.epoch,
-            "steps": self.step,
-            "parameters": sum(p.numel() for p in self.program.parameters()),
-            "final": last,
-            "train_seconds": round(sum(r.get("seconds", 0.0) for r in self.history if r["split"] == "train"), 3),
-            "device": str(self.program.device),
-        }
-        if seconds is not None:
-            out["fit_seconds"] = round(seconds, 3)
-        if self.warmup_seconds is not None:
-            out["warmup_seconds"] = round(self.warmup_seconds, 3)
-        tests = [r for r in self.history if r["split"] == "test"]
-        if tests and "accuracy" in tests[0]:
-            best = max(tests, key=lambda r: r["accuracy"])
-            out["best_test"] = {"epoch": best["epoch"], "accuracy": best["accuracy"]}
-        return out
+        """The run's summary: its final metrics and totals (``seconds``: those of fit)."""
+        return run_summary(self, seconds)

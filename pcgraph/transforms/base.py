@@ -181,11 +181,11 @@ def bmm_into(acc, a: torch.Tensor, b: torch.Tensor, scale: float = 1.0):
     return torch.baddbmm(acc, a, b, alpha=scale)
 
 
-def init_weight(w: torch.Tensor, activation: Activation, fan_in: int | None = None) -> None:
+def init_weight(w: torch.Tensor, activation: Activation, fan_in: int | None = None, kaiming: bool = False) -> None:
     """Glorot-uniform with the activation's gain for saturating activations (tanh,
     sigmoid, identity, hardtanh); He-uniform for rectifiers (relu, leaky_relu, gelu,
-    softplus)."""
-    if activation.init == "kaiming":
+    softplus), and for any activation with ``kaiming``."""
+    if activation.init == "kaiming" or kaiming:
         fan = fan_in if fan_in is not None else nn.init._calculate_fan_in_and_fan_out(w)[0]
         bound = activation.gain * math.sqrt(3.0 / fan)
         nn.init.uniform_(w, -bound, bound)

@@ -1,12 +1,12 @@
 """linear: W . concat(inputs) + b on the last axis (several sources are concatenated).
 
-Init: Glorot-uniform scaled by the activation's gain (tanh 5/3, sigmoid/identity 1),
-He-uniform for rectifiers; bias zero.
+Init (``init: auto``): Glorot-uniform scaled by the activation's gain (tanh 5/3,
+sigmoid/identity 1), He-uniform for rectifiers; or as ``init`` names it; bias zero.
 """
 
 from __future__ import annotations
 
-
+from typing import Literal
 
 from ..core.lazy import F, torch
 from . import register
@@ -40,6 +40,10 @@ class TorchGemm:
 
 class LinearOptions(TransformOptions):
     bias: bool = True
+    #: auto: by the edge's activation (see the module doc); xavier_uniform /
+    #: xavier_normal: Glorot with gain 1 whatever the activation; kaiming_uniform:
+    #: He-uniform with the activation's gain
+    init: Literal["auto", "xavier_uniform", "xavier_normal", "kaiming_uniform"] = "auto"
 
 
 def check_last_axis(name, in_shapes, out_shape):
@@ -74,7 +78,13 @@ class Linear(Transform):
         self.splits = [s[-1] for s in self.in_shapes]
 
     def reset_parameters(self):
-        init_weight(self.weight, self.activation)
+        how = self.options.init
+        if how == "xavier_uniform":
+            torch.nn.init.xavier_uniform_(self.weight)
+        elif how == "xavier_normal":
+            torch.nn.init.xavier_normal_(self.weight)
+        else:
+            init_weight(self.weight, self.activation, kaiming=how == "kaiming_uniform")
         if getattr(self, "bias", None) is not None:
             torch.nn.init.zeros_(self.bias)
 

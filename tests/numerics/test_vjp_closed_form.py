@@ -24,8 +24,9 @@ VARIANTS = {
     "elementwise_mul": [({}, [(2, 4), (2, 4)], (2, 4))],
     "linear": [
         ({}, [(4,)], (3,)),
-        ({"bias": False}, [(2, 4)], (2, 5)),
-        ({}, [(4,), (2,)], (3,)),
+        ({"bias": False, "init": "xavier_uniform"}, [(2, 4)], (2, 5)),
+        ({"init": "xavier_normal"}, [(4,), (2,)], (3,)),
+        ({"init": "kaiming_uniform"}, [(4,)], (3,)),
     ],
     "mlp": [
         *[({"hidden": [5], "activation": a}, [(4,)], (3,)) for a in activations.ACTIVATION_NAMES],

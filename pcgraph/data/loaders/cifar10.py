@@ -16,7 +16,7 @@ import pickle
 
 
 from ...core.lazy import np, torch
-from ..registry import IMAGE_FIELDS, Dataset, ImageOptions, data_error, fetch_hint, register
+from ..registry import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, data_error, fetch_hint, register
 
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCHES = ("test_batch",)
@@ -112,6 +112,7 @@ class CIFAR10(Dataset):
     Options = ImageOptions
     fields = IMAGE_FIELDS
     index_fields = ("label",)
+    classes = TEN_CLASSES
     folder = "cifar10"
     description = "CIFAR-10 32x32x3 (the python batch files)"
 

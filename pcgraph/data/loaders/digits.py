@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from ...core.lazy import np, torch
-from ..registry import IMAGE_FIELDS, Dataset, ImageOptions, register
+from ..registry import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, register
 
 #: the fixed split: stratified, 20% test, random_state 0 -> 1437 train / 360 test
 TEST_SIZE = 0.2
@@ -17,6 +17,7 @@ class Digits(Dataset):
     Options = ImageOptions
     fields = IMAGE_FIELDS
     index_fields = ("label",)
+    classes = TEN_CLASSES
     description = "scikit-learn's 8x8 handwritten digits (1797 images), fixed stratified 80/20 split"
 
     def load(self, options, data_dir, graph):

@@ -13,7 +13,7 @@ import struct
 
 
 from ...core.lazy import np, torch
-from ..registry import IMAGE_FIELDS, Dataset, ImageOptions, data_error, fetch_hint, register
+from ..registry import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, data_error, fetch_hint, register
 
 #: type code -> numpy dtype name (big-endian)
 IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -144,6 +144,7 @@ class _IDXDataset(Dataset):
     Options = ImageOptions
     fields = IMAGE_FIELDS
     index_fields = ("label",)
+    classes = TEN_CLASSES
 
     def load(self, options, data_dir, graph):
         return load_idx_folder(self.name, pathlib.Path(data_dir) / self.folder, pathlib.Path(data_dir))
