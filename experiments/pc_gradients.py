@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import argparse
 
-from pcgraph.train.diagnose import format_report, run_diagnose
+from pcgraph.train.diagnose import run_diagnose
+from pcgraph.train.diagnose_report import format_report
 
 
 def main():
@@ -28,7 +29,9 @@ def main():
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="state optimizer")
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--fresh", action="store_true", help="use freshly initialised weights (the spec's seed), not the checkpoint's")
+    ap.add_argument(
+        "--fresh", action="store_true", help="use freshly initialised weights (the spec's seed), not the checkpoint's"
+    )
     ap.add_argument("--energy", choices=["kl", "gaussian"], default="kl")
     ap.add_argument("--set", action="append", default=[])
     args = ap.parse_args()

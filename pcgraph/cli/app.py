@@ -176,7 +176,8 @@ def train(spec, overrides, out, device, data_dir, resume, quiet, log, nproc):
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option(
     "--methods", default=None,
-    help="comma-separated: bp, pc-kl, pc-f, bp-f [default: bp,pc-f,pc-kl, leaving out any the spec cannot train]"
+    help="comma-separated: bp, pc-kl, pc-f, bp-f, pc-zil (PC-KL with the gradient at arrival: backprop computed"
+    " locally) [default: bp,pc-f,pc-kl, leaving out any the spec cannot train]"
 )
 @click.option(
     "--seeds", default=1, show_default=True, type=click.IntRange(1), help="runs per method (seeds train.seed, +1, ...)"
@@ -347,7 +348,8 @@ def diagnose(source, split, batch_size, steps, fresh, overrides, out, device, da
     """On one batch, with the model's current weights: per-node energy before and
     after inference, the step the error reaches each node, steps that raised the
     energy, and per weight the cosine and norm ratio of PC's gradient against BP's."""
-    from ..train.diagnose import format_report, run_diagnose, write_report
+    from ..train.diagnose import run_diagnose
+    from ..train.diagnose_report import format_report, write_report
 
     r = run_diagnose(
         source, overrides, split=split, batch_size=batch_size, steps=steps, device=device, data_dir=data_dir,

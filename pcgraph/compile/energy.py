@@ -14,18 +14,46 @@ from .forward import forward_pass, predict_node, vis_mean
 from .state import State
 
 
-def node_energy(prog, n: str, x, mean, mu, clamped, params, fam=None) -> torch.Tensor | None:
+def node_energy(prog, n: str, x, mean, mu, clamped, params, fam=None, weight: float = 1.0) -> torch.Tensor | None:
     """Node ``n``'s energy per sample [B] holding ``x`` (mean parameters ``mean``):
     its family's term against the prediction ``mu`` (None: no parents, no term) plus
     its prior's term when it has a prior and is free. ``fam``: another form of the
-    node's family to score it with (default: the program's). None: no term at all."""
+    node's family to score it with (default: the program's). None: no term at all.
+    ``weight`` multiplies the loss terms: a clamped node's term and a prior term
+    (``State.loss_weight``)."""
     fam = prog.families[n] if fam is None else fam
     e = None if mu is None else fam.energy(x, mean, mu, params, n in clamped)
+    if e is not None and weight != 1.0 and n in clamped:
+        e = e * weight
     prior = prog.nodes[n].prior
     if prior is None or n in clamped:
         return e
     p = fam.prior_energy(x, mean, prior, params)
+    if weight != 1.0:
+        p = p * weight
     return p if e is None else e + p
+
+
+def grad_state(fam, x, mu, params, g_vis, noise, prior, weight: float = 1.0) -> torch.Tensor:
+    """The family's update direction of a free state (``Family.grad_state``) with its
+    prior's term weighted by ``weight``."""
+    if prior is None or weight == 1.0:
+        return fam.grad_state(x, mu, params, g_vis, noise, prior)
+    g = fam.grad_state(x, None, params, None, noise, prior).mul_(weight)
+    if mu is None and g_vis is None:
+        return g
+    return g.add_(fam.grad_state(x, mu, params, g_vis, noise, None))
+
+
+def step_scale(fam, x, mu, params, prior, weight: float = 1.0):
+    """The inverse curvature of a node's own terms (``Family.step_scale``) with its
+    prior's weighted by ``weight``: the preconditioner of its step."""
+    if prior is None or weight == 1.0:
+        return fam.step_scale(x, mu, params, prior)
+    curvature = weight / fam.step_scale(x, None, params, prior)
+    if mu is not None:
+        curvature = curvature + 1.0 / fam.step_scale(x, mu, params, None)
+    return 1.0 / curvature
 
 
 def total_energy(terms: Mapping[str, torch.Tensor | None]) -> torch.Tensor | None:
@@ -42,20 +70,29 @@ def mean_energy(terms: Mapping[str, torch.Tensor | None]) -> torch.Tensor:
     return total_energy(terms).mean()
 
 
-def energy_terms(prog, state: Mapping[str, torch.Tensor], noise: Mapping, clamped, natural_leaves: dict | None = None):
-    """({node: energy [B]}, {node: prediction}) computed from scratch (differentiable)."""
+def energy_terms(
+    prog,
+    state: Mapping[str, torch.Tensor],
+    noise: Mapping,
+    clamped,
+    natural_leaves: dict | None = None,
+    weight: float = 1.0,
+):
+    """({node: energy [B]}, {node: prediction}) computed from scratch (differentiable);
+    ``weight`` multiplies the loss terms (``node_energy``)."""
     vis, mean = vis_mean(prog, state, noise, clamped, natural_leaves)
     energies, mus = {}, {}
     for n in prog.energy_nodes:
         if prog.in_edges[n]:
             mus[n] = predict_node(prog, n, vis)
-        energies[n] = node_energy(prog, n, state[n], mean[n], mus.get(n), clamped, prog.params_of(n))
+        energies[n] = node_energy(prog, n, state[n], mean[n], mus.get(n), clamped, prog.params_of(n), weight=weight)
     return energies, mus
 
 
-def node_energies(prog, state: State) -> dict[str, torch.Tensor]:
-    """{node: energy per sample [B]} for every non-input node, prior terms included."""
-    return energy_terms(prog, state, state.noise, state.clamped)[0]
+def node_energies(prog, state: State, weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """{node: energy per sample [B]} for every non-input node, prior terms included:
+    the energy as written, or with the loss terms weighted by ``weight``."""
+    return energy_terms(prog, state, state.noise, state.clamped, weight=weight)[0]
 
 
 def predictions(prog, state: State) -> dict[str, torch.Tensor]:

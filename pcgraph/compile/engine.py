@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from .energy import node_energy, total_energy
+from .energy import grad_state, node_energy, step_scale, total_energy
 from .forward import edge_forward, see, vis_mean
 
 
@@ -127,12 +127,15 @@ class Engine:
     # ------------------------------------------------------------ gradients
     def errors(self, nodes) -> dict[str, torch.Tensor]:
         """{node: dE/dmu} for the nodes among ``nodes`` that have parents and may carry
-        error (the others' is exactly zero); their predictions must be fresh."""
+        error (the others' is exactly zero); their predictions must be fresh. A clamped
+        node's error is weighted by the state's ``loss_weight``."""
         prog, st = self.prog, self.state
+        w = st.loss_weight
         out = {}
         for n in nodes:
             if n in self.active and prog.in_edges[n]:
-                out[n] = prog.families[n].grad_mu(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
+                g = prog.families[n].grad_mu(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
+                out[n] = g * w if w != 1.0 and n in st.clamped else g
         return out
 
     def edge_errors(self, errors: dict, edges) -> dict[str, torch.Tensor]:
@@ -150,7 +153,8 @@ class Engine:
         st = self.state
         acc = None
         if own or prior is not None:
-            acc = fam.grad_state(st[n], self.mu[n] if own else None, self.params[n], None, st.noise.get(n), prior)
+            mu = self.mu[n] if own else None
+            acc = grad_state(fam, st[n], mu, self.params[n], None, st.noise.get(n), prior, st.loss_weight)
         for e in feeding:
             mod = self.prog.transforms[e.name]
             inputs = [self.vis[s] for s in e.sources]
@@ -191,7 +195,7 @@ class Engine:
                 continue
             g_vis = self._gradient_seen(n, feeding, ga, in_group, gin_cache)
             mu = self.mu[n] if active else None
-            dirs[n] = fam.grad_state(st[n], mu, self.params[n], g_vis, st.noise.get(n), prior)
+            dirs[n] = grad_state(fam, st[n], mu, self.params[n], g_vis, st.noise.get(n), prior, st.loss_weight)
         return dirs
 
     def step_scale(self, n: str, prior: bool = True):
@@ -203,7 +207,7 @@ class Engine:
             self.refresh([n])
             mu = self.mu[n]
         free_prior = prog.nodes[n].prior if prior and n not in self.state.clamped else None
-        return prog.families[n].step_scale(self.state[n], mu, self.params[n], free_prior)
+        return step_scale(prog.families[n], self.state[n], mu, self.params[n], free_prior, self.state.loss_weight)
 
     # ------------------------------------------------------------ weights
     def edge_param_grads(self, ga: dict, edges, grads: dict) -> None:
@@ -227,16 +231,17 @@ class Engine:
             fam = prog.families[n]
             x = self.state[n] if states is None else states[n]
             mean = self.mean[n] if states is None else fam.mean(x, n in clamped)
+            w = self.state.loss_weight if n in clamped else 1.0  # a loss term is weighted
             for k, g in fam.grad_params(x, mean, self.mu[n], self.params[n], n in clamped).items():
-                add_grad(grads, pd[k], g)
+                add_grad(grads, pd[k], g if w == 1.0 else g * w)
 
     def set_grads(self, grads: dict) -> None:
         """``.grad`` of every parameter: its entry in ``grads`` (a batch sum) over the
-        batch size, zero where it has none."""
-        B = self.state.batch_size
+        batch size and the state's loss weight, zero where it has none."""
+        scale = 1.0 / (self.state.batch_size * self.state.loss_weight)
         for p in self.prog.parameters():
             g = grads.get(p)
-            p.grad = torch.zeros_like(p) if g is None else g.mul_(1.0 / B)
+            p.grad = torch.zeros_like(p) if g is None else g.mul_(scale)
 
     def weight_grads(self) -> dict[str, torch.Tensor]:
         """Set ``.grad`` of every parameter to the gradient of the batch-mean energy at
@@ -252,7 +257,8 @@ class Engine:
 
     # ------------------------------------------------------------ energies
     def energies(self) -> dict[str, torch.Tensor]:
-        """Per-node energies [B] from the cached predictions."""
+        """Per-node energies [B] from the cached predictions (loss terms weighted by the
+        state's ``loss_weight``)."""
         prog = self.prog
         self.refresh(prog.energy_nodes)
         return {n: self.energy_of(n) for n in prog.energy_nodes}
@@ -263,7 +269,9 @@ class Engine:
         if e is None:
             prog, st = self.prog, self.state
             mu = self.mu[n] if prog.in_edges[n] else None
-            e = self.node_energy[n] = node_energy(prog, n, st[n], self.mean[n], mu, st.clamped, self.params[n])
+            e = self.node_energy[n] = node_energy(
+                prog, n, st[n], self.mean[n], mu, st.clamped, self.params[n], weight=st.loss_weight
+            )
         return e
 
     def total_energy(self) -> torch.Tensor:

@@ -1,17 +1,16 @@
 """The guard (``guard: true``): an inference step that never raises a sample's energy.
 
-After a group of nodes takes its step, each sample keeps the first of the long step
-alpha * full and the short one alpha * GUARD_SHRINK * full that does not raise its
-total energy, else no step; alpha, per group and sample, doubles after a kept long
-step (up to 1) and otherwise becomes the fraction tried last. The decision is made
-on the device, without a host synchronisation."""
+Each sample has a step fraction alpha (1 to start with): every group's step is taken
+as alpha times the optimiser's step. When a whole inference step has raised a
+sample's total energy (or made it non-finite), the sample goes back to where the step
+started and its alpha halves (Song et al. 2024's rule for the value step); otherwise
+the step is kept. The energy after the step is the next step's starting energy, so
+the guard evaluates the energy once per step, on predictions the next step reuses.
+"""
 
 from __future__ import annotations
 
 import torch
-
-#: the guard's second, shorter step, as a fraction of the first
-GUARD_SHRINK = 0.25
 
 
 def guard_tolerance(before: torch.Tensor) -> torch.Tensor:
@@ -20,18 +19,11 @@ def guard_tolerance(before: torch.Tensor) -> torch.Tensor:
     return (before.abs() + 1.0) * (16 * torch.finfo(before.dtype).eps)
 
 
-def guard_choice(before, e_long, e_short, alpha):
-    """The guard's decision per sample: (the step fraction to keep, the fraction to
-    try next step). The long step alpha is kept if it does not raise the energy (and
-    alpha doubles, up to 1), else the short one alpha * GUARD_SHRINK (which becomes the
-    next alpha), else none (alpha shrinks twice)."""
-    limit = before + guard_tolerance(before)
-    long_ok = e_long <= limit
-    short_ok = e_short <= limit
-    short = alpha * GUARD_SHRINK
-    take = torch.where(long_ok, alpha, torch.where(short_ok, short, torch.zeros_like(alpha)))
-    nxt = torch.where(long_ok, (2 * alpha).clamp_(max=1.0), torch.where(short_ok, short, short * GUARD_SHRINK))
-    return take, nxt
+def may_sync(t: torch.Tensor) -> bool:
+    """Whether the guard may ask the host if any sample's energy rose (one sync per
+    step): on the CPU it costs nothing and spares recomputing every prediction after a
+    step no sample undid; on an accelerator, or inside compiled code, it never asks."""
+    return t.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -39,23 +31,48 @@ def per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.view((-1,) + (1,) * (like.dim() - 1))
 
 
-def guarded(state, old: dict, before: torch.Tensor, alpha: torch.Tensor, total, moved) -> torch.Tensor:
-    """Apply the guard to the step just taken from the states ``old`` {node: state}
-    (``before``: the total energy per sample there): try the long and the short step,
-    keep each sample's choice, and return the next step fractions. ``total()`` gives
-    the total energy per sample at the current state; ``moved(n)`` is told of each
-    state changed in place."""
-    full = {n: state[n] - x for n, x in old.items()}
+def shrink(state, old: dict, alpha: torch.Tensor, nodes, moved) -> None:
+    """Take only the fraction ``alpha`` (per sample) of the step the ``nodes`` just took
+    from ``old`` {node: state}."""
+    for n in nodes:
+        x = old[n]
+        state[n].copy_(torch.lerp(x, state[n], per_sample(alpha, x)))
+        moved(n)
 
-    def place(frac):
-        for n, x in old.items():
-            state[n].copy_(x + per_sample(frac, x) * full[n])
+
+class Guard:
+    """The guard's memory over one ``infer`` call: each sample's alpha, whether any is
+    below 1, the energy the current step started from and the states it started at."""
+
+    def __init__(self):
+        self.alpha = None
+        self.scaled = False  # some sample takes less than the full step
+        self.before = None
+        self.old: dict = {}
+
+    def start(self, state, nodes, total) -> None:
+        """Before a step: remember the free states and (first step) the energy."""
+        if self.before is None:
+            self.before = total()
+            self.alpha = torch.ones_like(self.before)
+        self.old = {n: state[n].clone() for n in nodes}
+
+    def scale(self, state, nodes, moved) -> None:
+        """After a group's step: shrink it to each sample's alpha (nothing to do while
+        every alpha is 1)."""
+        if self.scaled:
+            shrink(state, self.old, self.alpha, nodes, moved)
+
+    def judge(self, state, total, moved) -> None:
+        """After a whole step: a sample whose energy rose goes back and halves its alpha."""
+        after = total()
+        rose = ~(after <= self.before + guard_tolerance(self.before))  # a non-finite energy rose
+        if may_sync(rose) and not bool(rose.any()):
+            self.before = after
+            return
+        for n, x in self.old.items():
+            state[n].copy_(torch.where(per_sample(rose, x), x, state[n]))
             moved(n)
-
-    energy = []
-    for frac in (alpha, alpha * GUARD_SHRINK):
-        place(frac)
-        energy.append(total())
-    take, nxt = guard_choice(before, energy[0], energy[1], alpha)
-    place(take)
-    return nxt
+        self.alpha = torch.where(rose, 0.5 * self.alpha, self.alpha)
+        self.before = torch.where(rose, self.before, after)
+        self.scaled = True

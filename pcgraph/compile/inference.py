@@ -15,7 +15,7 @@ import torch
 from ..schedules import Schedule, get as get_schedule
 from ..spec.models import StateOptimizerSpec
 from .engine import Engine, engine_for
-from .guard import guarded
+from .guard import Guard
 from .optim import StateOptimizer, make_state_optimizer
 from .reference import infer_reference
 from .state import State
@@ -56,9 +56,8 @@ def infer(prog, state: State, steps=None, optimizer=None, schedule=None, *, fast
         if prog.fast if fast is None else fast:
             infer_fast(engine_for(prog, state), T, opt, schedule, weight_step)
         else:
-            infer_reference(
-                prog, state, T, opt, free_groups(prog, state, schedule), schedule.steps_weights, weight_step
-            )
+            groups = free_groups(prog, state, schedule)
+            infer_reference(prog, state, T, opt, groups, schedule.steps_weights, weight_step, schedule.follows)
     return state
 
 
@@ -94,33 +93,82 @@ def infer_fast(eng: Engine, T: int, opt: StateOptimizer, schedule: Schedule, wei
     st = eng.state
     eng.check_outside_edits()
     precondition = getattr(opt.cfg, "precondition", False)
-    guard = getattr(opt.cfg, "guard", False)
+    guard = Guard() if getattr(opt.cfg, "guard", False) else None
     steps = plans(eng.prog, st, schedule)
-    alphas: dict[int, torch.Tensor] = {}  # the guard's step fraction per group and sample
+    free = [n for plan in steps for n in plan.group]
     for _ in range(T):
         opt.begin_step()
-        for k, plan in enumerate(steps):
+        if guard is not None:
+            guard.start(st, free, eng.total_energy)
+        follow = Follow(eng) if schedule.follows else None
+        for plan in steps:
             eng.refresh(plan.need)
-            ga = eng.edge_errors(eng.errors(plan.error_nodes), plan.edges)
+            errors = eng.errors(plan.error_nodes)
+            if follow is not None:
+                errors = follow.held_errors(errors)
+            ga = eng.edge_errors(errors, plan.edges)
             if schedule.steps_weights:
                 grads: dict = {}
                 eng.edge_param_grads(ga, plan.edges, grads)
                 eng.node_param_grads(grads)
                 eng.set_grads(grads)
             dirs = eng.directions(plan.group, ga)
-            if guard and dirs:
-                before = eng.total_energy()
-                old = {n: st[n].clone() for n in dirs}
             if precondition:  # every scale at the state before this group moves
                 dirs = {n: d * eng.step_scale(n) for n, d in dirs.items()}
+            if follow is not None:
+                follow.before_step(plan.group)
             for n, d in dirs.items():
                 opt.update(n, st[n], d)
                 eng.moved(n)
-            if guard and dirs:
-                alpha = alphas.get(k)
-                alphas[k] = guarded(
-                    st, old, before, torch.ones_like(before) if alpha is None else alpha, eng.total_energy, eng.moved
-                )
+            if guard is not None:
+                guard.scale(st, dirs, eng.moved)
+            if follow is not None:
+                follow.after_step(plan.group)
             if schedule.steps_weights:
                 weight_step()
                 eng.weights_changed()
+        if follow is not None:
+            follow.follow()
+        if guard is not None:
+            guard.judge(st, eng.total_energy, eng.moved)
+
+
+class Follow:
+    """A following schedule's bookkeeping over one step (see ``schedules/carry.py``):
+    the error each node held right after its own step (a clamped node's: as first
+    seen), and each node's prediction when it stepped."""
+
+    def __init__(self, eng: Engine):
+        self.eng = eng
+        self.held: dict[str, torch.Tensor] = {}
+        self.mu_at: dict[str, torch.Tensor] = {}
+
+    def held_errors(self, errors: dict) -> dict:
+        """``errors`` with the held ones in place of the current ones."""
+        clamped = self.eng.state.clamped
+        for n in errors:
+            if n in self.held:
+                errors[n] = self.held[n]
+            elif n in clamped:
+                self.held[n] = errors[n]
+        return errors
+
+    def before_step(self, group) -> None:
+        prog = self.eng.prog
+        for n in group:
+            if prog.in_edges[n]:
+                self.mu_at[n] = self.eng.mu[n]
+
+    def after_step(self, group) -> None:
+        self.eng.refresh(group)  # unchanged: the group's parents have not moved yet
+        self.held.update(self.eng.errors(group))
+
+    def follow(self) -> None:
+        """Each node that stepped moves by the change of its prediction, in topological order."""
+        eng, st = self.eng, self.eng.state
+        for n in eng.prog.order:
+            mu0 = self.mu_at.get(n)
+            if mu0 is not None:
+                eng.refresh([n])
+                st[n].add_(eng.mu[n] - mu0)
+                eng.moved(n)

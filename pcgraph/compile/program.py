@@ -109,9 +109,11 @@ class Program(nn.Module):
         return self._weight_optimizer
 
     # ------------------------------------------------------------------ the jobs
-    def init_state(self, batch: Mapping[str, Any], init: str = "forward", noise=None) -> State:
+    def init_state(
+        self, batch: Mapping[str, Any], init: str = "forward", noise=None, loss_weight: float = 1.0
+    ) -> State:
         """A State for ``batch`` (``start.init_state``)."""
-        return init_state(self, batch, init, noise)
+        return init_state(self, batch, init, noise, loss_weight)
 
     @torch.no_grad()
     def forward(self, batch: Mapping[str, Any], fixed: Mapping[str, torch.Tensor] | None = None, noise=None) -> State:
@@ -162,6 +164,10 @@ class Program(nn.Module):
     def weight_gradient(self, schedule=None) -> str:
         """arrival or equilibrium, as PC takes its weight gradient (``steps.weight_gradient``)."""
         return _steps.weight_gradient(self, schedule)
+
+    def loss_weight(self, schedule=None) -> float:
+        """The weight of the loss terms in a PC training step's E-step (``steps.loss_weight``)."""
+        return _steps.loss_weight(self, schedule)
 
     def weight_step(self) -> None:
         """One weight step on the gradients in ``.grad`` (``steps.weight_step``)."""

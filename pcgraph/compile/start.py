@@ -17,10 +17,16 @@ INITS = ("forward", "zeros", "normal")
 
 
 def init_state(
-    prog, batch: Mapping[str, Any], init: str = "forward", noise: Mapping[str, torch.Tensor] | None = None
+    prog,
+    batch: Mapping[str, Any],
+    init: str = "forward",
+    noise: Mapping[str, torch.Tensor] | None = None,
+    loss_weight: float = 1.0,
 ) -> State:
     """A State for ``batch`` (bind name -> tensor). Inputs are clamped, and targets
-    too when the batch has their field. ``init``: forward | zeros | normal."""
+    too when the batch has their field. ``init``: forward | zeros | normal.
+    ``loss_weight``: the weight of the loss terms in the energy the state relaxes on
+    (``State.loss_weight``)."""
     clamped = clamped_from_batch(prog, batch)
     B = next(iter(clamped.values())).shape[0]
     nz = draw_noise(prog, B, noise)
@@ -30,7 +36,7 @@ def init_state(
                 msg = "a cyclic graph has no forward pass: use init='zeros' or 'normal'"
                 raise CompileError(Issue(("train", "inference", "init"), msg))
             fp = forward_pass(prog, clamped, nz, B)
-            state = State(fp.values, nz, frozenset(clamped))
+            state = State(fp.values, nz, frozenset(clamped), loss_weight)
             state.engine = Engine(prog, state, fp.vis, fp.mean, fp.mu, fp.out, fp.pre, fresh=True)
             return state
         if init not in INITS:
@@ -47,6 +53,6 @@ def init_state(
                 values[n] = per_example(
                     prog, lambda b, tail=shape[1:]: torch.randn((b,) + tail, dtype=prog.dtype, device=prog.device), B
                 )
-        state = State(values, nz, frozenset(clamped))
+        state = State(values, nz, frozenset(clamped), loss_weight)
         state.engine = Engine.from_state(prog, state)
         return state

@@ -15,10 +15,21 @@ class State(MutableMapping):
     initialised); ``clamped`` names the nodes held fixed to data. Free states are
     updated in place by ``Program.infer``; assigning a new tensor to a node is seen
     by the next ``infer`` call (so are in-place edits, via tensor version counters).
+
+    ``loss_weight`` (beta) weights the loss terms -- the clamped nodes' energies and the
+    prior terms -- in the energy the state relaxes on: 1 is the energy as written; a
+    training step's E-step uses ``train.weights.nudge``.
     """
 
-    def __init__(self, values: dict[str, torch.Tensor], noise: dict[str, torch.Tensor], clamped: frozenset[str]):
+    def __init__(
+        self,
+        values: dict[str, torch.Tensor],
+        noise: dict[str, torch.Tensor],
+        clamped: frozenset[str],
+        loss_weight: float = 1.0,
+    ):
         self._values = dict(values)
+        self.loss_weight = float(loss_weight)
         self.noise = dict(noise)
         self.clamped = frozenset(clamped)
         self.engine = None  # fast-path caches, built by Program
@@ -53,7 +64,9 @@ class State(MutableMapping):
     def clone(self) -> "State":
         """A detached copy (no caches)."""
         return State(
-            {k: v.clone() for k, v in self._values.items()}, {k: v.clone() for k, v in self.noise.items()}, self.clamped
+            {k: v.clone() for k, v in self._values.items()}, {k: v.clone() for k, v in self.noise.items()},
+            self.clamped,
+            self.loss_weight,
         )
 
     def __repr__(self) -> str:

@@ -17,14 +17,15 @@ from .state import State
 
 def weight_grads(prog, state: State, *, fast: bool | None = None) -> dict[str, torch.Tensor]:
     """Set ``.grad`` of every parameter to the gradient of the batch-mean energy at
-    ``state``; return the per-node energies [B] at this state."""
+    ``state`` (its loss terms weighted by the state's ``loss_weight``), divided by the
+    loss weight; return the per-node energies [B] at this state (weighted)."""
     if prog.fast if fast is None else fast:
         with torch.no_grad():
             return engine_for(prog, state).weight_grads()
     params = list(prog.parameters())
     with torch.enable_grad():
-        terms = node_energies(prog, state)
-        grads = torch.autograd.grad(mean_energy(terms), params, allow_unused=True)
+        terms = node_energies(prog, state, state.loss_weight)
+        grads = torch.autograd.grad(mean_energy(terms) / state.loss_weight, params, allow_unused=True)
     for p, g in zip(params, grads):
         p.grad = torch.zeros_like(p) if g is None else g
     return {k: v.detach() for k, v in terms.items()}
@@ -42,15 +43,12 @@ def weight_step(prog) -> None:
 
 
 def weight_gradient(prog, schedule=None) -> str:
-    """Where PC takes its weight gradient: ``train.weights.gradient``, with auto
-    resolved (arrival needs a forward pass and a schedule that leaves the weights
-    alone during inference)."""
+    """Where PC takes its weight gradient: ``train.weights.gradient`` (arrival needs a
+    forward pass and a schedule that leaves the weights alone during inference)."""
     cfg = prog.train_cfg
     choice = cfg.weights.gradient
     schedule = prog.schedule if schedule is None else get_schedule(schedule)
     forward = prog.graph.is_dag and cfg.inference.init == "forward" and not schedule.steps_weights
-    if choice == "auto":
-        return "arrival" if forward else "equilibrium"
     if choice == "arrival" and not forward:
         msg = (
             "gradients at arrival need a forward pass and a non-incremental schedule (a DAG, "
@@ -59,6 +57,12 @@ def weight_gradient(prog, schedule=None) -> str:
         )
         raise CompileError(Issue(("train", "weights", "gradient"), msg))
     return choice
+
+
+def loss_weight(prog, schedule=None) -> float:
+    """The weight of the loss terms in the energy a PC training step relaxes on:
+    ``train.weights.nudge`` for the gradient at equilibrium, 1 at arrival."""
+    return 1.0 if weight_gradient(prog, schedule) == "arrival" else float(prog.train_cfg.weights.nudge)
 
 
 def arrival_grads(prog, state: State) -> None:
@@ -75,32 +79,42 @@ def arrival_grads(prog, state: State) -> None:
 
 
 def pc_step(prog, batch: Mapping[str, Any], *, steps: int | None = None, schedule=None) -> dict[str, torch.Tensor]:
-    """One PC training step, then ``weights.updates`` weight steps, each from the
-    gradient ``weights.gradient`` names. equilibrium: forward init, T inference steps,
-    the gradients at the inferred state. arrival: forward init and the arrival sweep
-    (inference past it would not change the gradient, so the step ends there), a
-    fresh forward pass before each further update. Returns the per-node energies [B]
-    at the state the gradient was taken from (no sync)."""
+    """One PC training step: ``weights.updates`` weight steps, each from the gradient
+    ``weights.gradient`` names.
+
+    equilibrium (the EM algorithm): from the forward pass, T inference steps on the
+    energy with the loss terms (clamped targets, priors) weighted by ``weights.nudge``
+    (beta), then the gradient of that energy at the inferred state, divided by beta;
+    each further update runs this E-step again at the new weights (same noise).
+    arrival: forward init and the arrival sweep (inference past it would not change the
+    gradient), a fresh forward pass before each further update.
+
+    Returns the per-node energies [B] -- the energy as written -- at the state the first
+    gradient was taken from (no sync)."""
     cfg = prog.train_cfg
     schedule = prog.schedule if schedule is None else get_schedule(schedule)
     arrival = weight_gradient(prog, schedule) == "arrival"
-    state = prog.init_state(batch, init=cfg.inference.init)
-    if not arrival:
+    beta = loss_weight(prog, schedule)
+    if schedule.steps_weights:  # the weights take their steps during inference
+        state = prog.init_state(batch, init=cfg.inference.init, loss_weight=beta)
         prog.infer(state, steps=steps, schedule=schedule)
-    if schedule.steps_weights:  # the weights took their steps during inference
         with torch.no_grad():
             return node_energies(prog, state)
-    terms = None
-    for k in range(cfg.weights.updates):
+    terms, noise = None, None
+    for _ in range(cfg.weights.updates):
+        state = prog.init_state(batch, init=cfg.inference.init, noise=noise, loss_weight=beta)
+        noise = state.noise  # every update sees the same draws
         if arrival:
-            if k:  # the next gradient at the new weights: a fresh forward pass
-                state = prog.init_state(batch, noise=state.noise)
             arrival_grads(prog, state)
-            if terms is None:
-                with torch.no_grad():
-                    terms = state.engine.energies()
         else:
-            terms = weight_grads(prog, state)
+            prog.infer(state, steps=steps, schedule=schedule)
+            weighted = weight_grads(prog, state)
+        if terms is None:
+            with torch.no_grad():
+                if arrival:
+                    terms = state.engine.energies()
+                else:
+                    terms = weighted if beta == 1.0 else node_energies(prog, state)
         weight_step(prog)
         if state.engine is not None:
             state.engine.weights_changed()

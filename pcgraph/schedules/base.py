@@ -12,6 +12,10 @@ class Schedule:
     #: whether the weights take a step after every inference step (they change during
     #: inference, so the gradient at the state inference ends in is not the one to use)
     steps_weights: ClassVar[bool] = False
+    #: whether the nodes follow their predictions: once a step has moved a node, each
+    #: node below it moves by the change of its prediction, so its error stays the one
+    #: its own step left (the step's errors are held while the sweep goes on)
+    follows: ClassVar[bool] = False
 
     def groups(self, free: Sequence[str], generations: Sequence[Sequence[str]]) -> list[list[str]]:
         """The groups of free nodes one inference step updates, in order: each group's

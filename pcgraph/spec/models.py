@@ -20,6 +20,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     PrivateAttr,
+    model_validator,
 )
 
 from ..core import activations
@@ -161,10 +162,9 @@ class OptimizerSpec(Strict):
 class StateOptimizerSpec(OptimizerSpec):
     """A state optimiser. ``precondition`` scales each node's step by the inverse
     curvature of its own energy terms (a Gaussian of variance s2 moves by s2 * dE/dx);
-    ``guard`` keeps, per sample, the longest of two tries of a group's step -- a
-    fraction alpha of it, then a quarter of that -- that does not raise the sample's
-    energy, else no step; alpha doubles (up to 1) after a kept long step and follows
-    the shorter tries otherwise."""
+    ``guard`` takes each sample's steps at a fraction alpha of the optimiser's (1 to
+    start with) and, when a whole inference step has raised the sample's energy, puts
+    the sample back where the step started and halves its alpha (Song et al. 2024)."""
 
     precondition: bool = False
     guard: bool = False
@@ -176,6 +176,11 @@ def default_state_optimizer() -> StateOptimizerSpec:
     return StateOptimizerSpec(type="sgd", lr=1.0, precondition=True, guard=True)
 
 
+#: the weight of the loss terms in a PC training step's E-step when the spec leaves
+#: both ``train.weights.nudge`` and ``train.inference.optimizer`` out
+DEFAULT_NUDGE = 1e-4
+
+
 class InferenceSpec(Strict):
     steps: NonNegativeInt = Field(32, description="T: inference steps per batch")
     optimizer: StateOptimizerSpec = Field(
@@ -183,8 +188,10 @@ class InferenceSpec(Strict):
         description="default: {type: sgd, lr: 1.0, precondition: true, guard: true}; a named optimizer gets exactly "
         "what it names",
     )
-    schedule: Literal[tuple(schedules.names())] = Field(  # type: ignore[valid-type]
-        "sweep", description="; ".join(f"{name}: {cls.description}" for name, cls in schedules.items())
+    schedule: Optional[Literal[tuple(schedules.names())]] = Field(  # type: ignore[valid-type]
+        None,
+        description="; ".join(f"{name}: {cls.description}" for name, cls in schedules.items())
+        + ". Default: carry on a DAG with init forward when the spec names no optimizer, else sweep",
     )
     init: Literal["forward", "zeros", "normal"] = "forward"
     update: Literal["natural", "gradient"] = Field(
@@ -203,12 +210,18 @@ class InferenceSpec(Strict):
 class WeightsSpec(Strict):
     optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec(type="adam", lr=1e-4))
     updates: PositiveInt = 1
-    gradient: Literal["auto", "arrival", "equilibrium"] = Field(
-        "auto",
-        description="arrival: each edge's gradient when the error first reaches its target in a reverse-topological"
-        " sweep from the forward pass (Z-IL; equals backprop's); equilibrium: from the errors after the T inference"
-        " steps (the EM M-step); auto: arrival where the graph has a forward pass (init: forward, a DAG, not "
-        "incremental)",
+    gradient: Literal["equilibrium", "arrival"] = Field(
+        "equilibrium",
+        description="equilibrium: the EM algorithm -- T inference steps with the targets clamped, then the gradient of"
+        " the energy at the inferred state; arrival: each edge's gradient when the error first reaches its target in"
+        " a reverse-topological sweep from the forward pass (Z-IL: exactly backprop's gradient, computed locally)",
+    )
+    nudge: Optional[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
+        None,
+        description="beta: the weight of the loss terms (clamped targets, priors) in the energy a training step's"
+        " E-step relaxes on; the weight gradient is divided by it. 1: the targets fully clamped (the energy as written;"
+        f" prospective configuration); small: the update approaches backprop's. Default: {DEFAULT_NUDGE:g} when the"
+        " spec names no inference optimizer, else 1",
     )
     grad_clip: Optional[PositiveFloat] = None
 
@@ -238,6 +251,19 @@ class TrainSpec(Strict):
         min_length=1,
         description="a run directory whose trained weights the run starts from (states and optimiser fresh)",
     )
+
+    @model_validator(mode="after")
+    def _resolve_inference_defaults(self):
+        """The library's default E-step when the spec names no inference optimizer:
+        the carry schedule (a DAG with a forward pass) and a small nudge; a named
+        optimizer gets the classic rule: the sweep and the targets fully clamped."""
+        named = "optimizer" in self.inference.model_fields_set
+        if self.inference.schedule is None:
+            forward = self.topology == "dag" and self.inference.init == "forward"
+            self.inference.schedule = "carry" if forward and not named else "sweep"
+        if self.weights.nudge is None:
+            self.weights.nudge = 1.0 if named else DEFAULT_NUDGE
+        return self
 
 
 # ------------------------------------------------------------------------- spec

@@ -32,6 +32,8 @@ METHODS = {
     "pc-kl": ["train.method=pc", "train.energy=kl"],
     "pc-f": ["train.method=pc", "train.energy=gaussian"],
     "bp-f": ["train.method=bp", "train.energy=gaussian"],
+    # the gradient at the error's arrival (Z-IL): backprop's gradient computed locally
+    "pc-zil": ["train.method=pc", "train.energy=kl", "train.weights.gradient=arrival"],
 }
 
 def parse_methods(text: str) -> list[str]:

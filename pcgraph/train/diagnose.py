@@ -1,14 +1,17 @@
 """``pcgraph diagnose``: what PC inference does on one batch, and where PC's weight
 gradients point compared with backprop's.
 
-With the model's current weights and one batch, from the forward-initialised state:
+With the model's current weights and one batch, from the forward-initialised state,
+inference as a training step runs it (its nudge: the loss terms weighted by
+``train.weights.nudge``):
 
-* the energy of every node at each of the T inference steps (before and after);
+* the energy of every node, as written, at each of the T inference steps (before and
+  after);
 * the *error front*: the first step at which a node's state or its prediction (from
   its parents' states) moves away from its initial value, i.e. at which its error can
   first differ from the forward pass's (clamped targets and nodes with a prior term
   are the error's sources: step 0);
-* the steps at which the total energy rose;
+* the steps at which the energy inference minimises (the nudged total) rose;
 * per parameter of every edge (and node), the cosine and norm ratio of PC's weight
   gradient after inference (the gradient of the energy that PC training applies)
   against backprop's gradient of the BP loss on the same batch and noise; with prior
@@ -22,7 +25,6 @@ are skipped).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -81,6 +83,15 @@ def first_batch(spec, graph, split: str, batch_size: int | None, data_dir=None) 
 
 
 # ------------------------------------------------------------------ measuring
+def _weighted_total(prog, state) -> float:
+    """The batch mean of the energy inference minimises (loss terms weighted by the
+    state's ``loss_weight``)."""
+    from ..compile.energy import node_energies, total_energy
+
+    with torch.no_grad():
+        return float(total_energy(node_energies(prog, state, state.loss_weight)).mean())
+
+
 def _node_means(prog, state) -> dict[str, float]:
     with torch.no_grad():
         return {n: float(e.mean()) for n, e in prog.node_energies(state).items()}
@@ -103,6 +114,35 @@ def hops_to_target(prog) -> dict[str, int | None]:
     return {n: hops.get(n) for n in prog.nodes}
 
 
+def _recorder(prog, state, x0: dict, tol: float):
+    """record(states) -> (per-node energies over the steps, the error front, the energy
+    inference minimises over the steps), from the initial ``state`` and the steps' states."""
+    with torch.no_grad():
+        mu0 = prog.predictions(state)
+    sources = {n for n in prog.energy_nodes if n in state.clamped or prog.nodes[n].prior is not None}
+    start = _node_means(prog, state)
+    weight = state.loss_weight
+
+    def record(states):
+        energies = {n: [v] for n, v in start.items()}
+        minimised = [_weighted_total(prog, state) if weight != 1.0 else None]
+        front: dict[str, int | None] = {n: (0 if n in sources else None) for n in prog.energy_nodes}
+        for t, s in enumerate(states, 1):
+            for n, v in _node_means(prog, s).items():
+                energies[n].append(v)
+            minimised.append(_weighted_total(prog, s) if weight != 1.0 else None)
+            waiting = [n for n, f in front.items() if f is None]
+            if waiting:
+                with torch.no_grad():
+                    mu = prog.predictions(s)
+                for n in waiting:
+                    if (n in x0 and _moved(s[n], x0[n], tol)) or (n in mu0 and _moved(mu[n], mu0[n], tol)):
+                        front[n] = t
+        return energies, front, minimised
+
+    return record
+
+
 def inference_trace(prog, batch: Mapping[str, Any], steps: int | None = None, *, tol: float = MOVE_TOL) -> dict:
     """Run inference on ``batch`` from the spec's initialisation, step by step.
 
@@ -117,7 +157,7 @@ def inference_trace(prog, batch: Mapping[str, Any], steps: int | None = None, *,
     prefix of t steps is replayed from the initial state instead (T(T+1)/2 steps)."""
     cfg = prog.train_cfg.inference
     T = cfg.steps if steps is None else int(steps)
-    state = prog.init_state(batch, init=cfg.init)
+    state = prog.init_state(batch, init=cfg.init, loss_weight=prog.loss_weight())
     noise = state.noise
     initial = state.clone()  # (a random init is drawn once: replays start from this copy)
 
@@ -125,42 +165,28 @@ def inference_trace(prog, batch: Mapping[str, Any], steps: int | None = None, *,
         return initial.clone()
 
     x0 = {n: state[n].clone() for n in state.free}
-    with torch.no_grad():
-        mu0 = prog.predictions(state)
-    sources = {n for n in prog.energy_nodes if n in state.clamped or prog.nodes[n].prior is not None}
-    start = _node_means(prog, state)
-
-    def record(states):
-        energies = {n: [v] for n, v in start.items()}
-        front: dict[str, int | None] = {n: (0 if n in sources else None) for n in prog.energy_nodes}
-        for t, s in enumerate(states, 1):
-            for n, v in _node_means(prog, s).items():
-                energies[n].append(v)
-            waiting = [n for n, f in front.items() if f is None]
-            if waiting:
-                with torch.no_grad():
-                    mu = prog.predictions(s)
-                for n in waiting:
-                    if (n in x0 and _moved(s[n], x0[n], tol)) or (n in mu0 and _moved(mu[n], mu0[n], tol)):
-                        front[n] = t
-        return energies, front
+    record = _recorder(prog, state, x0, tol)
 
     def chained():
         for _ in range(T):
             prog.infer(state, steps=1, weight_step=_no_weight_step)
             yield state
 
-    energies, front = record(chained())
+    energies, front, minimised = record(chained())
     whole = prog.infer(fresh(), steps=T, weight_step=_no_weight_step)
     replayed = not all(
         torch.allclose(state[n], whole[n], rtol=1e-4, atol=1e-6 * max(1.0, float(whole[n].abs().max()))) for n in x0
     )
     if replayed:
-        energies, front = record(prog.infer(fresh(), steps=t, weight_step=_no_weight_step) for t in range(1, T + 1))
+        energies, front, minimised = record(
+            prog.infer(fresh(), steps=t, weight_step=_no_weight_step) for t in range(1, T + 1)
+        )
         state = whole
     total = [sum(v[t] for v in energies.values()) for t in range(T + 1)]
+    if state.loss_weight == 1.0:
+        minimised = total
     return {"steps": T, "energies": energies, "total": total, "front": front, "state": state, "noise": noise,
-            "replayed": replayed}
+            "replayed": replayed, "minimised": minimised}
 
 
 def rises(total: list[float], tol: float = RISE_TOL) -> list[int]:
@@ -243,7 +269,7 @@ def diagnose(prog, batch: Mapping[str, Any], steps: int | None = None, *, tol: f
     trace = inference_trace(prog, batch, steps, tol=tol)
     T = trace["steps"]
     hops = hops_to_target(prog)
-    up = rises(trace["total"])
+    up = rises(trace["minimised"])
     nodes = [
         {"node": n, "hops": hops[n], "energy_before": e[0], "energy_after": e[-1], "front_step": trace["front"][n]}
         for n, e in trace["energies"].items()
@@ -253,7 +279,8 @@ def diagnose(prog, batch: Mapping[str, Any], steps: int | None = None, *, tol: f
         "energy": prog.energy_kind,
         "batch_size": trace["state"].batch_size,
         "steps": T,
-        "inference": {"schedule": cfg.schedule, "init": cfg.init, "optimizer": cfg.optimizer.model_dump()},
+        "inference": {"schedule": cfg.schedule, "init": cfg.init, "optimizer": cfg.optimizer.model_dump(),
+                      "nudge": prog.loss_weight()},
         "weight_gradient": prog.weight_gradient(),
         "replayed": trace["replayed"],
         "nodes": nodes,
@@ -265,115 +292,6 @@ def diagnose(prog, batch: Mapping[str, Any], steps: int | None = None, *, tol: f
         "energies": trace["energies"],
         "total": trace["total"],
     }
-
-
-# ------------------------------------------------------------------ reporting
-def _num(v, fmt: str = ".4g") -> str:
-    return "–" if v is None else format(v, fmt)
-
-
-def _gradient_lines(r: dict) -> list[str]:
-    """The table of PC's weight gradients against BP's, per parameter."""
-    prior = any("cos_prior_part" in e for e in r["edges"])
-    arrival = r.get("weight_gradient") == "arrival"
-    where = "at the error's arrival (from the forward state)" if arrival else "after inference"
-    head = "| parameter | cos(PC, BP) | ‖PC‖/‖BP‖ |"
-    if prior:
-        head += " cos(PC, BP targets' part) | cos(PC, BP prior part) |"
-    lines = ["", f"PC's weight gradient, taken {where}, against BP's:", "", head, "|---" * (5 if prior else 3) + "|"]
-    for e in r["edges"]:
-        row = f"| {e['where']} ({e['param']}) | {_num(e['cos'], '+.3f')} | {_num(e['norm_ratio'], '.3g')} |"
-        if prior:
-            row += f" {_num(e.get('cos_targets_part'), '+.3f')} | {_num(e.get('cos_prior_part'), '+.3f')} |"
-        lines.append(row)
-    return lines
-
-
-def format_report(r: dict, title: str = "") -> str:
-    """The report as readable tables (markdown)."""
-    opt = r["inference"]["optimizer"]
-    head = title or r["graph"]
-    lr = _num(opt.get("lr"), "g") if isinstance(opt.get("lr"), (int, float)) else opt.get("lr")
-    lines = [
-        f"{head}: energy {r['energy']}, batch of {r['batch_size']}, T = {r['steps']} {r['inference']['schedule']} "
-        f"steps ({opt.get('type')}, lr {lr}), init {r['inference']['init']}",
-        "",
-        "| node | hops to target | energy t=0 | energy t=T | front step |",
-        "|---|---|---|---|---|",
-    ]
-    for n in r["nodes"]:
-        lines.append(
-            f"| {n['node']} | {_num(n['hops'], 'd')} | {_num(n['energy_before'])} | {_num(n['energy_after'])} | "
-            f"{_num(n['front_step'], 'd')} |"
-        )
-    lines.append(f"| total | | {_num(r['total_before'])} | {_num(r['total_after'])} | |")
-    never = [n["node"] for n in r["nodes"] if n["front_step"] is None]
-    lines += [
-        "",
-        f"total energy rose at {r['energy_rises']} of {r['steps']} steps"
-        + (
-            f" ({', '.join(map(str, r['energy_rise_steps'][:10]))}{' ...' if r['energy_rises'] > 10 else ''})"
-            if r["energy_rises"]
-            else ""
-        ),
-    ]
-    if never and r.get("weight_gradient") == "arrival":
-        lines.append(
-            f"inference did not move {', '.join(never)} in {r['steps']} steps (the weight gradient, taken at the "
-            f"error's arrival, does not depend on it)"
-        )
-    elif never:
-        lines.append(
-            f"the error never reached {', '.join(never)} in {r['steps']} steps: the edges into "
-            f"{'it' if len(never) == 1 else 'them'} get no PC gradient (more steps reach "
-            f"{'it' if len(never) == 1 else 'them'})"
-        )
-    lines += _gradient_lines(r)
-    if r["replayed"]:
-        lines += ["", "(the state optimiser has memory: each step count was replayed from the start)"]
-    return "\n".join(lines)
-
-
-def plot_energies(r: dict, path: Path) -> None:
-    """Per-node energy (batch mean) over the inference steps, one line per node; log
-    scale when no energy is negative (a node's line starts where its energy turns
-    positive), symlog otherwise."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    steps = list(range(r["steps"] + 1))
-    series = dict(r["energies"], total=r["total"])
-    for name, ys in series.items():
-        style = {"color": "black", "linestyle": "--"} if name == "total" else {}
-        ax.plot(steps, ys, marker="o" if len(steps) <= 40 else None, ms=3, label=name, **style)
-    values = [v for ys in series.values() for v in ys]
-    if any(v < 0 for v in values):
-        positive = [abs(v) for v in values if v != 0]
-        ax.set_yscale("symlog", linthresh=min(positive) if positive else 1.0)
-    elif any(v > 0 for v in values):
-        ax.set_yscale("log", nonpositive="mask")
-    ax.set_xlabel("inference step")
-    ax.set_ylabel("energy (batch mean)")
-    ax.set_title(f"{r['graph']}: energy per node ({r['energy']}, {r['inference']['schedule']})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def write_report(r: dict, out: Path) -> list[Path]:
-    """diagnose.json and diagnose.png in ``out`` (created)."""
-    from .checkpoint import atomic_write_text
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "diagnose.json", json.dumps(r, indent=2))
-    plot_energies(r, out / "diagnose.png")
-    return [out / "diagnose.json", out / "diagnose.png"]
 
 
 def run_diagnose(

@@ -71,9 +71,14 @@ class NoSync(Exception):
 
 
 def test_inference_loop_never_syncs_with_the_host(monkeypatch):
+    """Where the guard may not ask the host (an accelerator, compiled code), nothing in
+    the inference loop or the weight gradient does."""
+    from pcgraph.compile import guard
+
     prog = program(M3)
     batch = batch_for(prog)
     state = prog.init_state(batch)
+    monkeypatch.setattr(guard, "may_sync", lambda t: False)
 
     def forbid(*a, **k):
         raise NoSync("host synchronisation inside the step")
@@ -82,7 +87,18 @@ def test_inference_loop_never_syncs_with_the_host(monkeypatch):
         monkeypatch.setattr(torch.Tensor, name, forbid)
     prog.infer(state, steps=5)
     prog.weight_grads(state)
-    prog.infer(state, steps=2, schedule="sweep")
+    for schedule in ("sweep", "carry", "sync"):
+        prog.infer(state, steps=2, schedule=schedule)
+
+
+def test_the_guard_asks_the_host_at_most_once_per_step_on_the_cpu(monkeypatch):
+    prog = program(M3)
+    state = prog.init_state(batch_for(prog))
+    asked = []
+    real = torch.Tensor.__bool__
+    monkeypatch.setattr(torch.Tensor, "__bool__", lambda t: asked.append(1) or real(t))
+    prog.infer(state, steps=4)
+    assert prog.train_cfg.inference.optimizer.guard and 1 <= len(asked) <= 4
 
 
 def test_parameters_and_states_share_the_programs_device():

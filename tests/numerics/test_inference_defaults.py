@@ -1,14 +1,15 @@
 """The default inference in float64: a preconditioned step (each node moves by the
 inverse curvature of its own terms), the guard that keeps every sample's energy from
-rising, the reverse-topological sweep, and fast path == plain autograd for all three."""
+rising, the reverse-topological sweep and the carry schedule, and fast path == plain
+autograd for all of them."""
 
 import pytest
 import torch
 
-from pcgraph.compile.guard import guard_choice
+from pcgraph.compile.guard import Guard
 from pcgraph.families.gaussian import Gaussian, GaussianOptions
 from pcgraph.families.gaussian_meanvar import GaussianMeanVar
-from pcgraph.spec.models import GaussianPrior, InferenceSpec, StandardNormalPrior
+from pcgraph.spec.models import DEFAULT_NUDGE, GaussianPrior, StandardNormalPrior, TrainSpec
 from tests.numerics.graphs import DAG, M3, MIXED, TRANSFORMER, VAE, D, batch_for, program
 
 GRAPHS = [DAG.replace("TARGET", "{type: gaussian, variance: 0.05}"), M3, VAE, MIXED, TRANSFORMER]
@@ -72,14 +73,22 @@ def test_meanvar_step_scale_is_the_inverse_hessian(prior, with_mu):
     torch.testing.assert_close(fam.step_scale(x, mu, {}, prior), 1.0 / h)
 
 
-def test_guard_choice_keeps_the_first_step_that_does_not_raise_the_energy():
-    before = torch.tensor([1.0, 1.0, 1.0, 1.0], dtype=D)
-    e_long = torch.tensor([0.5, 1.5, 1.5, 1.0], dtype=D)
-    e_short = torch.tensor([2.0, 0.9, 1.2, 2.0], dtype=D)
-    alpha = torch.tensor([0.5, 1.0, 1.0, 1.0], dtype=D)
-    take, nxt = guard_choice(before, e_long, e_short, alpha)
-    assert take.tolist() == [0.5, 0.25, 0.0, 1.0]
-    assert nxt.tolist() == [1.0, 0.25, 0.0625, 1.0]
+def test_the_guard_undoes_a_step_that_raised_a_samples_energy_and_halves_its_step():
+    """Per sample: kept if its energy did not rise, else back to the step's start and
+    alpha halved; a non-finite energy counts as a rise; alpha then scales the steps."""
+    state = {"h": torch.zeros(4, 2, dtype=D)}
+    energy = iter([torch.tensor([1.0, 1.0, 1.0, 1.0], dtype=D), torch.tensor([0.5, 1.5, float("nan"), 1.0], dtype=D)])
+    guard = Guard()
+    guard.start(state, ["h"], lambda: next(energy))
+    state["h"] += torch.tensor([[1.0], [2.0], [3.0], [4.0]], dtype=D)
+    guard.judge(state, lambda: next(energy), lambda n: None)
+    assert state["h"][:, 0].tolist() == [1.0, 0.0, 0.0, 4.0]
+    assert guard.alpha.tolist() == [1.0, 0.5, 0.5, 1.0]
+    assert guard.before.tolist() == [0.5, 1.0, 1.0, 1.0]
+    guard.start(state, ["h"], None)
+    state["h"] += 2.0
+    guard.scale(state, ["h"], lambda n: None)
+    assert state["h"][:, 0].tolist() == [3.0, 1.0, 1.0, 6.0]
 
 
 CHAIN = """
@@ -95,10 +104,11 @@ edges:
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
-def test_the_guard_takes_the_short_step_when_the_long_one_overshoots(fast):
+def test_the_guard_takes_half_the_step_after_an_overshoot(fast):
     """E(h) = 1/2 (h - a x)^2 + 1/2 (y - b h)^2 has curvature c = 1 + b^2: a plain step
-    of lr = 4/c overshoots (the energy's h-part grows ninefold), a quarter of it lands
-    on the minimum, which the guard keeps."""
+    of lr = 3/c overshoots (the energy's h-part grows fourfold), so the guard undoes it;
+    the next step, half as long, lands halfway past the minimum (a quarter of the
+    energy), which the guard keeps."""
     prog = program(CHAIN)
     a, b = 0.7, 1.5
     with torch.no_grad():
@@ -108,23 +118,29 @@ def test_the_guard_takes_the_short_step_when_the_long_one_overshoots(fast):
     state = prog.init_state({"x": x, "y": y})
     h0 = state["h"].clone()
     c = 1 + b * b
-    prog.infer(state, steps=1, optimizer={"type": "sgd", "lr": 4 / c, "guard": True}, schedule="sync", fast=fast)
+    opt = {"type": "sgd", "lr": 3 / c, "guard": True}
+    prog.infer(state, steps=1, optimizer=opt, schedule="sync", fast=fast)
+    torch.testing.assert_close(state["h"], h0)
+    prog.infer(state, steps=2, optimizer=opt, schedule="sync", fast=fast)  # a new call: alpha starts at 1
     g = (h0 - a * x) - b * (y - b * h0)
-    torch.testing.assert_close(state["h"], h0 - g / c)
+    torch.testing.assert_close(state["h"], h0 - 1.5 * g / c)
 
 
-def test_the_default_is_a_guarded_preconditioned_sweep_and_a_named_optimizer_is_kept():
-    cfg = InferenceSpec()
-    assert cfg.schedule == "sweep"
-    assert (cfg.optimizer.type, cfg.optimizer.lr, cfg.optimizer.precondition, cfg.optimizer.guard) == (
-        "sgd", 1.0, True, True
-    )
-    named = InferenceSpec.model_validate({"optimizer": {"type": "sgd", "lr": 0.1}, "schedule": "sync"})
-    assert (named.optimizer.precondition, named.optimizer.guard, named.schedule) == (False, False, "sync")
+def test_the_default_is_a_guarded_preconditioned_carry_with_a_small_nudge_and_a_named_optimizer_is_kept():
+    cfg = TrainSpec()
+    opt = cfg.inference.optimizer
+    assert (opt.type, opt.lr, opt.precondition, opt.guard) == ("sgd", 1.0, True, True)
+    assert (cfg.inference.schedule, cfg.weights.nudge, cfg.weights.gradient) == ("carry", DEFAULT_NUDGE, "equilibrium")
+    assert TrainSpec.model_validate({"topology": "cyclic"}).inference.schedule == "sweep"
+    named = TrainSpec.model_validate({"inference": {"optimizer": {"type": "sgd", "lr": 0.1}}})
+    opt = named.inference.optimizer
+    assert (opt.precondition, opt.guard, named.inference.schedule, named.weights.nudge) == (False, False, "sweep", 1.0)
+    chosen = TrainSpec.model_validate({"inference": {"schedule": "sync"}, "weights": {"nudge": 0.5}})
+    assert (chosen.inference.schedule, chosen.weights.nudge) == ("sync", 0.5)
 
 
 @pytest.mark.parametrize("text", GRAPHS, ids=IDS)
-@pytest.mark.parametrize("schedule", ["sync", "sweep"])
+@pytest.mark.parametrize("schedule", ["sync", "sweep", "carry"])
 def test_default_inference_never_raises_any_samples_energy(text, schedule):
     prog = program(text)
     batch = batch_for(prog, B=6)
@@ -155,11 +171,14 @@ def test_the_guard_shortens_steps_that_would_raise_the_energy():
     e0 = prog.energy(free).item()
     prog.infer(free, steps=1, optimizer={"type": "sgd", "lr": 1.0, "precondition": True}, schedule="sweep")
     assert prog.energy(free).item() > e0  # the unguarded step overshoots
-    guarded = prog.init_state(batch, noise=free.noise)
-    prog.infer(
-        guarded, steps=1, optimizer={"type": "sgd", "lr": 1.0, "precondition": True, "guard": True}, schedule="sweep"
-    )
-    assert prog.energy(guarded).item() < e0
+    start = prog.init_state(batch, noise=free.noise)
+    energies = []
+    for steps in range(1, 6):  # the first T steps of one call: the step halves until it lowers the energy
+        guarded = start.clone()
+        opt = {"type": "sgd", "lr": 1.0, "precondition": True, "guard": True}
+        prog.infer(guarded, steps=steps, optimizer=opt, schedule="sweep")
+        energies.append(prog.energy(guarded).item())
+    assert max(energies) <= e0 and energies[-1] < e0
 
 
 DEFAULT_OPTS = [
@@ -168,12 +187,13 @@ DEFAULT_OPTS = [
 
 
 @pytest.mark.parametrize("text", GRAPHS, ids=IDS)
-@pytest.mark.parametrize("schedule", ["sync", "sweep"])
+@pytest.mark.parametrize("schedule", ["sync", "sweep", "carry"])
 @pytest.mark.parametrize("opt", DEFAULT_OPTS, ids=["default", "precondition", "guard"])
-def test_fast_inference_equals_plain_autograd_with_preconditioning_and_guard(text, schedule, opt):
+@pytest.mark.parametrize("beta", [1.0, 0.01])
+def test_fast_inference_equals_plain_autograd_with_preconditioning_and_guard(text, schedule, opt, beta):
     prog = program(text)
     batch = batch_for(prog)
-    a = prog.init_state(batch)
+    a = prog.init_state(batch, loss_weight=beta)
     b = a.clone()
     prog.infer(a, steps=5, optimizer=opt, schedule=schedule, fast=True)
     prog.infer(b, steps=5, optimizer=opt, schedule=schedule, fast=False)
