@@ -263,6 +263,19 @@ class Engine:
         self.refresh(prog.energy_nodes)
         return {n: self.energy_of(n) for n in prog.energy_nodes}
 
+    def plain_energies(self) -> dict[str, torch.Tensor]:
+        """Per-node energies [B] as written (loss terms not weighted) from the cached
+        predictions; a node without a loss term shares the weighted cache."""
+        terms = self.energies()
+        prog, st = self.prog, self.state
+        if st.loss_weight == 1.0:
+            return terms
+        for n in prog.energy_nodes:
+            if n in st.clamped or prog.nodes[n].prior is not None:
+                mu = self.mu[n] if prog.in_edges[n] else None
+                terms[n] = node_energy(prog, n, st[n], self.mean[n], mu, st.clamped, self.params[n])
+        return terms
+
     def energy_of(self, n: str) -> torch.Tensor:
         """Node ``n``'s energy [B] (prior included), cached until its state or prediction changes."""
         e = self.node_energy.get(n)

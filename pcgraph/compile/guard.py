@@ -55,7 +55,14 @@ class Guard:
         if self.before is None:
             self.before = total()
             self.alpha = torch.ones_like(self.before)
-        self.old = {n: state[n].clone() for n in nodes}
+        old = self.old  # the buffers of the last step, refilled
+        for n in nodes:
+            x = state[n]
+            b = old.get(n)
+            if b is None or b.shape != x.shape or b.dtype != x.dtype or b.device != x.device:
+                old[n] = x.clone()
+            else:
+                b.copy_(x)
 
     def scale(self, state, nodes, moved) -> None:
         """After a group's step: shrink it to each sample's alpha (nothing to do while

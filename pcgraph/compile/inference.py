@@ -103,9 +103,7 @@ def infer_fast(eng: Engine, T: int, opt: StateOptimizer, schedule: Schedule, wei
         follow = Follow(eng) if schedule.follows else None
         for plan in steps:
             eng.refresh(plan.need)
-            errors = eng.errors(plan.error_nodes)
-            if follow is not None:
-                errors = follow.held_errors(errors)
+            errors = eng.errors(plan.error_nodes) if follow is None else follow.errors(plan.error_nodes)
             ga = eng.edge_errors(errors, plan.edges)
             if schedule.steps_weights:
                 grads: dict = {}
@@ -114,7 +112,7 @@ def infer_fast(eng: Engine, T: int, opt: StateOptimizer, schedule: Schedule, wei
                 eng.set_grads(grads)
             dirs = eng.directions(plan.group, ga)
             if precondition:  # every scale at the state before this group moves
-                dirs = {n: d * eng.step_scale(n) for n, d in dirs.items()}
+                dirs = {n: scaled(d, eng.step_scale(n)) for n, d in dirs.items()}
             if follow is not None:
                 follow.before_step(plan.group)
             for n, d in dirs.items():
@@ -133,6 +131,11 @@ def infer_fast(eng: Engine, T: int, opt: StateOptimizer, schedule: Schedule, wei
             guard.judge(st, eng.total_energy, eng.moved)
 
 
+def scaled(d: torch.Tensor, scale) -> torch.Tensor:
+    """``d * scale``; a scale of exactly 1 (a unit-variance node's) leaves ``d`` as it is."""
+    return d if isinstance(scale, float) and scale == 1.0 else d * scale
+
+
 class Follow:
     """A following schedule's bookkeeping over one step (see ``schedules/carry.py``):
     the error each node held right after its own step (a clamped node's: as first
@@ -143,15 +146,15 @@ class Follow:
         self.held: dict[str, torch.Tensor] = {}
         self.mu_at: dict[str, torch.Tensor] = {}
 
-    def held_errors(self, errors: dict) -> dict:
-        """``errors`` with the held ones in place of the current ones."""
-        clamped = self.eng.state.clamped
-        for n in errors:
-            if n in self.held:
-                errors[n] = self.held[n]
-            elif n in clamped:
-                self.held[n] = errors[n]
-        return errors
+    def errors(self, nodes) -> dict:
+        """The errors of ``nodes`` (``Engine.errors``), the held ones in place of the
+        current ones (which are not computed); a clamped node's is held as first seen."""
+        held, clamped = self.held, self.eng.state.clamped
+        fresh = self.eng.errors([n for n in nodes if n not in held])
+        for n, g in fresh.items():
+            if n in clamped:
+                held[n] = g
+        return {n: held[n] if n in held else fresh[n] for n in nodes if n in held or n in fresh}
 
     def before_step(self, group) -> None:
         prog = self.eng.prog
@@ -170,5 +173,6 @@ class Follow:
             mu0 = self.mu_at.get(n)
             if mu0 is not None:
                 eng.refresh([n])
-                st[n].add_(eng.mu[n] - mu0)
-                eng.moved(n)
+                if eng.mu[n] is not mu0:  # else its parents kept still: it stays (adds zero)
+                    st[n].add_(eng.mu[n] - mu0)
+                    eng.moved(n)

@@ -114,11 +114,20 @@ def pc_step(prog, batch: Mapping[str, Any], *, steps: int | None = None, schedul
                 if arrival:
                     terms = state.engine.energies()
                 else:
-                    terms = weighted if beta == 1.0 else node_energies(prog, state)
+                    terms = weighted if beta == 1.0 else _energies_as_written(prog, state)
         weight_step(prog)
         if state.engine is not None:
             state.engine.weights_changed()
     return terms
+
+
+def _energies_as_written(prog, state: State) -> dict[str, torch.Tensor]:
+    """The per-node energies [B] at the state, loss terms unweighted: from the fast
+    engine's cached predictions where it holds them (no forward pass)."""
+    eng = state.engine
+    if prog.fast and eng is not None and eng.prog is prog:
+        return eng.plain_energies()
+    return node_energies(prog, state)
 
 
 def bp_step(prog, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
