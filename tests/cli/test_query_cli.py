@@ -53,7 +53,7 @@ def test_inferred_label_has_the_accuracy_eval_reports(classifier, digits, tmp_pa
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "query.json").read_text())
     label = report["nodes"]["label"]
-    assert label["role"] == "inferred" and label["shape"] == [10]
+    assert label["role"] == "predicted" and label["shape"] == [10]
     assert abs(label["accuracy"] - expected) < 1e-9
     probs = np.array(label["value"])
     assert probs.shape == (64, 10) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
