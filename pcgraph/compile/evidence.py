@@ -62,9 +62,11 @@ def evidence_program(q, keep: set[str]):
         if e.name in kept
     ]
     order = None if g.order is None else [n for n in g.order if n in keep]
-    generations = None if g.generations is None else [
-        [n for n in level if n in keep] for level in g.generations if any(n in keep for n in level)
-    ]
+    generations = (
+        None
+        if g.generations is None
+        else [[n for n in level if n in keep] for level in g.generations if any(n in keep for n in level)]
+    )
     nodes = {n: info for n, info in g.nodes.items() if n in keep}
     sub_graph = PCGraph(g.name, g.spec, nodes, edges, order, generations, g.source, g.nx.subgraph(keep).copy())
     sub = type(q)(sub_graph, energy=q.energy_kind, device=q.device, dtype=q.dtype)

@@ -53,8 +53,9 @@ def relax_start(prog, values: Mapping[str, torch.Tensor], batch: int, noise=None
             continue
         shape = (batch,) + prog.nodes[n].param_shape
         if init == "normal":
-            out[n] = per_example(prog, lambda b, tail=shape[1:]: torch.randn((b,) + tail, dtype=prog.dtype,
-                                                                             device=prog.device), batch)
+            out[n] = per_example(
+                prog, lambda b, tail=shape[1:]: torch.randn((b,) + tail, dtype=prog.dtype, device=prog.device), batch
+            )
         else:
             out[n] = torch.zeros(shape, dtype=prog.dtype, device=prog.device)
     return State(out, draw_noise(prog, batch, noise), frozenset(values))
