@@ -90,7 +90,7 @@ def query_run(
     sources = {node: parse_source(node, s, list(data) if data else []) for node, s in pairs}
     check_nodes(program, list(sources) + list(infer))
     for node, s in sources.items():
-        if s.kind == "value":
+        if s.kind == "value" and not (generate and program.nodes[node].dtype == "long"):  # a prompt: any length
             s.value = checked_value(program, node, s.text, s.value, takes_indices(spec, program, node))
     split, idx, n, bs = _examples(spec, program, sources, data, samples, batch_size)
     binds = {m: program.nodes[m].bind for m in program.nodes} if data is not None and split is not None else {}

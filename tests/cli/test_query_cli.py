@@ -293,3 +293,18 @@ def test_greedy_generation_follows_the_forward_pass_and_slides_its_window():
         probs = prog.predict({"tokens": padded})["next"]
         want = torch.cat([want, probs[:, window.shape[1] - 1].argmax(-1, keepdim=True)], 1)
     assert torch.equal(seq, want)
+
+
+def test_a_prompt_shorter_than_the_window_generates(tmp_path):
+    """A generation prompt is any number of tokens (padded or slid by ``generate``),
+    not one example of the token input's shape."""
+    out = tmp_path / "lm"
+    train_run(
+        SPECS / "synthetic-lm.yaml", ["train.epochs=1", "train.max_batches=2", "train.device=cpu"], out=out,
+        progress=False
+    )
+    r = run("query", out, "--clamp", "tokens=[5, 4]", "--generate", "3", "--out", tmp_path / "g")
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "g" / "query.json").read_text())
+    assert report["prompt_length"] == 2 and len(report["generated"]) == 1 and report["generated"][0][:2] == [5, 4]
+    assert len(report["generated"][0]) == 5
