@@ -133,7 +133,7 @@ def predict(prog, batch: Mapping[str, Any], steps: int | None = None) -> dict[st
 
 def free_state(prog, batch: Mapping[str, Any], noise=None, steps: int | None = None) -> State:
     """The free prediction of a cyclic graph for ``batch``: its inputs clamped, every
-    other node relaxed from ``train.inference.init`` (``prediction.free_prediction``)."""
+    other node relaxed from zero (``prediction.free_prediction``)."""
     inputs_only = {prog.nodes[n].bind: batch[prog.nodes[n].bind] for n in prog.inputs}
-    state = prog.init_state(inputs_only, init=prog.train_cfg.inference.init, noise=noise)
+    state = prog.init_state(inputs_only, init="zeros", noise=noise)
     return free_prediction(prog, state, steps=steps)

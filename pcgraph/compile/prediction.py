@@ -4,12 +4,14 @@ is observed.
 
 On a DAG the prediction is the forward pass: each free node at its parents'
 prediction. A cycle has no order to compute that in, so the prediction is the state
-inference reaches from the clamped values: the free nodes start from
-``train.inference.init`` (zeros, or a normal draw per example) and take
+inference reaches from the clamped values: the free nodes start from zero and take
 ``train.inference.prediction_steps`` steps (``eval_steps``, else ``steps``) of the run's
 own state optimiser and schedule, at fixed weights, on the energy as written (no
 nudge). With nothing clamped below them, the free nodes relax towards agreeing with
 their predictions: the fixed point the forward pass would compute if it could.
+The start is zero whatever ``train.inference.init`` says (``normal`` draws training's
+starting states around zero): a prediction is the same on every call, and the same
+in evaluation, ``predict`` and a query.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Mapping, Sequence
 import torch
 
 from ..schedules import Schedule
-from .clamp import draw_noise, per_example
+from .clamp import draw_noise
 from .state import State
 
 
@@ -44,20 +46,13 @@ class Only(Schedule):
 
 def relax_start(prog, values: Mapping[str, torch.Tensor], batch: int, noise=None) -> State:
     """The state a free prediction starts from: the nodes in ``values`` clamped to
-    them, every other node from ``train.inference.init`` (zeros | normal)."""
-    init = prog.train_cfg.inference.init
-    out = {}
-    for n in prog.order:
-        if n in values:
-            out[n] = values[n]
-            continue
-        shape = (batch,) + prog.nodes[n].param_shape
-        if init == "normal":
-            out[n] = per_example(
-                prog, lambda b, tail=shape[1:]: torch.randn((b,) + tail, dtype=prog.dtype, device=prog.device), batch
-            )
-        else:
-            out[n] = torch.zeros(shape, dtype=prog.dtype, device=prog.device)
+    them, every other node at zero (the mean of either ``train.inference.init``)."""
+    out = {
+        n: values[n]
+        if n in values
+        else torch.zeros((batch,) + prog.nodes[n].param_shape, dtype=prog.dtype, device=prog.device)
+        for n in prog.order
+    }
     return State(out, draw_noise(prog, batch, noise), frozenset(values))
 
 

@@ -18,7 +18,7 @@ from the rewritten spec with the same weights. A partly clamped node (``masks``:
 where observed) is evidence whose observed units the state optimiser holds.
 
 States start from the forward pass with the clamped values in place (DAGs), or from
-``train.inference.init`` (cyclic graphs).
+zero (cyclic graphs: the start of their free prediction, ``prediction.py``).
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ def _check_query(program, clamp, infer, masks) -> set[str]:
 
 def _start_state(q, values, full, held, B: int) -> State:
     """The state inference starts from: the forward pass from the clamped nodes (a DAG)
-    or the spec's init, with partly clamped nodes holding their observed entries."""
+    or zero (cyclic), with partly clamped nodes holding their observed entries."""
     if q.graph.is_dag:
         start = {n: values[n] for n in full}
         for n, (m, v) in held.items():  # a partly clamped root starts from its prior mean where unobserved
