@@ -228,15 +228,16 @@ def run_query(
     steps: int | None = None, lr: float | None = None
 ) -> QueryResult:
     """Clamp ``clamp`` ({node: value or "prior"}; nodes in ``masks`` only where the
-    mask is True) and infer every other node; ``infer`` names the inferred nodes to
-    report (default: all). ``batch``: the number of examples when no value says it.
+    mask is True); infer every free node with a clamped node below it and predict the
+    others (``evidence.py``). ``infer`` names the nodes to report (default: all that
+    are not clamped). ``batch``: the number of examples when no value says it.
     ``steps``: inference steps (default: the spec's eval_steps or steps); ``lr``: the
     state learning rate (default: the spec's).
 
-    Inference never leaves an example worse than it started: an example whose total
-    energy rose or stopped being finite (a step size too large for its curvature, as
-    in a backprop-trained encoder's confident posterior) keeps its starting state and
-    is counted in ``reverted``."""
+    On a DAG inference never leaves an example worse than it started: an example whose
+    energy (over the evidence and the inferred nodes) rose or stopped being finite (a
+    step size too large for its curvature) keeps its starting state and is counted in
+    ``reverted``."""
     masks = dict(masks or {})
     full = _check_query(program, clamp, infer, masks)
     q = query_program(program, {n for n in program.inputs if n not in full})
@@ -323,8 +324,8 @@ def _optimizer_spec(q, lr):
 
 def _infer_evidence(q, state: State, keep, held, steps, lr):
     """Infer the free nodes in ``keep`` (the evidence and the nodes above it) on the
-    program of those nodes alone, in place; an example whose energy there rose or
-    became non-finite goes back to its start. Returns (the examples put back, steps run)."""
+    program of those nodes alone, in place; on a DAG an example whose energy there rose
+    or became non-finite goes back to its start (the forward pass). Returns (the examples put back, steps run)."""
     worse = torch.zeros(state.batch_size, dtype=torch.bool, device=q.device)
     if not any(n in keep and n not in state.clamped for n in q.energy_nodes):
         return worse, 0
@@ -337,6 +338,7 @@ def _infer_evidence(q, state: State, keep, held, steps, lr):
     sub.infer(st, steps=T, optimizer=_Held(opt, held) if held else opt, schedule=sub.schedule.at_fixed_weights())
     total_after = _total(_energies(sub, st), st)
     worse = ~torch.isfinite(total_after) | (total_after > total_before + guard_tolerance(total_before))
+    worse &= q.graph.is_dag  # a cyclic graph's start (zero) is no answer to go back to
     for n in st.free:
         x = st[n]
         if bool(worse.any()):
