@@ -172,3 +172,17 @@ def test_the_reported_energies_are_the_programs_at_the_final_state(spec):
     energies = prog.node_energies(r.state)
     for n, e in r.energy_after.items():
         torch.testing.assert_close(e, torch.zeros_like(e) if energies[n] is None else energies[n])
+
+
+def test_a_cyclic_prediction_starts_from_zero_even_where_training_starts_from_a_draw():
+    """init: normal is training's start; a prediction is the same on every call, and a
+    query's is evaluation's, so both start from zero (the loop's fixed point again)."""
+    prog = _program(CYCLIC.replace("init: zeros", "init: normal"), seed=3)
+    with torch.no_grad():
+        for e in ("e1", "e2"):
+            prog.edge_modules[e].weight.mul_(0.3)
+    x = torch.randn(4, 3, dtype=D)
+    a, b = prog.query({"x": x}).values["y"], prog.query({"x": x}).values["y"]
+    assert torch.equal(a, b)
+    torch.testing.assert_close(prog.predict({"x": x})["y"], a, atol=1e-12, rtol=0)
+    torch.testing.assert_close(a, _fixed_point(prog, x), atol=1e-5, rtol=0)
