@@ -10,7 +10,7 @@ import torch
 
 from ..core.errors import CompileError, DataError, Issue
 from .clamp import clamped_from_batch, draw_noise
-from .forward import forward_pass, predict_node, vis_mean
+from .forward import forward_pass, free_state, predict_node, vis_mean
 from .state import State
 
 
@@ -149,17 +149,25 @@ def loss_bp(prog, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | 
 
 @torch.no_grad()
 def evaluate_batch(prog, batch: Mapping[str, Any], noise: Mapping[str, torch.Tensor] | None = None):
-    """({node: energy [B]}, {target: mu}) for evaluation: the BP loss terms under the
-    forward pass, targets scored by their F_KL energy (cyclic graphs: the energies after
-    inference with targets clamped, and predictions from inference with targets free)."""
+    """({node: energy [B]}, {target: mu}) for evaluation: the targets' F_KL energy (their
+    negative log-likelihood) under the prediction, plus the free nodes' prior terms. The
+    prediction is the forward pass on a DAG (the BP loss terms) and the free prediction
+    on a cyclic graph (``forward.free_state``: inference with the targets free), so
+    that the loss means the same on both."""
     if prog.graph.is_dag:
         return loss_terms(prog, batch, noise, kl_targets=True)
-    cfg = prog.train_cfg.inference
-    state = prog.init_state(batch, init=cfg.init, noise=noise)
-    prog.infer(state)
-    terms = node_energies(prog, state)
-    inputs_only = {prog.nodes[n].bind: batch[prog.nodes[n].bind] for n in prog.inputs}
-    free = prog.init_state(inputs_only, init=cfg.init, noise=noise)
-    prog.infer(free, steps=cfg.prediction_steps)
-    mus = predictions(prog, free)
+    state = free_state(prog, batch, noise)
+    clamped = clamped_from_batch(prog, batch)
+    mus = predictions(prog, state)
+    terms = {}
+    for n in prog.energy_nodes:
+        if n in prog.targets and n in clamped:
+            fam = kl_family(prog, n)
+            x = clamped[n]
+            e = node_energy(prog, n, x, fam.mean(x, True), mus[n], clamped, prog.params_of(n), fam)
+        else:  # its prior term, if it has a prior
+            e = node_energy(prog, n, state[n], prog.families[n].mean(state[n], False), None, state.clamped,
+                            prog.params_of(n))
+        if e is not None:
+            terms[n] = e
     return terms, {t: mus[t] for t in prog.targets}

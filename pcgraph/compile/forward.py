@@ -11,6 +11,7 @@ import torch
 from ..core.errors import DataError, Issue
 from ..transforms.base import shares_memory
 from .clamp import clamped_from_batch, draw_noise
+from .prediction import free_prediction
 from .state import State
 
 
@@ -118,17 +119,21 @@ def forward_state(prog, batch: Mapping[str, Any], fixed: Mapping[str, torch.Tens
 
 def predict(prog, batch: Mapping[str, Any], steps: int | None = None) -> dict[str, torch.Tensor]:
     """The mean parameters of the targets' predicted distributions: the forward pass's
-    (a DAG), or after inference with the targets free (a cyclic graph: ``steps``, default
-    the spec's eval_steps or steps)."""
+    (a DAG), or the free prediction's (a cyclic graph, ``prediction.free_prediction``:
+    ``steps``, default the spec's eval_steps or steps)."""
     clamped = clamped_from_batch(prog, batch, targets=False)
     B = next(iter(clamped.values())).shape[0]
     nz = draw_noise(prog, B, None)
     if prog.graph.is_dag:
         mu = forward_pass(prog, clamped, nz, B, copy=False).mu
     else:
-        inputs_only = {prog.nodes[n].bind: batch[prog.nodes[n].bind] for n in prog.inputs}
-        cfg = prog.train_cfg.inference
-        state = prog.init_state(inputs_only, init=cfg.init)
-        prog.infer(state, steps=cfg.prediction_steps if steps is None else steps)
-        mu = prog.predictions(state)
+        mu = prog.predictions(free_state(prog, batch, steps=steps))
     return {t: prog.families[t].prediction_value(mu[t]) for t in prog.targets}
+
+
+def free_state(prog, batch: Mapping[str, Any], noise=None, steps: int | None = None) -> State:
+    """The free prediction of a cyclic graph for ``batch``: its inputs clamped, every
+    other node relaxed from zero (``prediction.free_prediction``)."""
+    inputs_only = {prog.nodes[n].bind: batch[prog.nodes[n].bind] for n in prog.inputs}
+    state = prog.init_state(inputs_only, init="zeros", noise=noise)
+    return free_prediction(prog, state, steps=steps)

@@ -1,19 +1,24 @@
-"""Queries: clamp any nodes of a compiled program and infer all the others.
+"""Queries: clamp any nodes of a compiled program and infer or predict all the others.
 
 A PC network is a generative model: every node can be observed or inferred. A query
-names the clamped nodes and their values; the rest are inferred by the program's own
-inference (``Program.infer``) on the clamped graph:
+names the clamped nodes and their values (the evidence); every other node is either
 
-* a clamped latent or target node keeps its energy against its parents (its error
-  drives the inference of its ancestors), but its state does not move;
-* an input node left unclamped becomes a free node of the family its spec gives it
-  (default ``gaussian``) under its ``prior`` (default ``standard_normal``): the
-  program is rebuilt from the rewritten spec with the same weights;
-* a partly clamped node (``masks``: True where observed) is free, and its observed
-  units are held at their values by the state optimiser.
+* *inferred*, when a clamped node lies below it: the program's own inference
+  (``Program.infer``, at fixed weights, on the energy as written) moves it to explain
+  the evidence, on the graph of the evidence and the nodes above it; or
+* *predicted*, when none does: it takes its parents' prediction from their final
+  states (``evidence.py`` says why; on a cyclic graph: the free prediction, as in
+  evaluation).
+
+A clamped latent or target node keeps its energy against its parents (its error
+drives the inference of its ancestors), but its state does not move. An input node
+left unclamped becomes a free node of the family its spec gives it (default
+``gaussian``) under its ``prior`` (default ``standard_normal``): the program is rebuilt
+from the rewritten spec with the same weights. A partly clamped node (``masks``: True
+where observed) is evidence whose observed units the state optimiser holds.
 
 States start from the forward pass with the clamped values in place (DAGs), or from
-``train.inference.init`` (cyclic graphs).
+zero (cyclic graphs: the start of their free prediction, ``prediction.py``).
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ from ..families import families
 from ..spec.models import Spec
 from .clamp import draw_noise
 from .energy import node_energies, predictions, total_energy
+from .evidence import evidence_program, explained, predict, substate
 from .forward import forward_pass
 from .guard import guard_tolerance
 from .optim import StateOptimizer, make_state_optimizer
+from .prediction import relax_start
 from .state import State
 
 PRIOR = "prior"
@@ -47,7 +54,7 @@ class QueryResult:
     program: Any
     state: State
     clamped: frozenset
-    #: the inferred nodes asked for (default: every node not clamped)
+    #: the nodes asked for (default: every node not clamped)
     inferred: list
     #: {node: True where observed} for partly clamped nodes
     masks: dict
@@ -63,6 +70,10 @@ class QueryResult:
     predictions: dict = field(default_factory=dict)
     #: {node: what children saw} for sampling nodes (a draw from gaussian_meanvar)
     samples: dict = field(default_factory=dict)
+    #: the nodes with no clamped node below them, held at their parents' prediction
+    predicted: list = field(default_factory=list)
+    #: the inference steps run (0 when every free node was predicted by a forward pass)
+    steps: int = 0
 
 
 class _Held(StateOptimizer):
@@ -217,15 +228,16 @@ def run_query(
     steps: int | None = None, lr: float | None = None
 ) -> QueryResult:
     """Clamp ``clamp`` ({node: value or "prior"}; nodes in ``masks`` only where the
-    mask is True) and infer every other node; ``infer`` names the inferred nodes to
-    report (default: all). ``batch``: the number of examples when no value says it.
+    mask is True); infer every free node with a clamped node below it and predict the
+    others (``evidence.py``). ``infer`` names the nodes to report (default: all that
+    are not clamped). ``batch``: the number of examples when no value says it.
     ``steps``: inference steps (default: the spec's eval_steps or steps); ``lr``: the
     state learning rate (default: the spec's).
 
-    Inference never leaves an example worse than it started: an example whose total
-    energy rose or stopped being finite (a step size too large for its curvature, as
-    in a backprop-trained encoder's confident posterior) keeps its starting state and
-    is counted in ``reverted``."""
+    On a DAG inference never leaves an example worse than it started: an example whose
+    energy (over the evidence and the inferred nodes) rose or stopped being finite (a
+    step size too large for its curvature) keeps its starting state and is counted in
+    ``reverted``."""
     masks = dict(masks or {})
     full = _check_query(program, clamp, infer, masks)
     q = query_program(program, {n for n in program.inputs if n not in full})
@@ -244,14 +256,21 @@ def run_query(
             )
             raise DataError(Issue(("nodes", n), msg))
         held[n] = (_mask(q, n, m, B), values[n])
+    keep = explained(q, full | set(held))
     with torch.no_grad():
         state = _start_state(q, values, full, held, B)
         before = _energies(q, state)
-        after, worse = _infer_never_worse(q, state, held, before, steps, lr)
+        worse, ran = _infer_evidence(q, state, keep, held, steps, lr)
+        predicted = [n for n in q.order if n not in keep]
+        predict(q, state, predicted, steps, _optimizer_spec(q, lr))
+        after = _energies(q, state)
         mus = predictions(q, state)
+        if predicted and not q.graph.is_dag:
+            ran = _steps(q, steps)
     inferred = list(infer) if infer else [n for n in q.order if n not in full]
     result = QueryResult(
-        q, state, frozenset(full), inferred, {n: h[0] for n, h in held.items()}, before, after, int(worse.sum())
+        q, state, frozenset(full), inferred, {n: h[0] for n, h in held.items()}, before, after, int(worse.sum()),
+        predicted=predicted, steps=ran
     )
     for n in q.order:
         x = state[n]
@@ -279,7 +298,7 @@ def _check_query(program, clamp, infer, masks) -> set[str]:
 
 def _start_state(q, values, full, held, B: int) -> State:
     """The state inference starts from: the forward pass from the clamped nodes (a DAG)
-    or the spec's init, with partly clamped nodes holding their observed entries."""
+    or zero (cyclic), with partly clamped nodes holding their observed entries."""
     if q.graph.is_dag:
         start = {n: values[n] for n in full}
         for n, (m, v) in held.items():  # a partly clamped root starts from its prior mean where unobserved
@@ -288,29 +307,44 @@ def _start_state(q, values, full, held, B: int) -> State:
         noise = draw_noise(q, B, None)
         state = State(forward_pass(q, start, noise, B).values, noise, frozenset(full))
     else:
-        state = _initial(q, {n: values[n] for n in full}, full, B, q.train_cfg.inference.init)
+        state = relax_start(q, {n: values[n] for n in full}, B)
     for n, (m, v) in held.items():
         state[n] = torch.where(m, v, state[n])
     return state
 
 
-def _infer_never_worse(q, state: State, held, before, steps, lr):
-    """Infer in place; an example whose total energy rose or became non-finite goes
-    back to its start. Returns (energies after, the examples put back)."""
+def _steps(q, steps) -> int:
+    return q.train_cfg.inference.prediction_steps if steps is None else int(steps)
+
+
+def _optimizer_spec(q, lr):
     cfg = q.train_cfg.inference
-    T = steps if steps is not None else cfg.prediction_steps
-    schedule = q.schedule.at_fixed_weights()  # a query never changes weights
-    opt = make_state_optimizer(cfg.optimizer if lr is None else cfg.optimizer.model_copy(update={"lr": float(lr)}))
-    start = state.clone()
-    q.infer(state, steps=T, optimizer=_Held(opt, held) if held else opt, schedule=schedule)
-    after = _energies(q, state)
-    total_before, total_after = _total(before, state), _total(after, state)
+    return cfg.optimizer if lr is None else cfg.optimizer.model_copy(update={"lr": float(lr)})
+
+
+def _infer_evidence(q, state: State, keep, held, steps, lr):
+    """Infer the free nodes in ``keep`` (the evidence and the nodes above it) on the
+    program of those nodes alone, in place; on a DAG an example whose energy there rose
+    or became non-finite goes back to its start (the forward pass). Returns (the examples put back, steps run)."""
+    worse = torch.zeros(state.batch_size, dtype=torch.bool, device=q.device)
+    if not any(n in keep and n not in state.clamped for n in q.energy_nodes):
+        return worse, 0
+    sub = evidence_program(q, keep)
+    st = substate(sub, state)
+    T = _steps(q, steps)
+    opt = make_state_optimizer(_optimizer_spec(q, lr))
+    start = st.clone()
+    total_before = _total(_energies(sub, st), st)
+    sub.infer(st, steps=T, optimizer=_Held(opt, held) if held else opt, schedule=sub.schedule.at_fixed_weights())
+    total_after = _total(_energies(sub, st), st)
     worse = ~torch.isfinite(total_after) | (total_after > total_before + guard_tolerance(total_before))
-    if bool(worse.any()):
-        for n in state.free:
-            state[n] = torch.where(worse.view((-1,) + (1,) * (state[n].dim() - 1)), start[n], state[n])
-        after = _energies(q, state)
-    return after, worse
+    worse &= q.graph.is_dag  # a cyclic graph's start (zero) is no answer to go back to
+    for n in st.free:
+        x = st[n]
+        if bool(worse.any()):
+            x = torch.where(worse.view((-1,) + (1,) * (x.dim() - 1)), start[n], x)
+        state[n] = x
+    return worse, T
 
 
 def _total(energies: dict, state: State) -> torch.Tensor:
@@ -332,17 +366,3 @@ def _batch_size(program, clamp) -> int:
         if t.dim() > 0 and _fits(program, n, t) and not _fits(program, n, t.unsqueeze(0)):
             return t.shape[0]
     return 1
-
-
-def _initial(program, values, full, batch, init) -> State:
-    """States of a cyclic graph: clamped values, the rest from ``init`` (zeros | normal)."""
-    out = {}
-    for n in program.order:
-        if n in values:
-            out[n] = values[n]
-        else:
-            shape = (batch,) + program.nodes[n].param_shape
-            out[n] = (torch.randn if init == "normal" else torch.zeros)(
-                shape, dtype=program.dtype, device=program.device
-            )
-    return State(out, draw_noise(program, batch, None), frozenset(full))

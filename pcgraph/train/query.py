@@ -90,7 +90,7 @@ def query_run(
     sources = {node: parse_source(node, s, list(data) if data else []) for node, s in pairs}
     check_nodes(program, list(sources) + list(infer))
     for node, s in sources.items():
-        if s.kind == "value":
+        if s.kind == "value" and not (generate and program.nodes[node].dtype == "long"):  # a prompt: any length
             s.value = checked_value(program, node, s.text, s.value, takes_indices(spec, program, node))
     split, idx, n, bs = _examples(spec, program, sources, data, samples, batch_size)
     binds = {m: program.nodes[m].bind for m in program.nodes} if data is not None and split is not None else {}
@@ -121,7 +121,7 @@ def query_run(
         )
         reverted += result.reverted
         _collect(acc, result, program, sources, data, split, idx, rows)
-    report = _report(run_dir, n, steps, sources, reverted, split, acc, result, mask_of)
+    report = _report(run_dir, n, sources, reverted, split, acc, result, mask_of)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -171,10 +171,10 @@ def _clamp_rows(program, sources, data, split, idx, rows, n) -> dict:
     return clamp
 
 
-def _report(run_dir, n, steps, sources, reverted, split, acc, result, mask_of) -> dict:
+def _report(run_dir, n, sources, reverted, split, acc, result, mask_of) -> dict:
     q = result.program
     report = {
-        "run": str(run_dir), "examples": n, "steps": result_steps(q, steps),
+        "run": str(run_dir), "examples": n, "steps": result.steps, "predicted": list(result.predicted),
         "clamp": {k: s.text for k, s in sources.items()}, "reverted": reverted
     }
     if split is not None:
@@ -196,10 +196,6 @@ def _text_decoder(spec, data_dir):
         return text_tokenizer(spec.data.options, data_dir).decode
     except Exception:  # noqa: BLE001 - without the tokenizer, token ids are shown
         return None
-
-
-def result_steps(program, steps):
-    return steps if steps is not None else program.train_cfg.inference.prediction_steps
 
 
 def _rows(program, sources) -> int | None:
@@ -263,12 +259,7 @@ def _node_report(acc: _Acc, q, r, sources, mask_of, n: int) -> dict:
     for name in list(sources) + [x for x in r.inferred if x not in sources]:
         info = q.nodes[name]
         fam = q.families.get(name)
-        entry = {
-            "role": "clamped"
-            if name in sources and name not in mask_of
-            else ("partly clamped" if name in mask_of else "inferred"),
-            "shape": list(info.shape),
-        }
+        entry = {"role": _role(name, r, sources, mask_of), "shape": list(info.shape)}
         if fam is not None:
             entry["family"] = info.family
         if name in mask_of:
@@ -291,6 +282,14 @@ def _node_report(acc: _Acc, q, r, sources, mask_of, n: int) -> dict:
         entry["energy_after"] = acc.mean((name, "energy_after"))
         out[name] = entry
     return out
+
+
+def _role(name, r, sources, mask_of) -> str:
+    if name in mask_of:
+        return "partly clamped"
+    if name in sources:
+        return "clamped"
+    return "predicted" if name in r.predicted else "inferred"
 
 
 def _round(t: torch.Tensor):

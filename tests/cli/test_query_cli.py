@@ -53,7 +53,7 @@ def test_inferred_label_has_the_accuracy_eval_reports(classifier, digits, tmp_pa
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "query.json").read_text())
     label = report["nodes"]["label"]
-    assert label["role"] == "inferred" and label["shape"] == [10]
+    assert label["role"] == "predicted" and label["shape"] == [10]
     assert abs(label["accuracy"] - expected) < 1e-9
     probs = np.array(label["value"])
     assert probs.shape == (64, 10) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
@@ -86,6 +86,57 @@ def test_mask_holds_the_observed_half_and_frees_the_rest(vae, digits, tmp_path):
     assert not np.allclose(value[:, :, 4:], truth[:, :, 4:], atol=1e-3)
     assert "mse_unobserved" in image and "mse" in report["nodes"]["recon"]
     assert (tmp_path / "image.observed.png").exists()
+
+
+def test_a_reconstruction_query_is_the_models_reconstruction(vae, tmp_path):
+    """Nothing is observed below the bottleneck, so the encoder and decoder give their
+    forward pass: the mse that eval reports (up to the bottleneck's sample)."""
+    r = run("eval", vae)
+    assert r.exit_code == 0, r.output
+    expected = json.loads(r.output)["mse"]
+    r = run("query", vae, "--clamp", "image=test", "--infer", "recon", "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "query.json").read_text())
+    assert report["nodes"]["recon"]["role"] == "predicted" and report["steps"] == 0
+    assert abs(report["nodes"]["recon"]["mse"] - expected) < 0.1 * expected
+
+
+CYCLIC = """\
+name: loop
+data: {dataset: digits, batch_size: 32}
+nodes:
+  image: {shape: [64], role: input, bind: image}
+  h1: {shape: [32], family: gaussian}
+  h2: {shape: [32], family: gaussian}
+  label: {shape: [10], family: categorical, role: target, bind: label}
+edges:
+  - {from: image, to: h1, activation: tanh}
+  - {from: h1, to: h2, activation: tanh}
+  - {from: h2, to: h1, activation: tanh}
+  - {from: h2, to: label}
+train: {topology: cyclic, epochs: 1, max_batches: 10, device: cpu, inference: {steps: 8, init: zeros}}
+"""
+
+
+def test_a_cyclic_classifiers_label_query_has_evals_accuracy(tmp_path, digits):
+    spec = tmp_path / "loop.yaml"
+    spec.write_text(CYCLIC)
+    train_run(spec, out=tmp_path / "run", progress=False)
+    r = run("eval", tmp_path / "run")
+    assert r.exit_code == 0, r.output
+    evaluated = json.loads(r.output)
+    r = run("query", tmp_path / "run", "--clamp", "image=test", "--infer", "label", "--out", tmp_path / "q")
+    assert r.exit_code == 0, r.output
+    label = json.loads((tmp_path / "q" / "query.json").read_text())["nodes"]["label"]
+    assert label["role"] == "predicted"
+    assert abs(label["accuracy"] - evaluated["accuracy"]) < 1e-9
+    # the loss is the labels' cross-entropy under that same prediction
+    from pcgraph.train.run import load_run
+
+    _, program = load_run(tmp_path / "run")
+    probs = program.predict({"image": digits["test"]["image"]})["label"]
+    nll = -torch.log(probs[torch.arange(probs.shape[0]), digits["test"]["label"]]).mean()
+    assert abs(evaluated["loss"] - float(nll)) < 1e-4
 
 
 def test_prior_samples_make_an_image_grid(vae, tmp_path):
@@ -199,6 +250,9 @@ def test_vae_reconstructions_beat_the_mean_image(tmp_path, digits):
     train, test = digits["train"]["image"].reshape(-1, 64), digits["test"]["image"].reshape(-1, 64)
     baseline = float(((test - train.mean(0)) ** 2).mean())
     assert mse < 0.7 * baseline
+    r = run("eval", out)
+    assert r.exit_code == 0, r.output
+    assert abs(mse - json.loads(r.output)["mse"]) < 0.1 * json.loads(r.output)["mse"]
 
 
 LM = """\
@@ -239,3 +293,18 @@ def test_greedy_generation_follows_the_forward_pass_and_slides_its_window():
         probs = prog.predict({"tokens": padded})["next"]
         want = torch.cat([want, probs[:, window.shape[1] - 1].argmax(-1, keepdim=True)], 1)
     assert torch.equal(seq, want)
+
+
+def test_a_prompt_shorter_than_the_window_generates(tmp_path):
+    """A generation prompt is any number of tokens (padded or slid by ``generate``),
+    not one example of the token input's shape."""
+    out = tmp_path / "lm"
+    train_run(
+        SPECS / "synthetic-lm.yaml", ["train.epochs=1", "train.max_batches=2", "train.device=cpu"], out=out,
+        progress=False
+    )
+    r = run("query", out, "--clamp", "tokens=[5, 4]", "--generate", "3", "--out", tmp_path / "g")
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "g" / "query.json").read_text())
+    assert report["prompt_length"] == 2 and len(report["generated"]) == 1 and report["generated"][0][:2] == [5, 4]
+    assert len(report["generated"][0]) == 5
