@@ -40,7 +40,7 @@ set_option = click.option(
     "overrides",
     multiple=True,
     metavar="PATH=VALUE",
-    help="override a spec value (dotted path), e.g. train.method=bp",
+    help="override a spec value (dotted path), e.g. train.method=bp; KEY=null removes the key so its default applies",
 )
 #: ``--data-dir DIR``: where datasets live
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)

@@ -122,7 +122,10 @@ def _in_model(tp, cur, part, last, value, done):
     if not isinstance(cur, dict):
         raise _Refused(done, "cannot set a key inside a non-mapping value")
     if last:
-        cur[part] = value
+        if value is None:  # `key=null` removes the key: the spec language's default applies
+            cur.pop(part, None)
+        else:
+            cur[part] = value
         return _DONE
     nxt = cur.get(part)
     if isinstance(nxt, str) and typing.get_origin(unwrap(sub)) is typing.Union:

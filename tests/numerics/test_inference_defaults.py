@@ -216,3 +216,22 @@ def test_one_sweep_carries_the_error_to_every_node():
     sync = prog.init_state(batch_for(prog))
     prog.infer(sync, steps=1, schedule="sync")
     assert torch.equal(sync["h1"], start["h1"])  # sync: the error is two hops away still
+
+
+def test_a_null_override_removes_the_named_optimizer_so_the_defaults_apply(tmp_path):
+    from pcgraph.spec import load_spec
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\ndata: {dataset: digits, batch_size: 8}\nnodes:\n"
+        "  x: {shape: [64], role: input, bind: image}\n"
+        "  y: {shape: [10], family: categorical, role: target, bind: label}\n"
+        "edges:\n  - {from: x, to: y}\n"
+        "train: {inference: {steps: 4, optimizer: {type: sgd, lr: 0.1}}}\n"
+    )
+    named = load_spec(path).train
+    assert (named.inference.schedule, named.weights.nudge, named.inference.optimizer.lr) == ("sweep", 1.0, 0.1)
+    freed = load_spec(path, ["train.inference.optimizer=null"]).train
+    opt = freed.inference.optimizer
+    assert (freed.inference.schedule, freed.weights.nudge) == ("carry", DEFAULT_NUDGE)
+    assert (opt.lr, opt.precondition, opt.guard, freed.inference.steps) == (1.0, True, True, 4)
