@@ -4,8 +4,8 @@ time -- T, depth (hidden layers), width, batch. Writes a CSV and one plot per fa
     python benchmarks/sweep.py [--out benchmarks/results] [--quick] [--gradient equilibrium]
 
 PC's weight gradient defaults to ``equilibrium`` here (T inference steps, then the
-gradient at the settled states), the step whose cost grows with T; ``--gradient auto``
-times pcgraph's default (at the error's first arrival, no inference loop).
+gradient at the settled states), the step whose cost grows with T; ``--gradient arrival``
+times the gradient at the error's first arrival (exact backprop, no inference loop).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="few steps (a smoke run)")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--plot-only", action="store_true", help="redraw sweep.png from sweep.csv")
-    ap.add_argument("--gradient", default="equilibrium", choices=["auto", "arrival", "equilibrium"], help="PC's weight gradient")
+    ap.add_argument("--gradient", default="equilibrium", choices=["arrival", "equilibrium"], help="PC's weight gradient")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -41,13 +41,13 @@ PEERS = ("pcx", "fabricpc")
 
 # (row label, framework, method, extra pcgraph-bench overrides or None for a peer case)
 PCGRAPH_VARIANTS = {
-    "auto": (),
+    "arrival": ("train.weights.gradient=arrival",),
     "equilibrium, sync": ("train.weights.gradient=equilibrium", "train.inference.schedule=sync"),
     "equilibrium, sweep": ("train.weights.gradient=equilibrium",),
 }
 MEANING = {
     ("pcgraph", "bp"): "backprop on the same graph (torch eager); its first call is timed after the PC program's in the same process, so torch is already warm",
-    ("pcgraph", "pc auto"): "PC, default weight gradient `auto` = at the error's first arrival (Z-IL, equals BP; no inference loop)",
+    ("pcgraph", "pc arrival"): "PC with the weight gradient at the error's first arrival (Z-IL, equals BP; no inference loop)",
     ("pcgraph", "pc equilibrium, sync"): "PC, classic EM step: T = 8 synchronous SGD steps on the states, gradient at the settled states (the peers' algorithm)",
     ("pcgraph", "pc equilibrium, sweep"): "as above with pcgraph's default schedule (states updated layer by layer from the output back)",
     ("pcx", "pc"): "pcx: Vode model, T = 8 SGD steps, Adam step, one `pxf.jit` (its tutorial's train_on_batch)",
@@ -117,7 +117,7 @@ def pcgraph_case(variant: str, steps: int, warmup: int, threads: int) -> list[di
     common = {"framework": "pcgraph", "threads": r["threads"], "versions": {"torch": r["torch"]}, "raw": r}
     pc = {"method": f"pc {variant}", "step_ms": r["pc_step_ms"], "first_call_s": r["compile_s"], "peak_mb": r.get("pc_peak_mb")}
     bp = {"method": "bp", "step_ms": r["bp_step_ms"], "first_call_s": r["bp_compile_s"], "peak_mb": r.get("bp_peak_mb")}
-    return [common | pc] + ([common | bp] if variant == "auto" else [])
+    return [common | pc] + ([common | bp] if variant == "arrival" else [])
 
 
 def peer_case(peer: str, method: str, steps: int, warmup: int, threads: int) -> list[dict]:
