@@ -17,7 +17,10 @@ synchronisation:
   children's messages added into its own gradient inside the products
   (``Transform.vjp_into``); the weight gradient reuses the last pass's errors;
 * the per-node energies are cached until the node's state or prediction changes, so
-  the guard sums the total energy per sample re-evaluating only the nodes a step touched.
+  the guard sums the total energy per sample re-evaluating only the nodes a step touched;
+  so are the errors dE/dmu, and a family whose energy is a function of its error alone
+  (``Family.energy_from_error``: a unit-variance Gaussian's) scores a node from the
+  error a step already took, or leaves the error it took for the next step.
 
 Every result equals the plain autograd path (``reference.py``) in float64.
 """
@@ -44,6 +47,7 @@ class Engine:
         self.stale_edges: set[str] = set()
         self.stale_mu: set[str] = set()
         self.node_energy: dict[str, torch.Tensor] = {}  # per-node energies [B] still valid
+        self.diffs: dict[str, torch.Tensor] = {}  # dE/dmu (loss terms unweighted) still valid
         #: straight from a forward pass, nothing moved since
         self.fresh = fresh
         if fresh:  # only clamped targets and priors carry error
@@ -91,6 +95,7 @@ class Engine:
         if v is not None:
             self.vis[n] = v
         self.node_energy.pop(n, None)
+        self.diffs.pop(n, None)
         for e in prog.out_edges[n]:
             self.stale_edges.add(e.name)
             self.stale_mu.add(e.target)
@@ -106,6 +111,7 @@ class Engine:
         self.stale_mu = {n for n in prog.energy_nodes if prog.in_edges[n]}
         self.active = set(prog.energy_nodes)
         self.node_energy = {}
+        self.diffs = {}
 
     def refresh(self, nodes) -> None:
         """Recompute the stale predictions among ``nodes`` (only their stale edges)."""
@@ -123,6 +129,7 @@ class Engine:
             self.mu[n] = mu
             self.stale_mu.discard(n)
             self.node_energy.pop(n, None)
+            self.diffs.pop(n, None)
 
     # ------------------------------------------------------------ gradients
     def errors(self, nodes) -> dict[str, torch.Tensor]:
@@ -134,9 +141,20 @@ class Engine:
         out = {}
         for n in nodes:
             if n in self.active and prog.in_edges[n]:
-                g = prog.families[n].grad_mu(st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped)
+                g = self.diff(n)
                 out[n] = g * w if w != 1.0 and n in st.clamped else g
         return out
+
+    def diff(self, n: str) -> torch.Tensor:
+        """Node ``n``'s dE/dmu, loss term unweighted (its prediction must be fresh);
+        cached until its state or prediction changes. Callers never change it in place."""
+        g = self.diffs.get(n)
+        if g is None:
+            st = self.state
+            g = self.diffs[n] = self.prog.families[n].grad_mu(
+                st[n], self.mean[n], self.mu[n], self.params[n], n in st.clamped
+            )
+        return g
 
     def edge_errors(self, errors: dict, edges) -> dict[str, torch.Tensor]:
         """dE/d(pre-activation) of every edge among ``edges`` whose target has an error."""
@@ -282,9 +300,13 @@ class Engine:
         if e is None:
             prog, st = self.prog, self.state
             mu = self.mu[n] if prog.in_edges[n] else None
-            e = self.node_energy[n] = node_energy(
-                prog, n, st[n], self.mean[n], mu, st.clamped, self.params[n], weight=st.loss_weight
-            )
+            if mu is not None and (n in st.clamped or prog.nodes[n].prior is None):  # node_energy's terms
+                e = prog.families[n].energy_from_error(lambda: self.diff(n), self.params[n])
+                if e is not None and st.loss_weight != 1.0 and n in st.clamped:
+                    e = e * st.loss_weight
+            if e is None:
+                e = node_energy(prog, n, st[n], self.mean[n], mu, st.clamped, self.params[n], weight=st.loss_weight)
+            self.node_energy[n] = e
         return e
 
     def total_energy(self) -> torch.Tensor:

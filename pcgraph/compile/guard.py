@@ -19,6 +19,11 @@ def guard_tolerance(before: torch.Tensor) -> torch.Tensor:
     return (before.abs() + 1.0) * (16 * torch.finfo(before.dtype).eps)
 
 
+def guard_limit(before: torch.Tensor) -> torch.Tensor:
+    """``before + guard_tolerance(before)``, the same numbers, in one buffer."""
+    return before.abs().add_(1.0).mul_(16 * torch.finfo(before.dtype).eps).add_(before)
+
+
 def may_sync(t: torch.Tensor) -> bool:
     """Whether the guard may ask the host if any sample's energy rose (one sync per
     step): on the CPU it costs nothing and spares recomputing every prediction after a
@@ -73,10 +78,11 @@ class Guard:
     def judge(self, state, total, moved) -> None:
         """After a whole step: a sample whose energy rose goes back and halves its alpha."""
         after = total()
-        rose = ~(after <= self.before + guard_tolerance(self.before))  # a non-finite energy rose
-        if may_sync(rose) and not bool(rose.any()):
+        kept = after <= guard_limit(self.before)  # a non-finite energy rose
+        if may_sync(kept) and bool(kept.all()):
             self.before = after
             return
+        rose = ~kept
         for n, x in self.old.items():
             state[n].copy_(torch.where(per_sample(rose, x), x, state[n]))
             moved(n)

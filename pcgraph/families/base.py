@@ -21,7 +21,7 @@ Clamped states may use a compact form (class indices for a categorical target).
 from __future__ import annotations
 
 import weakref
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -61,7 +61,7 @@ class Memo:
 
 def per_sample(t: torch.Tensor) -> torch.Tensor:
     """Sum every axis but the batch axis."""
-    return t.reshape(t.shape[0], -1).sum(1)
+    return t.sum(1) if t.dim() == 2 else t.reshape(t.shape[0], -1).sum(1)
 
 
 class Family:
@@ -225,6 +225,13 @@ class Family:
         broadcastable to the state. 1.0 here: right for families whose update is already
         natural (the mirror-descent step of categorical and bernoulli states)."""
         return 1.0
+
+    def energy_from_error(self, error: Callable[[], torch.Tensor], params) -> torch.Tensor | None:
+        """The energy per sample [B] from ``error()``, ``grad_mu``'s value at the same
+        state and prediction, where that gives ``energy``'s value bit for bit (so the
+        fast engine need not take the state's difference from its prediction twice);
+        None (``error`` not called): ``energy`` computes it."""
+        return None
 
     # ------------------------------------------------- gradients (autograd defaults)
     def grad_mu(self, state, mean, mu, params, clamped: bool) -> torch.Tensor:

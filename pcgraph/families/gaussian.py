@@ -88,6 +88,13 @@ class Gaussian(Family):
             return 0.5 * per_sample(eps * eps * torch.exp(-lv) + lv)
         return per_sample(eps * eps) * (0.5 / self.variance)
 
+    def energy_from_error(self, error, params):
+        # at unit variance g = mu - state is -eps exactly, so g * g is eps * eps
+        if self.learned or self.variance != 1.0:
+            return None
+        g = error()
+        return per_sample(g * g) * 0.5
+
     def from_prior(self, prior, batch, dtype, device):
         m, _ = prior_moments(prior)
         return torch.full((batch,) + self.param_shape, m, dtype=dtype, device=device)
