@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from .energy import grad_state, node_energy, step_scale, total_energy
+from .energy import grad_state, node_energy, step_scale
 from .forward import edge_forward, see, vis_mean
 
 
@@ -60,6 +60,8 @@ class Engine:
             self.active = set(prog.energy_nodes)
         self.seen = {} if torch.compiler.is_compiling() else {n: (id(t), t._version) for n, t in state.items()}
         self.params = {n: prog.params_of(n) for n in prog.nodes}
+        #: per node: the names of its out-edges and their targets (``moved`` marks them)
+        self.feeds = {n: ({e.name for e in es}, {e.target for e in es}) for n, es in prog.out_edges.items()}
 
     @classmethod
     def from_state(cls, prog, state):
@@ -96,10 +98,10 @@ class Engine:
             self.vis[n] = v
         self.node_energy.pop(n, None)
         self.diffs.pop(n, None)
-        for e in prog.out_edges[n]:
-            self.stale_edges.add(e.name)
-            self.stale_mu.add(e.target)
-            self.active.add(e.target)
+        edges, targets = self.feeds[n]
+        self.stale_edges |= edges
+        self.stale_mu |= targets
+        self.active |= targets
         if not torch.compiler.is_compiling():
             self.seen[n] = (id(x), x._version)
 
@@ -115,6 +117,8 @@ class Engine:
 
     def refresh(self, nodes) -> None:
         """Recompute the stale predictions among ``nodes`` (only their stale edges)."""
+        if not self.stale_mu:
+            return
         prog = self.prog
         for n in nodes:
             if n not in self.stale_mu:
@@ -310,8 +314,15 @@ class Engine:
         return e
 
     def total_energy(self) -> torch.Tensor:
-        """The total energy per sample [B] at the current state."""
-        return total_energy(self.energies())
+        """The total energy per sample [B] at the current state (``energy.total_energy``
+        of ``energies()``: the same sum in the same order, without the dictionary)."""
+        self.refresh(self.prog.energy_nodes)
+        total = None
+        for n in self.prog.energy_nodes:
+            e = self.energy_of(n)
+            if e is not None:
+                total = e if total is None else total + e
+        return total
 
 
 def add_grad(grads: dict, p, g: torch.Tensor) -> None:

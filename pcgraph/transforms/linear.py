@@ -122,10 +122,12 @@ class Linear(Transform):
 
     def vjp_into(self, acc, inputs, grad_out, k):
         w = self._weights()[k]
-        g2 = grad_out.reshape(-1, grad_out.shape[-1])
+        flat = grad_out.dim() == 2  # [batch, features]: nothing to reshape
+        g2 = grad_out if flat else grad_out.reshape(-1, grad_out.shape[-1])
         if acc is None:
-            return self.gemm.input(g2, w, k).reshape(inputs[k].shape)
-        a2 = acc.reshape(-1, acc.shape[-1])
+            g = self.gemm.input(g2, w, k)
+            return g if flat else g.reshape(inputs[k].shape)
+        a2 = acc if flat else acc.reshape(-1, acc.shape[-1])
         if acc.is_contiguous():  # the matmul adds into acc: no extra pass over memory
             self.gemm.input_add(a2, g2, w, k, True)
             return acc
