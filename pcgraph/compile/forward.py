@@ -44,11 +44,17 @@ def edge_forward(prog, e, vis: Mapping[str, torch.Tensor], inplace: bool = False
     """(output after activation, pre-activation) of one edge. ``inplace`` (no
     autograd) applies the activation in place when the pre-activation is not needed
     for its derivative; the pre-activation is then None."""
-    a = prog.transforms[e.name](*[vis[s] for s in e.sources])
+    mod = prog.transforms[e.name]
+    a = mod(*[vis[s] for s in e.sources])
     act = prog.acts[e.name]
     if act.name == "identity":
         return a, a
-    if inplace and not act.needs_pre and act.fn_ is not None and not any(shares_memory(a, vis[s]) for s in e.sources):
+    if (
+        inplace
+        and not act.needs_pre
+        and act.fn_ is not None
+        and (mod.new_output or not any(shares_memory(a, vis[s]) for s in e.sources))
+    ):
         return act.fn_(a), None
     return act.fn(a), a
 

@@ -96,6 +96,7 @@ def infer_fast(eng: Engine, T: int, opt: StateOptimizer, schedule: Schedule, wei
     guard = Guard() if getattr(opt.cfg, "guard", False) else None
     steps = plans(eng.prog, st, schedule)
     free = [n for plan in steps for n in plan.group]
+    kept: dict[str, float] = {}  # the step scales that are floats: the same at every step
     for _ in range(T):
         opt.begin_step()
         if guard is not None:
@@ -112,7 +113,7 @@ def infer_fast(eng: Engine, T: int, opt: StateOptimizer, schedule: Schedule, wei
                 eng.set_grads(grads)
             dirs = eng.directions(plan.group, ga)
             if precondition:  # every scale at the state before this group moves
-                dirs = {n: scaled(d, eng.step_scale(n)) for n, d in dirs.items()}
+                dirs = {n: scaled(d, step_scale(eng, n, kept)) for n, d in dirs.items()}
             if follow is not None:
                 follow.before_step(plan.group)
             for n, d in dirs.items():
@@ -129,6 +130,17 @@ def infer_fast(eng: Engine, T: int, opt: StateOptimizer, schedule: Schedule, wei
             follow.follow()
         if guard is not None:
             guard.judge(st, eng.total_energy, eng.moved)
+
+
+def step_scale(eng: Engine, n: str, kept: dict):
+    """``eng.step_scale(n)``; one that is a float depends on no tensor (``Family.step_scale``)
+    and is kept in ``kept`` for the rest of the call."""
+    s = kept.get(n)
+    if s is None:
+        s = eng.step_scale(n)
+        if isinstance(s, float):
+            kept[n] = s
+    return s
 
 
 def scaled(d: torch.Tensor, scale) -> torch.Tensor:

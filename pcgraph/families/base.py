@@ -221,7 +221,8 @@ class Family:
     def step_scale(self, state, mu, params, prior):
         """The inverse curvature of the node's own terms (its energy given the
         prediction ``mu``, None for a node without parents, plus its ``prior``), by which a
-        preconditioned state step multiplies the update direction: a float or a tensor
+        preconditioned state step multiplies the update direction: a float (computed
+        from no tensor, so the same for a whole inference call) or a tensor
         broadcastable to the state. 1.0 here: right for families whose update is already
         natural (the mirror-descent step of categorical and bernoulli states)."""
         return 1.0

@@ -52,6 +52,9 @@ class Transform:
     arity: ClassVar[int | None] = 1
     #: dtype each input must have: "float" or "long"
     input_dtype: ClassVar[str] = "float"
+    #: whether ``forward`` always returns new memory, never an input or a view of one
+    #: (an activation may then be applied to its output in place without checking)
+    new_output: ClassVar[bool] = False
 
     def __init__(self, options: TransformOptions, in_shapes: Sequence[Shape], out_shape: Shape, activation: Activation):
         """``activation``: the nonlinearity that follows the edge (it sets the init)."""

@@ -64,6 +64,7 @@ class Linear(Transform):
     arity = None
     #: the GEMM kernels this edge runs (the compiler may replace them per edge)
     gemm = TorchGemm
+    new_output = True  # a product (plus a bias): always a new tensor
 
     @classmethod
     def param_shapes(cls, options, in_shapes, out_shape):
