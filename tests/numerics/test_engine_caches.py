@@ -85,3 +85,39 @@ def test_the_guards_limit_is_the_energy_plus_its_tolerance(dtype):
     assert torch.equal(guard_limit(before), before + guard_tolerance(before))
     assert torch.equal(before, keep)
     assert bool((guard_limit(before) > before).all())
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["asks-the-host", "never-asks"])
+def test_the_guard_keeps_a_rise_within_its_tolerance_and_undoes_one_beyond(sync, monkeypatch):
+    """Whether or not the guard first asks if any energy rose at all, a sample whose
+    energy fell or rose within the tolerance keeps its step; one beyond it goes back."""
+    from pcgraph.compile import guard as guard_mod
+
+    monkeypatch.setattr(guard_mod, "may_sync", lambda t: sync)
+    before = torch.tensor([1.0, 1.0, 1.0, 1.0], dtype=D)
+    tol = float(guard_tolerance(before)[0])
+    after = torch.tensor([0.5, 1.0 + tol / 2, 1.0 + 4 * tol, 1.0], dtype=D)
+    state = {"h": torch.zeros(4, 1, dtype=D)}
+    energy = iter([before, after])
+    g = guard_mod.Guard()
+    g.start(state, ["h"], lambda: next(energy))
+    state["h"] += 1.0
+    g.judge(state, lambda: next(energy), lambda n: None)
+    assert state["h"][:, 0].tolist() == [1.0, 1.0, 0.0, 1.0]
+    assert g.alpha.tolist() == [1.0, 1.0, 0.5, 1.0]
+    assert g.before.tolist() == [0.5, 1.0 + tol / 2, 1.0, 1.0]
+
+
+def test_a_transform_that_promises_new_output_never_returns_an_inputs_memory():
+    from pcgraph.transforms import transforms
+
+    promised = [name for name, cls in transforms.items() if cls.new_output]
+    assert "linear" in promised
+    prog = program(DAG.replace("TARGET", "gaussian"))
+    state = prog.init_state(batch_for(prog, B=3))
+    for e in prog.edges:
+        mod = prog.transforms[e.name]
+        if mod.new_output:
+            xs = [state[s] for s in e.sources]
+            y = mod(*xs)
+            assert all(y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr() for x in xs)
