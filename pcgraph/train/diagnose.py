@@ -73,9 +73,9 @@ def load_model(source, overrides=(), *, device=None, fresh: bool = False):
 
 def first_batch(spec, graph, split: str, batch_size: int | None, data_dir=None) -> dict[str, torch.Tensor]:
     """The first ``batch_size`` examples (default: the spec's batch size) of ``split``."""
-    from ..data import load_dataset
+    from .loading import load_data
 
-    data = load_dataset(spec.data, graph, data_dir)
+    data = load_data(spec.data, graph, data_dir)
     if split not in data:
         raise TrainError(Issue(("split",), f"no split '{split}' (have: {', '.join(data)})"))
     n = batch_size or spec.data.batch_size

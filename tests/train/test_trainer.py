@@ -175,9 +175,7 @@ def test_python_api_trainer_with_callbacks(spec_file):
     graph = pcgraph.build_graph(spec)
     torch.manual_seed(0)
     program = pcgraph.compile_graph(graph)
-    from pcgraph.data import load_dataset
-
-    data = load_dataset(spec.data, graph)
+    data = pcgraph.load_data(spec.data, graph)
     seen = []
 
     class Log(pcgraph.Callback):
