@@ -24,6 +24,7 @@ _EXPORTS = {
     "compile_graph": "pcgraph.compile",
     "Program": "pcgraph.compile",
     "State": "pcgraph.compile",
+    "load_data": "pcgraph.train.loading",
     "Trainer": "pcgraph.train",
     "Callback": "pcgraph.train",
     "PcgraphError": "pcgraph.core.errors",

@@ -282,7 +282,7 @@ def query(
     run_dir, clamps, infer, masks, steps, lr, samples, out, batch_size, generate, temperature, seed, device, data_dir
 ):
     """Clamp nodes of the model in RUN_DIR and infer the others; print a summary."""
-    from ..train.query import query_run, summary_lines
+    from ..train.query_run import query_run, summary_lines
 
     report = query_run(
         run_dir, clamps, infer, masks, steps=steps, lr=lr, samples=samples, out=out, device=device, data_dir=data_dir,

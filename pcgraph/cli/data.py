@@ -49,7 +49,7 @@ def fetch_cmd(name, source, data_dir, url, force, timeout, quiet):
 def list_cmd(data_dir, show_sources):
     """List the datasets, their fields and whether their files are present."""
     from ..data.fetch import NOTHING_TO_FETCH, SOURCES, read_source
-    from ..data.registry import datasets, resolve_data_dir
+    from ..data.dataset import datasets, resolve_data_dir
 
     root = resolve_data_dir(data_dir)
     rows = []

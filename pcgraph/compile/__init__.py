@@ -10,7 +10,7 @@ from .budget import check_budget
 from .kernels import assign_kernels
 from .program import Program
 from .state import State
-from .teacher import register as _register_teacher
+from .teacher import graph_teacher
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -75,7 +75,4 @@ def compile_graph(
     return prog
 
 
-# the synthetic dataset's targets come from the graph compiled by this function
-_register_teacher(compile_graph)
-
-__all__ = ["compile_graph", "Program", "State", "resolve_device"]
+__all__ = ["compile_graph", "graph_teacher", "Program", "State", "resolve_device"]

@@ -95,8 +95,8 @@ def node_energies(prog, state: State, weight: float = 1.0) -> dict[str, torch.Te
     return energy_terms(prog, state, state.noise, state.clamped, weight=weight)[0]
 
 
-def predictions(prog, state: State) -> dict[str, torch.Tensor]:
-    """{node: mu [B, *param_shape]}: the prediction from the parents' current states,
+def mu(prog, state: State) -> dict[str, torch.Tensor]:
+    """{node: mu [B, *param_shape]}: each node's prediction from the parents' current states,
     before the family's link (logits for categorical)."""
     return energy_terms(prog, state, state.noise, state.clamped)[1]
 
@@ -158,7 +158,7 @@ def evaluate_batch(prog, batch: Mapping[str, Any], noise: Mapping[str, torch.Ten
         return loss_terms(prog, batch, noise, kl_targets=True)
     state = free_state(prog, batch, noise)
     clamped = clamped_from_batch(prog, batch)
-    mus = predictions(prog, state)
+    mus = mu(prog, state)
     terms = {}
     for n in prog.energy_nodes:
         if n in prog.targets and n in clamped:

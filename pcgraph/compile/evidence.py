@@ -28,7 +28,7 @@ import dataclasses
 import networkx
 
 from ..graph.structure import PCGraph
-from .energy import predictions
+from .energy import mu
 from .forward import predict_node, see
 from .prediction import free_prediction
 from .state import State
@@ -94,7 +94,7 @@ def predict(q, state: State, nodes, steps=None, optimizer=None) -> None:
         return
     if not q.graph.is_dag:  # relax them, then each takes its prediction there
         free_prediction(q, state, nodes, steps, optimizer)
-        mus = predictions(q, state)
+        mus = mu(q, state)
         for n in nodes:
             if n in mus:
                 state[n] = q.families[n].from_prediction(mus[n], True)

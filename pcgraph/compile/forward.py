@@ -133,7 +133,7 @@ def predict(prog, batch: Mapping[str, Any], steps: int | None = None) -> dict[st
     if prog.graph.is_dag:
         mu = forward_pass(prog, clamped, nz, B, copy=False).mu
     else:
-        mu = prog.predictions(free_state(prog, batch, steps=steps))
+        mu = prog.mu(free_state(prog, batch, steps=steps))
     return {t: prog.families[t].prediction_value(mu[t]) for t in prog.targets}
 
 

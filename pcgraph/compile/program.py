@@ -4,6 +4,7 @@ named for the job (forward, start, energy, inference, steps, query, printer)."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping
 
 import torch
@@ -137,9 +138,15 @@ class Program(nn.Module):
         """Batch mean of the per-sample total energy (differentiable)."""
         return _energy.mean_energy(_energy.node_energies(self, state))
 
+    def mu(self, state: State) -> dict[str, torch.Tensor]:
+        """{node: mu}: each node's prediction from its parents' current states (``energy.mu``);
+        ``predict`` is what the network outputs for a batch."""
+        return _energy.mu(self, state)
+
     def predictions(self, state: State) -> dict[str, torch.Tensor]:
-        """{node: mu} from the parents' current states (``energy.predictions``)."""
-        return _energy.predictions(self, state)
+        """Former name of ``mu`` (deprecated: it read like ``predict``)."""
+        warnings.warn("Program.predictions(state) is now Program.mu(state)", DeprecationWarning, stacklevel=2)
+        return _energy.mu(self, state)
 
     def loss_terms(self, batch: Mapping[str, Any], noise=None, *, kl_targets: bool = False):
         """The BP loss terms and the targets' predictions (``energy.loss_terms``)."""

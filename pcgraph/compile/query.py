@@ -35,7 +35,7 @@ from ..core.registry import suggest
 from ..families import families
 from ..spec.models import Spec
 from .clamp import draw_noise
-from .energy import node_energies, predictions, total_energy
+from .energy import mu, node_energies, total_energy
 from .evidence import evidence_program, explained, predict, substate
 from .forward import forward_pass
 from .guard import guard_tolerance
@@ -264,7 +264,7 @@ def run_query(
         predicted = [n for n in q.order if n not in keep]
         predict(q, state, predicted, steps, _optimizer_spec(q, lr))
         after = _energies(q, state)
-        mus = predictions(q, state)
+        mus = mu(q, state)
         if predicted and not q.graph.is_dag:
             ran = _steps(q, steps)
     inferred = list(infer) if infer else [n for n in q.order if n not in full]

@@ -2,10 +2,10 @@
 
 ``load_dataset(spec.data, graph)`` loads what a spec's ``data:`` section names;
 ``fetch_dataset`` (``pcgraph data fetch NAME``, ``pcgraph.data.fetch``) puts the
-files in place. The layout: ``registry`` (names, options, loading), ``check`` (what
-loading needs of a graph, as plain values, and the fit checks), ``loaders/`` (one
-module per file format), ``synthetic`` (generated data), ``fetch/`` (one module per
-source).
+files in place. The layout: ``dataset`` (the Dataset class, the registry of names,
+options, loading), ``check`` (what loading needs of a graph, as plain values, and the
+fit checks), ``loaders/`` (one module per file format), ``synthetic`` (generated data),
+``fetch/`` (one module per source).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from . import loaders  # noqa: F401  (registers the datasets)
 from . import synthetic  # noqa: F401  (registers the generated datasets)
 from .check import BoundNode, GraphFacts
 from .loaders.text import prepare_text, text_tokenizer
-from .registry import (
+from .dataset import (
     Dataset,
     DatasetOptions,
     datasets,

@@ -50,23 +50,13 @@ class GraphFacts:
     teacher: Optional[Teacher] = None
 
 
-#: graph -> its Teacher; the compile stage, which can build a graph's network, sets it
-_teacher_factory: list = [None]
-
-
-def provide_teachers(factory: Callable[[Any], Teacher]) -> None:
-    """Register how a graph's teacher is built (``factory(graph) -> Teacher``)."""
-    _teacher_factory[0] = factory
-
-
-def graph_facts(graph: Any) -> GraphFacts | None:
-    """``graph`` itself when it is a GraphFacts, else what its ``data_facts()`` gives,
-    with the registered teacher when it has none."""
-    if graph is None or isinstance(graph, GraphFacts):
-        return graph
-    facts = graph.data_facts()
-    if facts.teacher is None and _teacher_factory[0] is not None:
-        facts = replace(facts, teacher=_teacher_factory[0](graph))
+def graph_facts(graph: Any, teacher: Teacher | None = None) -> GraphFacts | None:
+    """``graph`` itself when it is a GraphFacts, else what its ``data_facts()`` gives;
+    ``teacher``, when given, replaces the facts' own (the caller that can build the
+    graph's network passes it: ``pcgraph.load_data`` does)."""
+    facts = graph if graph is None or isinstance(graph, GraphFacts) else graph.data_facts()
+    if teacher is not None and facts is not None:
+        facts = replace(facts, teacher=teacher)
     return facts
 
 

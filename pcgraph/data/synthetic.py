@@ -24,7 +24,7 @@ from pydantic import Field, PositiveInt
 from ..core.lazy import np, torch
 from ..families import families
 from .check import GraphFacts, Teacher
-from .registry import TEXT_FIELDS, Dataset, DatasetOptions, data_error, register
+from .dataset import TEXT_FIELDS, Dataset, DatasetOptions, data_error, register
 
 #: the teacher's torch seed is the dataset seed plus this
 TEACHER_SEED_OFFSET = 12345

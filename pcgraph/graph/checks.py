@@ -9,7 +9,7 @@ import networkx
 
 from ..core.registry import suggest
 from ..data import datasets
-from ..data.registry import option_problems
+from ..data.dataset import option_problems
 from ..data.stream import stream_problems
 from ..families import families
 from ..spec.models import Spec

@@ -221,7 +221,7 @@ class WeightsSpec(Strict):
         description="beta: the weight of the loss terms (clamped targets, priors) in the energy a training step's"
         " E-step relaxes on; the weight gradient is divided by it. 1: the targets fully clamped (the energy as written;"
         f" prospective configuration); small: the update approaches backprop's. Default: {DEFAULT_NUDGE:g} when the"
-        " spec names no inference optimizer, else 1",
+        " spec names no inference optimizer and inference starts from a forward pass (a DAG), else 1",
     )
     grad_clip: Optional[PositiveFloat] = None
 
@@ -254,15 +254,17 @@ class TrainSpec(Strict):
 
     @model_validator(mode="after")
     def _resolve_inference_defaults(self):
-        """The library's default E-step when the spec names no inference optimizer:
-        the carry schedule (a DAG with a forward pass) and a small nudge; a named
-        optimizer gets the classic rule: the sweep and the targets fully clamped."""
+        """The library's default E-step when the spec names no inference optimizer and
+        inference starts from a forward pass (a DAG): the carry schedule and a small
+        nudge. Otherwise the sweep and the targets fully clamped (nudge 1): a named
+        optimizer gets the classic rule, and without a forward pass the gradient divided
+        by a small nudge would magnify the errors a start from zero leaves unrelaxed."""
         named = "optimizer" in self.inference.model_fields_set
+        forward = self.topology == "dag" and self.inference.init == "forward"
         if self.inference.schedule is None:
-            forward = self.topology == "dag" and self.inference.init == "forward"
             self.inference.schedule = "carry" if forward and not named else "sweep"
         if self.weights.nudge is None:
-            self.weights.nudge = 1.0 if named else DEFAULT_NUDGE
+            self.weights.nudge = DEFAULT_NUDGE if forward and not named else 1.0
         return self
 
 

@@ -73,9 +73,9 @@ def load_model(source, overrides=(), *, device=None, fresh: bool = False):
 
 def first_batch(spec, graph, split: str, batch_size: int | None, data_dir=None) -> dict[str, torch.Tensor]:
     """The first ``batch_size`` examples (default: the spec's batch size) of ``split``."""
-    from ..data import load_dataset
+    from .loading import load_data
 
-    data = load_dataset(spec.data, graph, data_dir)
+    data = load_data(spec.data, graph, data_dir)
     if split not in data:
         raise TrainError(Issue(("split",), f"no split '{split}' (have: {', '.join(data)})"))
     n = batch_size or spec.data.batch_size
@@ -118,7 +118,7 @@ def _recorder(prog, state, x0: dict, tol: float):
     """record(states) -> (per-node energies over the steps, the error front, the energy
     inference minimises over the steps), from the initial ``state`` and the steps' states."""
     with torch.no_grad():
-        mu0 = prog.predictions(state)
+        mu0 = prog.mu(state)
     sources = {n for n in prog.energy_nodes if n in state.clamped or prog.nodes[n].prior is not None}
     start = _node_means(prog, state)
     weight = state.loss_weight
@@ -134,7 +134,7 @@ def _recorder(prog, state, x0: dict, tol: float):
             waiting = [n for n, f in front.items() if f is None]
             if waiting:
                 with torch.no_grad():
-                    mu = prog.predictions(s)
+                    mu = prog.mu(s)
                 for n in waiting:
                     if (n in x0 and _moved(s[n], x0[n], tol)) or (n in mu0 and _moved(mu[n], mu0[n], tol)):
                         front[n] = t

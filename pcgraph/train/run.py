@@ -145,9 +145,9 @@ def setup(
     device = resolve_device(spec.train.device) if device is None else device
     program = compile_graph(graph, energy=spec.train.energy, device=distributed.local_device(device))
     if data is None:
-        from ..data import load_dataset
+        from .loading import load_data
 
-        data = load_dataset(spec.data, graph, data_dir)
+        data = load_data(spec.data, graph, data_dir)
     for split in data:  # fail early, naming field and node, if data does not fit
         first = {k: v[:2] for k, v in data[split].items()}
         program.init_state(first, init=spec.train.inference.init)

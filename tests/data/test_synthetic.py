@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import pcgraph
-from pcgraph.compile import compile_graph
+from pcgraph.compile import Program, compile_graph
 from pcgraph.data import load_dataset
 from pcgraph.data.synthetic import TEACHER_SEED_OFFSET
 from pcgraph.core.errors import DataError
@@ -55,7 +55,7 @@ def graph(text, seed=0):
 
 
 def load(g):
-    return load_dataset(g.spec.data, g)
+    return pcgraph.load_data(g.spec.data, g)
 
 
 def test_shapes_follow_the_bound_nodes():
@@ -88,8 +88,8 @@ def test_deterministic_per_seed_and_different_across_seeds():
 def test_targets_come_from_a_teacher_of_the_same_graph():
     g = graph(CLASSIFIER)
     d = load(g)
-    torch.manual_seed(0 + TEACHER_SEED_OFFSET)
-    teacher = compile_graph(g, device="cpu")
+    torch.manual_seed(0 + TEACHER_SEED_OFFSET)  # the teacher's weights: drawn under the dataset's seed
+    teacher = Program(g, device="cpu")
     x = torch.cat([d["train"]["x"], d["test"]["x"]])
     pred = teacher.predict({"x": x})
     assert torch.allclose(d["train"]["b"], pred["b"][:300].float(), atol=1e-6)
@@ -101,6 +101,27 @@ def test_targets_come_from_a_teacher_of_the_same_graph():
     logp = pred["y"].float().log()
     want = (logp - logp.mean(0)).argmax(-1)
     assert torch.equal(torch.cat([d["train"]["y"], d["test"]["y"]]), want)
+
+
+def test_the_student_does_not_start_as_its_teacher():
+    # the dataset's seed draws the teacher, train.seed the student: with the targets'
+    # noise off, a student equal to its teacher would predict them exactly at step 0
+    text = CLASSIFIER.replace("seed: SEED}", "seed: 0, noise: 0.0}")
+    a = pcgraph.build_graph(pcgraph.loads_spec(text + "train: {seed: 0}\n", "t.yaml"))
+    b = pcgraph.build_graph(pcgraph.loads_spec(text + "train: {seed: 1}\n", "t.yaml"))
+    da, db = load(a), load(b)
+    for f in ("x", "y", "r", "b"):  # the data do not depend on train.seed
+        assert torch.equal(da["train"][f], db["train"][f])
+    student = compile_graph(a).predict({"x": da["train"]["x"]})
+    assert float((student["r"] - da["train"]["r"]).abs().max()) > 0.1
+    assert not torch.allclose(student["b"], da["train"]["b"], atol=1e-2)
+
+
+def test_a_graph_without_its_teacher_is_one_sentence():
+    g = graph(CLASSIFIER)
+    with pytest.raises(DataError) as e:
+        load_dataset(g.spec.data, g)  # the data stage alone cannot build the network
+    assert str(e.value).count("\n") == 0 and "teacher" in str(e.value)
 
 
 def test_global_random_state_is_untouched():

@@ -131,7 +131,10 @@ def test_the_default_is_a_guarded_preconditioned_carry_with_a_small_nudge_and_a_
     opt = cfg.inference.optimizer
     assert (opt.type, opt.lr, opt.precondition, opt.guard) == ("sgd", 1.0, True, True)
     assert (cfg.inference.schedule, cfg.weights.nudge, cfg.weights.gradient) == ("carry", DEFAULT_NUDGE, "equilibrium")
-    assert TrainSpec.model_validate({"topology": "cyclic"}).inference.schedule == "sweep"
+    cyclic = TrainSpec.model_validate({"topology": "cyclic", "inference": {"init": "zeros"}})
+    assert (cyclic.inference.schedule, cyclic.weights.nudge) == ("sweep", 1.0)  # no forward pass: no small nudge
+    zeros = TrainSpec.model_validate({"inference": {"init": "zeros"}})
+    assert (zeros.inference.schedule, zeros.weights.nudge) == ("sweep", 1.0)
     named = TrainSpec.model_validate({"inference": {"optimizer": {"type": "sgd", "lr": 0.1}}})
     opt = named.inference.optimizer
     assert (opt.precondition, opt.guard, named.inference.schedule, named.weights.nudge) == (False, False, "sweep", 1.0)

@@ -54,7 +54,7 @@ def test_the_weight_multiplies_the_loss_terms_only():
     torch.testing.assert_close(weighted["enc"], plain["enc"])
     # z: its encoder term as written, its prior's term weighted
     mean = prog.families["z"].mean(state["z"], False)
-    mu = prog.predictions(state)["z"]
+    mu = prog.mu(state)["z"]
     own = node_energy(prog, "z", state["z"], mean, mu, state.clamped, {})
     prior = prog.families["z"].prior_energy(state["z"], mean, prog.nodes["z"].prior, {})
     torch.testing.assert_close(own, prog.families["z"].energy(state["z"], mean, mu, {}, False) + prior)

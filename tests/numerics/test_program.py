@@ -106,10 +106,20 @@ def test_categorical_energy_is_eq_10():
     prog = program(M3)
     batch = batch_for(prog)
     state = prog.init_state(batch, init="normal")
-    mu = prog.predictions(state)["h2"]
+    mu = prog.mu(state)["h2"]
     p = torch.exp(state["h2"]) / torch.exp(state["h2"]).sum(-1, keepdim=True)
     q = torch.exp(mu) / torch.exp(mu).sum(-1, keepdim=True)
     torch.testing.assert_close(prog.node_energies(state)["h2"], (p * torch.log(p / q)).sum(-1))
+
+
+def test_the_former_name_of_mu_warns_and_gives_the_same():
+    prog = program(M3)
+    state = prog.init_state(batch_for(prog), init="normal")
+    with pytest.warns(DeprecationWarning, match="Program.mu"):
+        old = prog.predictions(state)
+    assert old.keys() == prog.mu(state).keys()
+    for n, m in prog.mu(state).items():
+        torch.testing.assert_close(old[n], m)
 
 
 # ------------------------------------------------------------ inference

@@ -14,13 +14,15 @@ NAMES = schedules.names()
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("text", [M3, MIXED], ids=["m3", "mixed"])
-def test_fast_steps_equal_plain_autograd_under_every_schedule(name, text):
+@pytest.mark.parametrize("weight", [1.0, 0.25], ids=["clamped", "nudged"])
+def test_fast_steps_equal_plain_autograd_under_every_schedule(name, text, weight):
+    # nudged: the loss terms weighted by beta, a weight step's gradient divided by it
     sgd = ["train.weights.optimizer={type: sgd, lr: 0.05}"]
     fast, plain = program(text, overrides=sgd), program(text, overrides=sgd)
     plain.load_state_dict(fast.state_dict())
     batch = batch_for(fast)
-    a = fast.init_state(batch)
-    b = plain.init_state(batch, noise=a.noise)
+    a = fast.init_state(batch, loss_weight=weight)
+    b = plain.init_state(batch, noise=a.noise, loss_weight=weight)
     opt = {"type": "sgd", "lr": 0.05}
     fast.infer(a, steps=4, optimizer=opt, schedule=name, fast=True)
     plain.infer(b, steps=4, optimizer=opt, schedule=name, fast=False)

@@ -26,7 +26,7 @@ from typing import Callable
 
 from ...core.errors import DataError, Issue
 from ..loaders.text import list_files
-from ..registry import datasets, resolve_data_dir, validate_options
+from ..dataset import datasets, resolve_data_dir, validate_options
 from .base import (
     DEFAULT_TIMEOUT, DOWNLOADS, SOURCE_FILE, Context, FetchResult, Remote, Source, SourceFailed, read_source, retrieve
 )

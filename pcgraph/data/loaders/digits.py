@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from ...core.lazy import np, torch
-from ..registry import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, register
+from ..dataset import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, register
 
 #: the fixed split: stratified, 20% test, random_state 0 -> 1437 train / 360 test
 TEST_SIZE = 0.2

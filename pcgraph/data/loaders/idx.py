@@ -13,7 +13,7 @@ import struct
 
 
 from ...core.lazy import np, torch
-from ..registry import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, data_error, fetch_hint, register
+from ..dataset import IMAGE_FIELDS, TEN_CLASSES, Dataset, ImageOptions, data_error, fetch_hint, register
 
 #: type code -> numpy dtype name (big-endian)
 IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

@@ -35,8 +35,8 @@ from typing import List, Literal, Optional
 from pydantic import Field, PositiveInt
 
 from ...core.lazy import np
-from ..registry import TEXT_FIELDS, Dataset, DatasetOptions, data_error, fetch_hint, register
-from ..registry import resolve_data_dir, validate_options
+from ..dataset import TEXT_FIELDS, Dataset, DatasetOptions, data_error, fetch_hint, register
+from ..dataset import resolve_data_dir, validate_options
 from .windows import sample_windows, windows
 
 #: bump when the cached format or the tokenization recipe changes

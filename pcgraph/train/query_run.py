@@ -25,9 +25,10 @@ import numpy as np
 import torch
 
 from ..compile.query import PRIOR, check_nodes
-from ..data import load_dataset, text_tokenizer
+from ..data import text_tokenizer
 from ..families.values import score_values
 from . import checkpoint as ckpt
+from .loading import load_data
 from .generate import generated_lines, generate_run
 from .query_files import write_files
 from .query_sources import SPLIT, fail, make_mask, parse_assignment, parse_source
@@ -86,7 +87,7 @@ def query_run(
         raise fail("--clamp", "give at least one --clamp NODE=SOURCE (e.g. --clamp image=test[0:16], --clamp z=prior)")
     data = None
     if spec.data is not None and any(SPLIT.match(s) and s != PRIOR for _, s in pairs):
-        data = load_dataset(spec.data, program.graph, data_dir)
+        data = load_data(spec.data, program.graph, data_dir)
     sources = {node: parse_source(node, s, list(data) if data else []) for node, s in pairs}
     check_nodes(program, list(sources) + list(infer))
     for node, s in sources.items():

@@ -117,7 +117,9 @@ def data_error(message: str, path: tuple = ("data", "dataset")) -> DataError:
 
 
 # ------------------------------------------------------------------ loading
-def load_dataset(data_spec: Any, graph: Any = None, data_dir: str | os.PathLike | None = None) -> Splits:
+def load_dataset(
+    data_spec: Any, graph: Any = None, data_dir: str | os.PathLike | None = None, *, teacher: Any = None
+) -> Splits:
     """Load the dataset a spec's ``data:`` section names.
 
     ``data_spec`` is a ``DataSpec`` (or a mapping of one; None: the graph's spec's).
@@ -125,8 +127,10 @@ def load_dataset(data_spec: Any, graph: Any = None, data_dir: str | os.PathLike 
     PCGraph). Returns {"train": {...}, "test": {...}} keyed by the field names the
     spec's nodes bind: ``data_spec.fields`` renames (spec field -> dataset field) are
     applied, and so are the ``subset``/``test_subset`` options (first N examples;
-    ``text`` draws its windows at random across the corpus itself)."""
-    facts = graph_facts(graph)
+    ``text`` draws its windows at random across the corpus itself). ``teacher``: the
+    network that gives ``synthetic`` its targets ({bind: inputs} -> {node: predictions});
+    ``pcgraph.load_data`` passes the graph's own, compiled."""
+    facts = graph_facts(graph, teacher)
     if data_spec is None:
         if facts is None or facts.data is None:
             raise DataError(Issue(("data",), "the spec has no data section: nothing to load"))
