@@ -6,7 +6,9 @@ rounds' medians):
    plain torch for this one net (``plain_sync_step``: the same matrix products, error
    front included, and the fewest elementwise passes; checked to give the same
    weights first), and the PC step with the library's default inference (the spec's
-   inference block giving only ``steps: 8``).
+   inference block giving only ``steps: 8``); and the floors: the matrix products of
+   the BP step and of the synchronous PC step alone, into preallocated outputs, with
+   no elementwise work (``products_only``).
 2. bench-small (784-32-32-10, sigmoid, no biases, T = 100): inference steps per second
    of the default inference (carry, guard, preconditioned SGD lr 1, nudge 1e-4) at
    batch 32 and 1, against a plain torch loop written out for this one net doing the
@@ -26,12 +28,14 @@ from pathlib import Path
 import torch
 
 from pcgraph.compile import compile_graph
+from pcgraph.core.activations import get as activation
 from pcgraph.graph import build_graph
 from pcgraph.spec import load_spec
 from pcgraph.train.bench import random_batch
 
 HERE = Path(__file__).resolve().parent
 EQ = ["train.weights.gradient=equilibrium"]
+TANH_ = activation("tanh").fn_  # the library's tanh (in place), so both sides run the same kernel
 
 
 def _program(path, overrides=(), device="cpu"):
@@ -73,7 +77,7 @@ def plain_sync_step(ws, bs, opt, x0, y, T: int, lr: float) -> None:
     L = len(ws)
     h = [x0]
     for k in range(L - 1):  # forward initialisation: every hidden node on its prediction
-        h.append(torch.addmm(bs[k], h[k], ws[k].t()).tanh_())
+        h.append(TANH_(torch.addmm(bs[k], h[k], ws[k].t())))
     mu = [None] + [t.clone() for t in h[1:]] + [torch.addmm(bs[-1], h[-1], ws[-1].t())]
     moved = [False] * L  # moved[k]: h[k] left its prediction; a stale mu[k + 1]
 
@@ -91,7 +95,7 @@ def plain_sync_step(ws, bs, opt, x0, y, T: int, lr: float) -> None:
         for k in range(1, L):  # predictions whose parents moved
             if moved[k]:
                 a = torch.addmm(bs[k], h[k], ws[k].t())
-                mu[k + 1] = a if k + 1 == L else a.tanh_()
+                mu[k + 1] = a if k + 1 == L else TANH_(a)
         g = edge_errors()
         d = [None] * L
         for k in range(1, L):
@@ -104,13 +108,54 @@ def plain_sync_step(ws, bs, opt, x0, y, T: int, lr: float) -> None:
     for k in range(1, L):
         if moved[k]:
             a = torch.addmm(bs[k], h[k], ws[k].t())
-            mu[k + 1] = a if k + 1 == L else a.tanh_()
+            mu[k + 1] = a if k + 1 == L else TANH_(a)
     g = edge_errors()
     B = x0.shape[0]
     for k in range(L):
         ws[k].grad = (g[k + 1].t() @ h[k]).mul_(1.0 / B)
         bs[k].grad = g[k + 1].sum(0).mul_(1.0 / B)
     opt.step()
+
+
+def products_only(ws, bs, B: int, T: int | None):
+    """The matrix products of one training step of bench-mlp and nothing else, into
+    preallocated outputs: BP's (``T`` None: forward, input gradients below the first
+    layer, weight gradients) or the synchronous PC step's (forward initialisation; per
+    inference step the pullbacks of the errors that can be non-zero and the
+    predictions of the edges whose source moved, the front as ``plain_sync_step``
+    runs it; the final predictions; the weight gradients). The arithmetic floor of
+    each step on this machine."""
+    L = len(ws)
+    g = torch.Generator().manual_seed(0)
+    dims = [ws[0].shape[1]] + [w.shape[0] for w in ws]
+    h = [torch.randn(B, d, generator=g) for d in dims]  # states / activations
+    mu = [torch.empty(B, d) for d in dims]
+    err = [torch.randn(B, d, generator=g) for d in dims]  # errors at the pre-activations
+    pull = [torch.empty(B, d) for d in dims]
+    gw = [torch.empty_like(w) for w in ws]
+
+    def step():
+        for k in range(L):
+            torch.addmm(bs[k], h[k], ws[k].t(), out=mu[k + 1])
+        if T is None:
+            for k in range(L - 1, 0, -1):
+                torch.mm(err[k + 1], ws[k], out=pull[k])
+        else:
+            moved = [False] * L
+            for _ in range(T):
+                for k in range(1, L):
+                    if k + 1 == L or moved[k + 1]:
+                        torch.mm(err[k + 1], ws[k], out=pull[k])
+                ready = [k for k in range(1, L) if k + 1 == L or moved[k + 1]]
+                for k in ready:
+                    moved[k] = True
+                for k in range(1, L):
+                    if moved[k]:
+                        torch.addmm(bs[k], h[k], ws[k].t(), out=mu[k + 1])
+        for k in range(L):
+            torch.mm(err[k + 1].t(), h[k], out=gw[k])
+
+    return step
 
 
 def _plain_sync(prog, spec, batch):
@@ -146,15 +191,26 @@ def mlp_steps(steps, rounds, device) -> dict:
                     fns["plain_sync"]()
             for e, w in zip(prog.edges, ws):
                 torch.testing.assert_close(prog.transforms[e.name].weight.detach(), w, rtol=1e-4, atol=1e-6)
+    if device == "cpu":  # the floors: products alone (CPU: the outputs' ``out=`` forms)
+        mods = [prog.transforms[e.name] for e in prog.edges]
+        ws_, bs_ = [m.weight.detach() for m in mods], [m.bias.detach() for m in mods]
+        B, T = spec.data.batch_size, spec.train.inference.steps
+        fns["bp_products"] = products_only(ws_, bs_, B, None)
+        fns["pc_sync_products"] = products_only(ws_, bs_, B, T)
     r = _rounds(fns, steps, rounds, device)
     best = {k: min(v) * 1e3 for k, v in r.items()}
-    return {
+    out = {
         **{f"{k}_ms": round(v, 3) for k, v in best.items()},
         **{f"{k}_rounds_ms": [round(x * 1e3, 3) for x in v] for k, v in r.items()},
         "default_over_sync": round(best["pc_default_inference"] / best["pc_sync"], 3),
         "sync_over_bp": round(best["pc_sync"] / best["bp"], 3),
         "sync_over_plain_sync": round(best["pc_sync"] / best["plain_sync"], 3),
     }
+    if "bp_products" in best:
+        out["products_pc_over_bp"] = round(best["pc_sync_products"] / best["bp_products"], 3)
+        out["sync_over_its_products"] = round(best["pc_sync"] / best["pc_sync_products"], 3)
+        out["bp_over_its_products"] = round(best["bp"] / best["bp_products"], 3)
+    return out
 
 
 def plain_loop(ws, x0, y, T: int, beta: float):

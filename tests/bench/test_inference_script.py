@@ -59,3 +59,46 @@ def test_the_gpu_script_parses_and_names_files_that_exist():
     for path in named:
         assert (BENCH.parent / path).exists(), path
     assert "--dry-run" in text
+
+
+def _multiply_adds(fn) -> int:
+    """Multiply-adds of every matrix product ``fn`` runs (mm, addmm, addmm_, their out= forms)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    total = [0]
+    aten = torch.ops.aten
+    products = {aten.mm.default, aten.mm.out, aten.addmm.default, aten.addmm.out, aten.addmm_.default}
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in products:
+                a, b = (args[-2], args[-1]) if func in (aten.mm.default, aten.mm.out) else (args[1], args[2])
+                total[0] += a.shape[0] * a.shape[1] * b.shape[1]
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn()
+    return total[0]
+
+
+def test_the_floors_run_the_products_of_the_steps_they_bound():
+    """products_only (the arithmetic floor in docs/performance.md) runs as many
+    multiply-adds as BP's step and as the synchronous PC step, counted at dispatch."""
+    inference = _load()
+    spec = load_spec(
+        BENCH / "bench-mlp.yaml",
+        ["train.weights.gradient=equilibrium", "train.inference.schedule=sync", "data.batch_size=8"],
+    )
+    torch.manual_seed(0)
+    prog = compile_graph(build_graph(spec), energy=spec.train.energy)
+    batch = random_batch(prog, 8)
+    mods = [prog.transforms[e.name] for e in prog.edges]
+    ws, bs = [m.weight.detach() for m in mods], [m.bias.detach() for m in mods]
+    T = spec.train.inference.steps
+    floors = {"pc": inference.products_only(ws, bs, 8, T), "bp": inference.products_only(ws, bs, 8, None)}
+    for method, floor in floors.items():
+        step = prog.step_fn(method)
+        assert _multiply_adds(lambda: step(batch)) == _multiply_adds(floor), method
+    # the arithmetic of the two: 3.66 x (784-512x3-10, T = 8, the error front skipping)
+    ratio = _multiply_adds(floors["pc"]) / _multiply_adds(floors["bp"])
+    assert abs(ratio - 2.242 / 0.612) < 0.01
