@@ -10,15 +10,17 @@
 #  3. bench-lm and the CNN (specs/fashion-cnn.yaml), eager, both gradients.
 # Ends with one table (also written to OUT_DIR/table.md).
 #   benchmarks/gpu.sh [--dry-run] [OUT_DIR]
-# --dry-run: no CUDA needed; checks that every spec, override and option parses, runs
+# --dry-run: no CUDA needed (OUT_DIR defaults to a temporary folder); checks that every spec, override and option parses, runs
 # each case for one step on the CPU with tiny counts, and builds the table from that.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dry=0
 if [ "${1:-}" = "--dry-run" ]; then dry=1; shift; fi
-out=${1:-benchmarks/results/gpu}
+out=${1:-$([ $dry = 1 ] && echo "${TMPDIR:-/tmp}/pcgraph-gpu-dry-run" || echo benchmarks/results/gpu)}
 mkdir -p "$out"
 PY=${PYTHON:-python}
+# every case names its gradient: the defaults change
+ARR="--set train.weights.gradient=arrival"
 EQ="--set train.weights.gradient=equilibrium"
 SYNC="$EQ --set train.inference.schedule=sync"
 if [ $dry = 1 ]; then
@@ -43,7 +45,7 @@ run() {  # name, seconds allowed, steps on the card, then pcgraph bench argument
 cap() { if [ $dry = 1 ]; then echo ""; else echo "--compile reduce-overhead"; fi; }  # no capture on the CPU
 
 MLP=benchmarks/bench-mlp.yaml
-run mlp-arrival 40 50 $MLP
+run mlp-arrival 40 50 $MLP $ARR
 run mlp-equilibrium-sync 40 50 $MLP $SYNC
 run mlp-equilibrium-default-inference 40 50 benchmarks/bench-mlp-default-inference.yaml
 run mlp-cudagraphs-equilibrium-sync 100 50 $MLP $SYNC $(cap)
@@ -53,9 +55,9 @@ if [ $dry = 1 ]; then inf_args=(--steps 1 --rounds 1); else inf_args=(--steps 20
 timeout 120 $PY benchmarks/inference.py --device "$device" --threads "$(nproc)" "${inf_args[@]}" \
   > "$out/inference.log" 2>&1 && tail -1 "$out/inference.log" > "$out/inference.result" \
   || echo "inference failed or ran out of time (see $out/inference.log)"
-run lm-arrival 60 20 benchmarks/bench-lm.yaml
+run lm-arrival 60 20 benchmarks/bench-lm.yaml $ARR
 run lm-equilibrium 60 20 benchmarks/bench-lm.yaml $EQ
-run cnn-arrival 40 20 specs/fashion-cnn.yaml
+run cnn-arrival 40 20 specs/fashion-cnn.yaml $ARR
 run cnn-equilibrium 40 20 specs/fashion-cnn.yaml $EQ
 
 $PY - "$out" <<'PY' | tee "$out/table.md"

@@ -102,3 +102,25 @@ def test_the_floors_run_the_products_of_the_steps_they_bound():
     # the arithmetic of the two: 3.66 x (784-512x3-10, T = 8, the error front skipping)
     ratio = _multiply_adds(floors["pc"]) / _multiply_adds(floors["bp"])
     assert abs(ratio - 2.242 / 0.612) < 0.01
+
+
+def test_every_gpu_case_names_the_gradient_its_name_says():
+    """A case named for a gradient sets it (or runs a spec that pins it): defaults change."""
+    text = (BENCH / "gpu.sh").read_text()
+    assigned = dict(re.findall(r'^(\w+)="?([^"\n]*)"?$', text, re.M))
+
+    def expand(words: str) -> str:
+        for _ in range(3):  # SYNC holds $EQ
+            words = re.sub(r"\$(\w+)", lambda m: assigned.get(m[1], ""), words)
+        return words
+
+    cases = re.findall(r"^run (\S+) \d+ \d+ (.*)$", text, re.M)
+    assert len(cases) >= 8
+    for name, args in cases:
+        words = expand(args)
+        spec_text = (BENCH.parent / words.split()[0]).read_text()
+        named = set(re.findall(r"train\.weights\.gradient=(\w+)", words))
+        named |= {g for g in ("arrival", "equilibrium") if not named and f"gradient: {g}" in spec_text}
+        for g in ("arrival", "equilibrium"):
+            if g in name:
+                assert named == {g}, (name, words)
