@@ -4,7 +4,7 @@ backprop loss. The fast engine calls the same ``node_energy`` and ``total_energy
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 
@@ -58,8 +58,13 @@ def step_scale(fam, x, mu, params, prior, weight: float = 1.0):
 
 def total_energy(terms: Mapping[str, torch.Tensor | None]) -> torch.Tensor | None:
     """The total energy per sample [B]: the sum of the nodes' terms (None: no term)."""
+    return sum_terms(terms.values())
+
+
+def sum_terms(terms: Iterable[torch.Tensor | None]) -> torch.Tensor | None:
+    """The sum of the terms that are not None, in order (None when all are)."""
     total = None
-    for e in terms.values():
+    for e in terms:
         if e is not None:
             total = e if total is None else total + e
     return total

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from .energy import grad_state, node_energy, step_scale
+from .energy import grad_state, node_energy, step_scale, sum_terms
 from .forward import edge_forward, see, vis_mean
 
 
@@ -314,15 +314,10 @@ class Engine:
         return e
 
     def total_energy(self) -> torch.Tensor:
-        """The total energy per sample [B] at the current state (``energy.total_energy``
-        of ``energies()``: the same sum in the same order, without the dictionary)."""
+        """The total energy per sample [B] at the current state: ``energies()`` summed
+        in the same order, without building the dictionary."""
         self.refresh(self.prog.energy_nodes)
-        total = None
-        for n in self.prog.energy_nodes:
-            e = self.energy_of(n)
-            if e is not None:
-                total = e if total is None else total + e
-        return total
+        return sum_terms(self.energy_of(n) for n in self.prog.energy_nodes)
 
 
 def add_grad(grads: dict, p, g: torch.Tensor) -> None:

@@ -16,12 +16,13 @@ import torch
 def guard_tolerance(before: torch.Tensor) -> torch.Tensor:
     """How much a step may raise a sample's energy before the guard calls it a rise:
     rounding, a few ulps of the energy's size."""
-    return (before.abs() + 1.0) * (16 * torch.finfo(before.dtype).eps)
+    return before.abs().add_(1.0).mul_(16 * torch.finfo(before.dtype).eps)
 
 
 def guard_limit(before: torch.Tensor) -> torch.Tensor:
-    """``before + guard_tolerance(before)``, the same numbers, in one buffer."""
-    return before.abs().add_(1.0).mul_(16 * torch.finfo(before.dtype).eps).add_(before)
+    """The largest energy a sample may have after a step that started at ``before``:
+    ``before`` plus its tolerance (in the tolerance's buffer)."""
+    return guard_tolerance(before).add_(before)
 
 
 def may_sync(t: torch.Tensor) -> bool:

@@ -38,7 +38,7 @@ from .clamp import draw_noise
 from .energy import mu, node_energies, total_energy
 from .evidence import evidence_program, explained, predict, substate
 from .forward import forward_pass
-from .guard import guard_tolerance
+from .guard import guard_limit
 from .optim import StateOptimizer, make_state_optimizer
 from .prediction import relax_start
 from .state import State
@@ -337,7 +337,7 @@ def _infer_evidence(q, state: State, keep, held, steps, lr):
     total_before = _total(_energies(sub, st), st)
     sub.infer(st, steps=T, optimizer=_Held(opt, held) if held else opt, schedule=sub.schedule.at_fixed_weights())
     total_after = _total(_energies(sub, st), st)
-    worse = ~torch.isfinite(total_after) | (total_after > total_before + guard_tolerance(total_before))
+    worse = ~torch.isfinite(total_after) | (total_after > guard_limit(total_before))
     worse &= q.graph.is_dag  # a cyclic graph's start (zero) is no answer to go back to
     for n in st.free:
         x = st[n]

@@ -8,6 +8,7 @@ need not keep ``a`` around. ``needs_pre`` says whether ``a`` must be kept.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -73,39 +74,35 @@ def _by_sigmoid(a) -> bool:
     return a.dtype == torch.float32 and a.device.type == "cpu"
 
 
-_TANH_FUNCTION = []
-
-
+@functools.cache
 def _tanh_function():
     """tanh through ``_tanh_by_sigmoid_`` as an autograd function whose backward and
     forward-mode derivative are tanh's own, from the output (defined on first use:
     torch is imported lazily)."""
-    if not _TANH_FUNCTION:
 
-        class Tanh(torch.autograd.Function):
-            generate_vmap_rule = True
+    class Tanh(torch.autograd.Function):
+        generate_vmap_rule = True
 
-            @staticmethod
-            def forward(a):
-                return _tanh_by_sigmoid_(a.clone())
+        @staticmethod
+        def forward(a):
+            return _tanh_by_sigmoid_(a.clone())
 
-            @staticmethod
-            def setup_context(ctx, inputs, output):
-                ctx.save_for_backward(output)
-                ctx.save_for_forward(output)
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(output)
+            ctx.save_for_forward(output)
 
-            @staticmethod
-            def backward(ctx, g):
-                (y,) = ctx.saved_tensors
-                return _tanh_grad(g, None, y)
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return _tanh_grad(g, None, y)
 
-            @staticmethod
-            def jvp(ctx, da):
-                (y,) = ctx.saved_tensors
-                return _tanh_grad(da, None, y)
+        @staticmethod
+        def jvp(ctx, da):
+            (y,) = ctx.saved_tensors
+            return _tanh_grad(da, None, y)
 
-        _TANH_FUNCTION.append(Tanh)
-    return _TANH_FUNCTION[0]
+    return Tanh
 
 
 def _tanh(a):
