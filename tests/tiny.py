@@ -65,3 +65,22 @@ train:
   inference: {steps: 4, optimizer: {type: sgd, lr: 0.1}, schedule: sync}
   weights: {optimizer: {type: sgd, lr: 0.5}, gradient: equilibrium}
 """
+
+
+def digits_loop(train: str) -> str:
+    """A cyclic classifier on digits (image -> h1 <-> h2 -> label, tanh, 32 wide), with
+    ``train`` the ``train:`` section as written (the cyclic training and query tests)."""
+    return (
+        "name: loop\n"
+        "data: {dataset: digits, batch_size: 32}\n"
+        "nodes:\n"
+        "  image: {shape: [64], role: input, bind: image}\n"
+        "  h1: {shape: [32], family: gaussian}\n"
+        "  h2: {shape: [32], family: gaussian}\n"
+        "  label: {shape: [10], family: categorical, role: target, bind: label}\n"
+        "edges:\n"
+        "  - {from: image, to: h1, activation: tanh}\n"
+        "  - {from: h1, to: h2, activation: tanh}\n"
+        "  - {from: h2, to: h1, activation: tanh}\n"
+        "  - {from: h2, to: label}\n" + train.rstrip("\n") + "\n"
+    )

@@ -15,6 +15,7 @@ from pcgraph.data import load_dataset
 from pcgraph.spec.models import DataSpec
 from pcgraph.train.run import train_run
 from tests.conftest import SPECS
+from tests.tiny import digits_loop
 
 
 def run(*args):
@@ -101,21 +102,9 @@ def test_a_reconstruction_query_is_the_models_reconstruction(vae, tmp_path):
     assert abs(report["nodes"]["recon"]["mse"] - expected) < 0.1 * expected
 
 
-CYCLIC = """\
-name: loop
-data: {dataset: digits, batch_size: 32}
-nodes:
-  image: {shape: [64], role: input, bind: image}
-  h1: {shape: [32], family: gaussian}
-  h2: {shape: [32], family: gaussian}
-  label: {shape: [10], family: categorical, role: target, bind: label}
-edges:
-  - {from: image, to: h1, activation: tanh}
-  - {from: h1, to: h2, activation: tanh}
-  - {from: h2, to: h1, activation: tanh}
-  - {from: h2, to: label}
-train: {topology: cyclic, epochs: 1, max_batches: 10, device: cpu, inference: {steps: 8, init: zeros}}
-"""
+CYCLIC = digits_loop(
+    "train: {topology: cyclic, epochs: 1, max_batches: 10, device: cpu, inference: {steps: 8, init: zeros}}"
+)
 
 
 def test_a_cyclic_classifiers_label_query_has_evals_accuracy(tmp_path, digits):

@@ -13,7 +13,7 @@ from pcgraph.cli import main
 from pcgraph.core.errors import PcgraphError
 from pcgraph.train.compare import METHODS as COMPARE_METHODS
 from pcgraph.train.run import setup, train_run
-from tests.tiny import TRAINED as SPEC
+from tests.tiny import TRAINED as SPEC, digits_loop
 
 
 METHODS = {m: COMPARE_METHODS[m] for m in ("bp", "pc-kl", "pc-f")}
@@ -250,25 +250,10 @@ def test_a_cyclic_graph_trains_by_inference(write, tmp_path):
     assert r.exit_code == 2 and "train.method: backprop needs a forward pass" in r.output
 
 
-DIGITS_LOOP = """\
-name: loop
-data: {dataset: digits, batch_size: 32}
-nodes:
-  image: {shape: [64], role: input, bind: image}
-  h1: {shape: [32], family: gaussian}
-  h2: {shape: [32], family: gaussian}
-  label: {shape: [10], family: categorical, role: target, bind: label}
-edges:
-  - {from: image, to: h1, activation: tanh}
-  - {from: h1, to: h2, activation: tanh}
-  - {from: h2, to: h1, activation: tanh}
-  - {from: h2, to: label}
-train:
-  topology: cyclic
-  epochs: 3
-  inference: {steps: 8, init: zeros}
-  weights: {optimizer: {type: adam, lr: 0.003}}
-"""
+DIGITS_LOOP = digits_loop(
+    "train:\n  topology: cyclic\n  epochs: 3\n  inference: {steps: 8, init: zeros}\n"
+    "  weights: {optimizer: {type: adam, lr: 0.003}}"
+)
 
 
 def test_the_default_rule_trains_a_cyclic_digits_classifier(write, tmp_path):
